@@ -1,0 +1,154 @@
+//! `guard`: the rollback guard's operator CLI.
+
+use clap::{Parser, Subcommand};
+use rollback_guard::decision::evaluate;
+use rollback_guard::operator::{self, OperatorError};
+use rollback_guard::ports::SystemClock;
+use rollback_guard::retry::RetryPolicy;
+use rollback_guard::{adapters, Guard, Outcome, Policy};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "guard", version, about = "Alarm-triggered rollback guard for AWS Lambda")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Offline: what the policy decides for each event file. No AWS calls.
+    Evaluate {
+        /// Policy file (default: $GUARD_POLICY_FILE or $GUARD_POLICY).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Plan only, as for replayed events.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(required = true)]
+        events: Vec<String>,
+    },
+    /// Runs each event file through the real pipeline, against AWS or $AWS_ENDPOINT_URL.
+    Replay {
+        #[arg(long)]
+        policy: Option<String>,
+        /// Plan only: report what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(required = true)]
+        events: Vec<String>,
+    },
+    /// Checks a policy file.
+    Validate { policy: String },
+    /// Records the stable version of an alias (default: the version it serves now).
+    MarkStable {
+        #[arg(long)]
+        function: String,
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Restores what the guard's last action on a target changed.
+    Undo {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long)]
+        target: String,
+    },
+}
+
+fn load_policy(path: Option<&str>) -> Result<Policy, String> {
+    match path {
+        Some(p) => Policy::from_file(p),
+        None => Policy::from_env(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn line(file: &str, report: Value) -> String {
+    let mut out = json!({ "file": file });
+    if let (Some(o), Value::Object(r)) = (out.as_object_mut(), report) {
+        o.extend(r);
+    }
+    out.to_string()
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Evaluate { policy, dry_run, events } => {
+            let policy = load_policy(policy.as_deref())?;
+            for file in events {
+                let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+                let verdict = evaluate(&policy, &bytes, dry_run);
+                println!("{}", line(&file, serde_json::to_value(verdict).map_err(|e| e.to_string())?));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { policy, dry_run, events } => {
+            let policy = load_policy(policy.as_deref())?;
+            let config = adapters::sdk_config().await;
+            let guard = Guard::new(policy, adapters::aws_ports(&config));
+            let mut failed = false;
+            for file in events {
+                let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+                let report = guard.handle_bytes(&bytes, dry_run).await;
+                failed |= report.outcome == Outcome::Failed || !report.notes.is_empty();
+                println!("{}", line(&file, serde_json::to_value(&report).map_err(|e| e.to_string())?));
+            }
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::Validate { policy } => {
+            let p = load_policy(Some(&policy))?;
+            println!(
+                "policy OK: {} target(s), {} trigger(s), cooldown {} min",
+                p.targets.len(),
+                p.triggers.len(),
+                p.guard.cooldown_minutes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MarkStable { function, alias, version } => {
+            let config = adapters::sdk_config().await;
+            let ports = adapters::aws_ports(&config);
+            let v = operator::mark_stable(ports.aliases.as_ref(), &RetryPolicy::default(), &function, &alias, version.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{function}:{alias}: stable version is now {v}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Undo { policy, target } => {
+            let policy = load_policy(policy.as_deref())?;
+            let config = adapters::sdk_config().await;
+            let ports = adapters::aws_ports(&config);
+            let result = operator::undo(&policy, ports.aliases.as_ref(), &SystemClock, &RetryPolicy::default(), &target).await;
+            match result {
+                Ok(u) => {
+                    println!("{}:{}: restored {} (was {})", u.function, u.alias, u.to, u.from);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(OperatorError::Refused(why)) => Err(format!("undo refused: {why}")),
+                Err(e) => Err(format!("undo failed: {e}")),
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("guard: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,13 @@
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use rollback_guard::{adapters, Guard, Policy};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // A bad policy stops the function at start, with the field named, before any event.
+    let policy = Policy::from_env()?;
+    let config = adapters::sdk_config().await;
+    let guard = Guard::new(policy, adapters::aws_ports(&config));
+    run(service_fn(|event: LambdaEvent<Value>| guard::function_handler(event, &guard))).await
+}

@@ -1,0 +1,319 @@
+//! The SDK adapters, one per port, and the one place the SDK clients are built.
+
+use crate::guard::Ports;
+use crate::notify::{AuditEvent, Notification};
+use crate::ports::{AlarmStates, AliasManager, AuditBus, Notifier, PortError, SystemClock};
+use crate::rollback::AliasState;
+use crate::transition::AlarmState;
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One attempt of one call may take this long before it counts as a (retryable) timeout.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The shared SDK configuration: region, credentials and `AWS_ENDPOINT_URL` from the
+/// environment. The SDK's own retries are off: `RetryPolicy` is the one schedule in force.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The real backends, built once (per cold start).
+pub fn aws_ports(config: &SdkConfig) -> Ports {
+    Ports {
+        aliases: Arc::new(LambdaAliasManager::new(aws_sdk_lambda::Client::new(config))),
+        alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(config))),
+        notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config))),
+        audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(config))),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// Sorts an SDK error by what the guard can do about it.
+pub fn port_error<E>(e: SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let text = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            PortError::Transient(text)
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            match se.err().code().unwrap_or_default() {
+                "TooManyRequestsException" | "ThrottlingException" | "Throttling"
+                | "ThrottledException" | "RequestLimitExceeded" => PortError::Throttled(text),
+                "ResourceConflictException" => PortError::Conflict(text),
+                "PreconditionFailedException" => PortError::RevisionChanged(text),
+                "ResourceNotFoundException" | "ResourceNotFound" | "NotFound" => {
+                    PortError::NotFound(text)
+                }
+                _ if status == 429 => PortError::Throttled(text),
+                _ if status >= 500 => PortError::Transient(text),
+                _ => PortError::Other(text),
+            }
+        }
+        _ => PortError::Other(text),
+    }
+}
+
+pub struct LambdaAliasManager {
+    client: aws_sdk_lambda::Client,
+    /// Function name → ARN (tagging needs the ARN), resolved once per instance.
+    arns: Mutex<HashMap<String, String>>,
+}
+
+impl LambdaAliasManager {
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self {
+            client,
+            arns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn function_arn(&self, function: &str) -> Result<String, PortError> {
+        if function.starts_with("arn:") {
+            return Ok(function.to_string());
+        }
+        if let Some(arn) = self.arns.lock().ok().and_then(|m| m.get(function).cloned()) {
+            return Ok(arn);
+        }
+        let out = self
+            .client
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(port_error)?;
+        let arn = out
+            .function_arn()
+            .ok_or_else(|| PortError::Other(format!("no ARN returned for function {function}")))?
+            .to_string();
+        if let Ok(mut m) = self.arns.lock() {
+            m.insert(function.to_string(), arn.clone());
+        }
+        Ok(arn)
+    }
+}
+
+fn alias_state(
+    version: Option<&str>,
+    routing: Option<&aws_sdk_lambda::types::AliasRoutingConfiguration>,
+    revision: Option<&str>,
+) -> Result<AliasState, PortError> {
+    let version = version.ok_or_else(|| PortError::Other("alias without a function version".into()))?;
+    let weights = routing
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    Ok(AliasState {
+        version: version.to_string(),
+        weights,
+        revision_id: revision.map(str::to_string),
+    })
+}
+
+#[async_trait]
+impl AliasManager for LambdaAliasManager {
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
+        let out = self
+            .client
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await
+            .map_err(port_error)?;
+        alias_state(out.function_version(), out.routing_config(), out.revision_id())
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
+        let mut pages = self
+            .client
+            .list_versions_by_function()
+            .function_name(function)
+            .into_paginator()
+            .items()
+            .send();
+        let mut versions = Vec::new();
+        while let Some(item) = pages.next().await {
+            let config = item.map_err(port_error)?;
+            if let Some(v) = config.version().filter(|v| *v != "$LATEST") {
+                versions.push(v.to_string());
+            }
+        }
+        Ok(versions)
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        to: &AliasState,
+        expected_revision: Option<&str>,
+    ) -> Result<AliasState, PortError> {
+        // An empty weight map removes the canary routing.
+        let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(to.weights.iter().map(|(k, v)| (k.clone(), *v)).collect()))
+            .build();
+        let out = self
+            .client
+            .update_alias()
+            .function_name(function)
+            .name(alias)
+            .function_version(&to.version)
+            .routing_config(routing)
+            .set_revision_id(expected_revision.map(str::to_string))
+            .send()
+            .await
+            .map_err(port_error)?;
+        alias_state(out.function_version(), out.routing_config(), out.revision_id())
+    }
+
+    async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
+        let arn = self.function_arn(function).await?;
+        let out = self.client.list_tags().resource(arn).send().await.map_err(port_error)?;
+        Ok(out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {
+        let arn = self.function_arn(function).await?;
+        self.client
+            .tag_resource()
+            .resource(arn)
+            .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+}
+
+pub struct CloudWatchAlarmStates {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchAlarmStates {
+    pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl AlarmStates for CloudWatchAlarmStates {
+    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError> {
+        use aws_sdk_cloudwatch::types::AlarmType;
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(alarm_name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(port_error)?;
+        let metric = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name));
+        let composite = out.composite_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name));
+        let state = metric
+            .and_then(|a| a.state_value())
+            .or_else(|| composite.and_then(|a| a.state_value()));
+        match state {
+            None => Ok(None),
+            Some(s) => AlarmState::parse(s.as_str())
+                .map(Some)
+                .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", s.as_str()))),
+        }
+    }
+}
+
+pub struct SnsNotifier {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsNotifier {
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn publish(&self, topic_arn: &str, n: &Notification) -> Result<(), PortError> {
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(&n.subject)
+            .message(&n.message);
+        for (k, v) in &n.attributes {
+            let value = aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .map_err(|e| PortError::Other(e.to_string()))?;
+            request = request.message_attributes(k, value);
+        }
+        request.send().await.map_err(port_error)?;
+        Ok(())
+    }
+}
+
+pub struct EventBridgeAuditBus {
+    client: aws_sdk_eventbridge::Client,
+}
+
+impl EventBridgeAuditBus {
+    pub fn new(client: aws_sdk_eventbridge::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl AuditBus for EventBridgeAuditBus {
+    async fn put(&self, bus: &str, e: &AuditEvent) -> Result<(), PortError> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source(&e.source)
+            .detail_type(&e.detail_type)
+            .detail(e.detail.to_string())
+            .event_bus_name(bus)
+            .set_resources(Some(e.resources.clone()))
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(port_error)?;
+        if out.failed_entry_count() > 0 {
+            let failed = out.entries().iter().find(|x| x.error_code().is_some());
+            let code = failed.and_then(|x| x.error_code()).unwrap_or("unknown");
+            let message = failed.and_then(|x| x.error_message()).unwrap_or("");
+            let text = format!("PutEvents entry failed: {code}: {message}");
+            return Err(if code.contains("Throttl") {
+                PortError::Throttled(text)
+            } else {
+                PortError::Other(text)
+            });
+        }
+        Ok(())
+    }
+}

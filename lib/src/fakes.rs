@@ -1,0 +1,261 @@
+//! In-memory fakes of every port, for tests and offline runs. They keep state the way the
+//! real services do (revisions, versions, tags) and log every mutating call, so tests can
+//! assert on what happened rather than on "no error".
+
+use crate::notify::{AuditEvent, Notification};
+use crate::ports::{AlarmStates, AliasManager, AuditBus, Clock, Notifier, PortError};
+use crate::rollback::AliasState;
+use crate::transition::AlarmState;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A test that panicked while holding the lock has already failed; keep the state readable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Default, Clone)]
+struct FakeFunction {
+    aliases: HashMap<String, AliasState>,
+    versions: Vec<String>,
+    tags: BTreeMap<String, String>,
+}
+
+/// Lambda aliases, versions and tags in memory, with revision checks like Lambda's.
+#[derive(Default)]
+pub struct FakeAliasManager {
+    functions: Mutex<HashMap<String, FakeFunction>>,
+    revision: Mutex<u64>,
+    /// Errors to return, in order, from the named operation before it succeeds.
+    failures: Mutex<HashMap<&'static str, VecDeque<PortError>>>,
+    /// Every mutating call: `UpdateAlias function:alias -> state`, `TagResource function`.
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeAliasManager {
+    /// A function with published versions `1..=versions` and one alias.
+    pub fn with_function(self, function: &str, versions: u32, alias: &str, on: AliasState) -> Self {
+        {
+            let mut fns = lock(&self.functions);
+            let f = fns.entry(function.to_string()).or_default();
+            f.versions = (1..=versions).map(|v| v.to_string()).collect();
+            let mut on = on;
+            on.revision_id = Some(self.next_revision());
+            f.aliases.insert(alias.to_string(), on);
+        }
+        self
+    }
+
+    pub fn set_tag(&self, function: &str, key: &str, value: &str) {
+        let mut fns = lock(&self.functions);
+        fns.entry(function.to_string()).or_default().tags.insert(key.into(), value.into());
+    }
+
+    /// Moves the alias as an outside party would (a deployment, a person).
+    pub fn set_alias(&self, function: &str, alias: &str, mut to: AliasState) {
+        to.revision_id = Some(self.next_revision());
+        let mut fns = lock(&self.functions);
+        fns.entry(function.to_string()).or_default().aliases.insert(alias.into(), to);
+    }
+
+    pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
+        lock(&self.functions).get(function)?.aliases.get(alias).cloned()
+    }
+
+    pub fn tags_of(&self, function: &str) -> BTreeMap<String, String> {
+        lock(&self.functions).get(function).map(|f| f.tags.clone()).unwrap_or_default()
+    }
+
+    pub fn fail(&self, op: &'static str, errors: impl IntoIterator<Item = PortError>) {
+        lock(&self.failures).entry(op).or_default().extend(errors);
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+
+    pub fn alias_updates(&self) -> usize {
+        self.calls().iter().filter(|c| c.starts_with("UpdateAlias")).count()
+    }
+
+    fn next_revision(&self) -> String {
+        let mut r = lock(&self.revision);
+        *r += 1;
+        format!("rev-{r}")
+    }
+
+    fn injected(&self, op: &'static str) -> Result<(), PortError> {
+        match lock(&self.failures).get_mut(op).and_then(VecDeque::pop_front) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn with<T>(&self, function: &str, f: impl FnOnce(&mut FakeFunction) -> Result<T, PortError>) -> Result<T, PortError> {
+        let mut fns = lock(&self.functions);
+        let func = fns
+            .get_mut(function)
+            .ok_or_else(|| PortError::NotFound(format!("function {function}")))?;
+        f(func)
+    }
+}
+
+#[async_trait]
+impl AliasManager for FakeAliasManager {
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
+        self.injected("GetAlias")?;
+        self.with(function, |f| {
+            f.aliases
+                .get(alias)
+                .cloned()
+                .ok_or_else(|| PortError::NotFound(format!("alias {function}:{alias}")))
+        })
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
+        self.injected("ListVersionsByFunction")?;
+        self.with(function, |f| Ok(f.versions.clone()))
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        to: &AliasState,
+        expected_revision: Option<&str>,
+    ) -> Result<AliasState, PortError> {
+        self.injected("UpdateAlias")?;
+        let revision = self.next_revision();
+        let updated = self.with(function, |f| {
+            for v in std::iter::once(&to.version).chain(to.weights.keys()) {
+                if !f.versions.contains(v) {
+                    return Err(PortError::NotFound(format!("version {v} of {function}")));
+                }
+            }
+            let current = f
+                .aliases
+                .get_mut(alias)
+                .ok_or_else(|| PortError::NotFound(format!("alias {function}:{alias}")))?;
+            if let Some(expected) = expected_revision {
+                if current.revision_id.as_deref() != Some(expected) {
+                    return Err(PortError::RevisionChanged(format!("alias {function}:{alias}")));
+                }
+            }
+            *current = AliasState {
+                revision_id: Some(revision),
+                ..to.clone()
+            };
+            Ok(current.clone())
+        })?;
+        lock(&self.calls).push(format!("UpdateAlias {function}:{alias} -> {to}"));
+        Ok(updated)
+    }
+
+    async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
+        self.injected("ListTags")?;
+        self.with(function, |f| Ok(f.tags.clone()))
+    }
+
+    async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {
+        self.injected("TagResource")?;
+        self.with(function, |f| {
+            f.tags.extend(tags.clone());
+            Ok(())
+        })?;
+        lock(&self.calls).push(format!("TagResource {function}"));
+        Ok(())
+    }
+}
+
+/// Alarm states in memory; an alarm not set does not exist.
+#[derive(Default)]
+pub struct FakeAlarmStates {
+    states: Mutex<HashMap<String, AlarmState>>,
+}
+
+impl FakeAlarmStates {
+    pub fn set(&self, alarm: &str, state: AlarmState) {
+        lock(&self.states).insert(alarm.into(), state);
+    }
+}
+
+#[async_trait]
+impl AlarmStates for FakeAlarmStates {
+    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError> {
+        Ok(lock(&self.states).get(alarm_name).copied())
+    }
+}
+
+/// Records what would have been published.
+#[derive(Default)]
+pub struct FakeNotifier {
+    pub sent: Mutex<Vec<(String, Notification)>>,
+    fail: Mutex<Option<PortError>>,
+}
+
+impl FakeNotifier {
+    pub fn sent(&self) -> Vec<(String, Notification)> {
+        lock(&self.sent).clone()
+    }
+
+    /// Every publish fails with `e` from now on.
+    pub fn fail_with(&self, e: PortError) {
+        *lock(&self.fail) = Some(e);
+    }
+}
+
+#[async_trait]
+impl Notifier for FakeNotifier {
+    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<(), PortError> {
+        if let Some(e) = lock(&self.fail).clone() {
+            return Err(e);
+        }
+        lock(&self.sent).push((topic_arn.into(), notification.clone()));
+        Ok(())
+    }
+}
+
+/// Records what would have been put on the bus.
+#[derive(Default)]
+pub struct FakeAuditBus {
+    pub events: Mutex<Vec<(String, AuditEvent)>>,
+}
+
+impl FakeAuditBus {
+    pub fn events(&self) -> Vec<(String, AuditEvent)> {
+        lock(&self.events).clone()
+    }
+
+    pub fn detail_types(&self) -> Vec<String> {
+        self.events().into_iter().map(|(_, e)| e.detail_type).collect()
+    }
+}
+
+#[async_trait]
+impl AuditBus for FakeAuditBus {
+    async fn put(&self, bus: &str, event: &AuditEvent) -> Result<(), PortError> {
+        lock(&self.events).push((bus.into(), event.clone()));
+        Ok(())
+    }
+}
+
+/// A clock that stands still until moved.
+pub struct FakeClock(Mutex<DateTime<Utc>>);
+
+impl FakeClock {
+    pub fn at(t: DateTime<Utc>) -> Self {
+        Self(Mutex::new(t))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *lock(&self.0) += by;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}

@@ -1,0 +1,28 @@
+//! rollback-guard: the core of a rollback guard for AWS Lambda.
+//!
+//! When a CloudWatch alarm that watches a deployed function goes into ALARM, the guard decides
+//! from a declarative [`policy`] whether to roll the function's alias back, does it exactly
+//! once, and tells people what it did.
+//!
+//! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
+//! it), [`policy`], [`decision`] (pure), [`rollback`] (pure alias planning), then [`guard`]
+//! (the pipeline over the [`ports`]), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
+
+pub mod adapters;
+pub mod decision;
+pub mod fakes;
+pub mod guard;
+pub mod intake;
+pub mod notify;
+pub mod operator;
+pub mod policy;
+pub mod ports;
+pub mod record;
+pub mod retry;
+pub mod rollback;
+pub mod transition;
+
+pub use decision::{decide, Decision, Mode};
+pub use guard::{Guard, Outcome, Ports, Report};
+pub use policy::Policy;
+pub use transition::Transition;

@@ -1,0 +1,198 @@
+//! What the guard tells people (SNS) and machines (EventBridge) about each outcome. Pure:
+//! composes messages from a [`Report`]; the ports send them.
+
+use crate::guard::{Outcome, Report};
+use crate::transition::rfc3339_millis;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The `source` of the guard's audit events.
+pub const AUDIT_SOURCE: &str = "rollback-guard";
+/// SNS subjects: at most 100 printable ASCII characters, no line breaks.
+const MAX_SUBJECT: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub subject: String,
+    pub message: String,
+    /// String message attributes, for subscription filter policies.
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub source: String,
+    pub detail_type: String,
+    pub resources: Vec<String>,
+    pub detail: Value,
+}
+
+/// The audit detail-type for an outcome; `None` for outcomes that are not about an action.
+pub fn detail_type(outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Executed => Some("Rollback Executed"),
+        Outcome::Planned => Some("Rollback Planned"),
+        Outcome::AlreadyDone | Outcome::Skipped => Some("Rollback Skipped"),
+        Outcome::Failed => Some("Rollback Failed"),
+        Outcome::NoAction | Outcome::Ignored | Outcome::Rejected => None,
+    }
+}
+
+/// Whether people are told over SNS: actions, failures, and alarms the cooldown held back.
+/// Duplicates and no-ops are audit events only, so one transition makes one notification.
+pub fn notifies_people(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Executed | Outcome::Failed | Outcome::Skipped)
+}
+
+/// The machine-readable account of a report: the audit event's detail and the JSON half of
+/// the notification.
+pub fn report_json(r: &Report) -> Value {
+    let alarm = r.transition.as_ref().map(|t| {
+        json!({
+            "name": t.alarm_name,
+            "arn": t.alarm_arn,
+            "account": t.account,
+            "region": t.region,
+            "state": t.new_state,
+            "previous_state": t.old_state,
+            "timestamp": rfc3339_millis(&t.timestamp),
+            "reason": t.reason,
+            "datapoints": t.datapoints,
+            "transport": t.transport,
+            "replay_name": t.replay_name,
+        })
+    });
+    json!({
+        "outcome": r.outcome,
+        "action": r.action,
+        "target": r.target,
+        "function": r.function,
+        "alias": r.alias,
+        "reason": r.reason,
+        "alarm": alarm,
+        "dedupe_key": r.dedupe_key,
+        "before": r.alias_before,
+        "after": r.alias_after,
+        "undo": r.undo,
+        "notes": r.notes,
+    })
+}
+
+pub fn audit_event(r: &Report) -> Option<AuditEvent> {
+    let detail_type = detail_type(r.outcome)?;
+    let resources = r
+        .transition
+        .as_ref()
+        .map(|t| vec![t.alarm_arn.clone()])
+        .unwrap_or_default();
+    Some(AuditEvent {
+        source: AUDIT_SOURCE.into(),
+        detail_type: detail_type.into(),
+        resources,
+        detail: report_json(r),
+    })
+}
+
+pub fn notification(r: &Report) -> Notification {
+    let target = r.target.as_deref().unwrap_or("?");
+    let alias = r.alias.as_deref().unwrap_or("?");
+    let alarm = r.transition.as_ref().map(|t| t.alarm_name.as_str()).unwrap_or("?");
+    let versions = match (&r.alias_before, &r.alias_after) {
+        (Some(b), Some(a)) if b.weights.is_empty() => format!("{alias} {} -> {}", b.version, a.version),
+        (Some(b), Some(_)) => format!("{alias} canary aborted, stays on {}", b.version),
+        (Some(b), None) => format!("{alias} on {}", b.version),
+        _ => alias.to_string(),
+    };
+    let headline = match r.outcome {
+        Outcome::Executed => format!("Rolled back {target}: {versions}"),
+        Outcome::Failed => format!("Rollback FAILED for {target} ({alias})"),
+        Outcome::Skipped => format!("Rollback held back for {target} (cooldown)"),
+        Outcome::Planned => format!("Rollback planned for {target}: {versions}"),
+        other => format!("Rollback {} for {target}", other.as_str()),
+    };
+    let subject = subject(&format!("{headline} - alarm {alarm}"));
+
+    let mut body = String::new();
+    let _ = writeln!(body, "rollback-guard: {headline}.");
+    let _ = writeln!(body);
+    if let Some(t) = &r.transition {
+        let _ = writeln!(
+            body,
+            "What happened: alarm \"{}\" went from {} to {} at {} (account {}, {}, delivered by {}).",
+            t.alarm_name,
+            t.old_state,
+            t.new_state,
+            rfc3339_millis(&t.timestamp),
+            t.account,
+            t.region,
+            t.transport.as_str()
+        );
+        let _ = writeln!(body, "Why: {}", if t.reason.is_empty() { "(no reason given)" } else { &t.reason });
+        if !t.datapoints.is_empty() {
+            let points: Vec<String> = t.datapoints.iter().map(|d| d.to_string()).collect();
+            let _ = writeln!(body, "Datapoints: {}", points.join(", "));
+        }
+    }
+    let _ = writeln!(body, "What was done: {}", r.reason);
+    if let Some(before) = &r.alias_before {
+        let _ = writeln!(body, "Alias {alias} before: {before}");
+    }
+    if let Some(after) = &r.alias_after {
+        let _ = writeln!(body, "Alias {alias} after: {after}");
+    }
+    match &r.undo {
+        Some(undo) => {
+            let _ = writeln!(body, "How to undo: {undo}");
+        }
+        None => {
+            let _ = writeln!(body, "How to undo: nothing was changed.");
+        }
+    }
+    for note in &r.notes {
+        let _ = writeln!(body, "Note: {note}");
+    }
+    let _ = writeln!(body);
+    let _ = writeln!(body, "--- JSON ---");
+    let _ = write!(body, "{}", serde_json::to_string_pretty(&report_json(r)).unwrap_or_default());
+
+    let mut attributes = BTreeMap::new();
+    attributes.insert("outcome".to_string(), r.outcome.as_str().to_string());
+    attributes.insert("target".to_string(), target.to_string());
+    attributes.insert("alarm".to_string(), alarm.to_string());
+    if let Some(action) = r.action {
+        attributes.insert("action".to_string(), action.to_string());
+    }
+    Notification {
+        subject,
+        message: body,
+        attributes,
+    }
+}
+
+/// Printable ASCII, at most 100 characters, `...` where it had to be cut.
+fn subject(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if clean.len() <= MAX_SUBJECT {
+        clean
+    } else {
+        format!("{}...", &clean[..MAX_SUBJECT - 3])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_is_printable_ascii_and_at_most_100_characters() {
+        let s = subject(&format!("Rolled back ünïcode\n{}", "x".repeat(200)));
+        assert_eq!(s.len(), 100);
+        assert!(s.ends_with("..."));
+        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+        assert_eq!(subject("short"), "short");
+    }
+}

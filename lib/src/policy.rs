@@ -1,0 +1,371 @@
+//! The declarative policy: which alarms move which targets, and how. Read once at start and
+//! validated strictly; every error names the field and what was expected.
+
+use crate::transition::is_account_id;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+
+pub const ENV_POLICY: &str = "GUARD_POLICY";
+pub const ENV_POLICY_FILE: &str = "GUARD_POLICY_FILE";
+const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
+
+/// A policy problem, naming the field (`trigger[1].alarm`) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy: {field}: {message}")]
+pub struct PolicyError {
+    pub field: String,
+    pub message: String,
+}
+
+impl PolicyError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What the guard does with events replayed from an EventBridge archive (`replay-name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplayMode {
+    /// Report what would have been done (`Rollback Planned`), change nothing.
+    #[default]
+    DryRun,
+    /// Drop them.
+    Ignore,
+    /// Treat them as live events.
+    Act,
+}
+
+/// What a trigger does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Move the alias back to the stable version, or abort its canary.
+    RollbackAlias,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RollbackAlias => "rollback-alias",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which alarms a trigger matches: an exact name, or a prefix written `prefix*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlarmPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl AlarmPattern {
+    pub fn matches(&self, alarm: &str) -> bool {
+        match self {
+            Self::Exact(name) => name == alarm,
+            Self::Prefix(prefix) => alarm.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub accounts: Option<Vec<String>>,
+    pub notify_topic_arn: Option<String>,
+    pub event_bus: String,
+    pub cooldown_minutes: u32,
+    pub on_replay: ReplayMode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    /// Function name or ARN.
+    pub function: String,
+    pub alias: Option<String>,
+    pub ai_flag: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub alarm: AlarmPattern,
+    pub target: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub guard: Settings,
+    pub targets: Vec<Target>,
+    pub triggers: Vec<Trigger>,
+}
+
+// The file as written; `Policy` is what it means once validated.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    guard: RawSettings,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+    #[serde(default)]
+    trigger: Vec<RawTrigger>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    accounts: Option<Vec<String>>,
+    notify_topic_arn: Option<String>,
+    event_bus: Option<String>,
+    cooldown_minutes: Option<i64>,
+    on_replay: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: String,
+    function: String,
+    alias: Option<String>,
+    ai_flag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    alarm: String,
+    target: String,
+    action: String,
+}
+
+impl Policy {
+    /// Parses and validates policy TOML.
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text)
+            .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
+        let guard = settings(raw.guard)?;
+        let targets = raw
+            .target
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| target(i, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut names = HashSet::new();
+        for (i, t) in targets.iter().enumerate() {
+            if !names.insert(t.name.as_str()) {
+                return Err(PolicyError::new(
+                    format!("target[{i}].name"),
+                    format!("duplicate target name `{}`", t.name),
+                ));
+            }
+        }
+        let triggers = raw
+            .trigger
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| trigger(i, t, &targets))
+            .collect::<Result<Vec<_>, _>>()?;
+        if triggers.is_empty() {
+            return Err(PolicyError::new("trigger", "expected at least one [[trigger]]"));
+        }
+        Ok(Self {
+            guard,
+            targets,
+            triggers,
+        })
+    }
+
+    /// Reads the policy from `GUARD_POLICY` (the TOML itself, for Lambda) or
+    /// `GUARD_POLICY_FILE` (a path).
+    pub fn from_env() -> Result<Self, PolicyError> {
+        if let Ok(text) = std::env::var(ENV_POLICY) {
+            return Self::from_toml(&text);
+        }
+        match std::env::var(ENV_POLICY_FILE) {
+            Ok(path) => Self::from_file(&path),
+            Err(_) => Err(PolicyError::new(
+                ENV_POLICY_FILE,
+                format!("not set; set {ENV_POLICY_FILE} to the policy file's path or {ENV_POLICY} to the TOML itself"),
+            )),
+        }
+    }
+
+    pub fn from_file(path: &str) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::new(ENV_POLICY_FILE, format!("cannot read `{path}`: {e}")))?;
+        Self::from_toml(&text)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// The first trigger, in file order, that matches the alarm.
+    pub fn trigger_for(&self, alarm: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|t| t.alarm.matches(alarm))
+    }
+}
+
+fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
+    if let Some(accounts) = &raw.accounts {
+        if accounts.is_empty() {
+            return Err(PolicyError::new(
+                "guard.accounts",
+                "expected at least one 12-digit account id, or leave the field out",
+            ));
+        }
+        if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
+            return Err(PolicyError::new(
+                "guard.accounts",
+                format!("`{bad}` is not a 12-digit account id"),
+            ));
+        }
+    }
+    if let Some(topic) = &raw.notify_topic_arn {
+        let parts: Vec<&str> = topic.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+            return Err(PolicyError::new(
+                "guard.notify_topic_arn",
+                format!("`{topic}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+            ));
+        }
+    }
+    let event_bus = raw.event_bus.unwrap_or_else(|| "default".into());
+    if event_bus.trim().is_empty() {
+        return Err(PolicyError::new("guard.event_bus", "expected a bus name or ARN, got an empty string"));
+    }
+    let cooldown_minutes = match raw.cooldown_minutes {
+        None => 30,
+        Some(m) => u32::try_from(m).map_err(|_| {
+            PolicyError::new(
+                "guard.cooldown_minutes",
+                format!("expected a non-negative number of minutes, got {m}"),
+            )
+        })?,
+    };
+    let on_replay = match raw.on_replay.as_deref() {
+        None | Some("dry-run") => ReplayMode::DryRun,
+        Some("ignore") => ReplayMode::Ignore,
+        Some("act") => ReplayMode::Act,
+        Some(other) => {
+            return Err(PolicyError::new(
+                "guard.on_replay",
+                format!("unknown mode `{other}`; expected \"dry-run\", \"ignore\" or \"act\""),
+            ))
+        }
+    };
+    Ok(Settings {
+        accounts: raw.accounts,
+        notify_topic_arn: raw.notify_topic_arn,
+        event_bus,
+        cooldown_minutes,
+        on_replay,
+    })
+}
+
+fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
+    let field = |f: &str| format!("target[{i}].{f}");
+    if raw.name.trim().is_empty() {
+        return Err(PolicyError::new(field("name"), "expected a non-empty name"));
+    }
+    if !valid_function_ref(&raw.function) {
+        return Err(PolicyError::new(
+            field("function"),
+            format!("`{}` is not a function name or unqualified function ARN", raw.function),
+        ));
+    }
+    if let Some(alias) = &raw.alias {
+        // Lambda alias names: 1-128 of [a-zA-Z0-9-_], not only digits (that would be a version).
+        let ok = !alias.is_empty()
+            && alias.len() <= 128
+            && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !alias.bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(PolicyError::new(
+                field("alias"),
+                format!("`{alias}` is not a Lambda alias name"),
+            ));
+        }
+    }
+    let ai_flag = raw.ai_flag.unwrap_or_else(|| DEFAULT_AI_FLAG.into());
+    if ai_flag.is_empty() || !ai_flag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(PolicyError::new(
+            field("ai_flag"),
+            format!("`{ai_flag}` is not an environment variable name"),
+        ));
+    }
+    Ok(Target {
+        name: raw.name,
+        function: raw.function,
+        alias: raw.alias,
+        ai_flag,
+    })
+}
+
+/// A function name (1-64 of [a-zA-Z0-9-_]) or `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+fn valid_function_ref(s: &str) -> bool {
+    let name_ok =
+        |n: &str| !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if s.starts_with("arn:") {
+        let parts: Vec<&str> = s.split(':').collect();
+        parts.len() == 7
+            && parts[2] == "lambda"
+            && is_account_id(parts[4])
+            && parts[5] == "function"
+            && name_ok(parts[6])
+    } else {
+        name_ok(s)
+    }
+}
+
+fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, PolicyError> {
+    let field = |f: &str| format!("trigger[{i}].{f}");
+    let alarm = match raw.alarm.split_once('*') {
+        _ if raw.alarm.is_empty() => {
+            return Err(PolicyError::new(field("alarm"), "expected an alarm name or a prefix ending in `*`"))
+        }
+        None => AlarmPattern::Exact(raw.alarm),
+        Some((prefix, "")) if !prefix.is_empty() => AlarmPattern::Prefix(prefix.into()),
+        Some(_) => {
+            return Err(PolicyError::new(
+                field("alarm"),
+                format!("`{}`: `*` is allowed only once, at the end, after a non-empty prefix", raw.alarm),
+            ))
+        }
+    };
+    let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
+        return Err(PolicyError::new(
+            field("target"),
+            format!("unknown target `{}`; expected one of the [[target]] names", raw.target),
+        ));
+    };
+    let action = match raw.action.as_str() {
+        "rollback-alias" => Action::RollbackAlias,
+        other => {
+            return Err(PolicyError::new(
+                field("action"),
+                format!("unknown action `{other}`; expected \"rollback-alias\""),
+            ))
+        }
+    };
+    if action == Action::RollbackAlias && target.alias.is_none() {
+        return Err(PolicyError::new(
+            field("action"),
+            format!("rollback-alias needs an alias, and target `{}` has none", target.name),
+        ));
+    }
+    Ok(Trigger {
+        alarm,
+        target: raw.target,
+        action,
+    })
+}

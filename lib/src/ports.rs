@@ -1,0 +1,86 @@
+//! The ports: one small trait per AWS capability the guard needs. Each has one SDK adapter
+//! (`crate::adapters`) and one in-memory fake (`crate::fakes`).
+
+use crate::notify::{AuditEvent, Notification};
+use crate::rollback::AliasState;
+use crate::transition::AlarmState;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// What went wrong talking to a backend, sorted by what the guard can do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// The resource is busy (Lambda's `ResourceConflictException`).
+    #[error("resource conflict: {0}")]
+    Conflict(String),
+    /// The optimistic-concurrency token no longer matches (`PreconditionFailedException`).
+    #[error("revision changed: {0}")]
+    RevisionChanged(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 5xx, timeouts, dropped connections.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl PortError {
+    /// Worth trying the same request again after a pause.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::Conflict(_) | Self::Transient(_))
+    }
+}
+
+/// Lambda aliases, versions and the function tags where the guard keeps its records.
+#[async_trait]
+pub trait AliasManager: Send + Sync {
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError>;
+    /// Published versions, never `$LATEST`.
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError>;
+    /// Routes the alias as `to`, only if its revision still is `expected_revision`.
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        to: &AliasState,
+        expected_revision: Option<&str>,
+    ) -> Result<AliasState, PortError>;
+    async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError>;
+    async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError>;
+}
+
+/// CloudWatch alarm states, to confirm an alarm before acting on it.
+#[async_trait]
+pub trait AlarmStates: Send + Sync {
+    /// The alarm's current state; `None` when there is no such alarm.
+    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError>;
+}
+
+/// People-facing notifications (SNS).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, topic_arn: &str, notification: &Notification) -> Result<(), PortError>;
+}
+
+/// Machine-facing audit events (EventBridge).
+#[async_trait]
+pub trait AuditBus: Send + Sync {
+    async fn put(&self, bus: &str, event: &AuditEvent) -> Result<(), PortError>;
+}
+
+/// Time, injectable so cooldowns can be tested.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,241 @@
+//! Pure planning of an alias rollback: from the alias as it is, the published versions and the
+//! recorded stable version, to the alias as it must become.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An alias as the guard sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AliasState {
+    /// The primary version.
+    pub version: String,
+    /// Additional versions and their weights (0.0-1.0): a canary in progress.
+    pub weights: BTreeMap<String, f64>,
+    /// Optimistic-concurrency token; `None` from backends without one.
+    #[serde(skip)]
+    pub revision_id: Option<String>,
+}
+
+impl AliasState {
+    pub fn on(version: &str) -> Self {
+        Self {
+            version: version.into(),
+            weights: BTreeMap::new(),
+            revision_id: None,
+        }
+    }
+
+    /// Same routing, whatever the revision.
+    pub fn same_routing(&self, other: &AliasState) -> bool {
+        self.version == other.version && self.weights == other.weights
+    }
+}
+
+impl fmt::Display for AliasState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "version {}", self.version)?;
+        for (v, w) in &self.weights {
+            write!(f, " + version {v} at {}%", (w * 100.0 * 100.0).round() / 100.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the version to roll back to came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StableSource {
+    /// Recorded with `guard mark-stable`.
+    Recorded,
+    /// The newest published version older than the current one.
+    PreviousPublished,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AliasPlan {
+    /// A canary: drop the additional weights, keep the primary version.
+    AbortCanary { keep: String },
+    /// Move the whole alias to an older version.
+    MoveTo {
+        from: String,
+        to: String,
+        source: StableSource,
+    },
+    /// The alias already serves the recorded stable version: nothing to do.
+    AlreadyStable { version: String },
+}
+
+impl AliasPlan {
+    /// The alias once the plan is carried out.
+    pub fn after(&self, before: &AliasState) -> AliasState {
+        match self {
+            Self::AbortCanary { keep } => AliasState::on(keep),
+            Self::MoveTo { to, .. } => AliasState::on(to),
+            Self::AlreadyStable { .. } => before.clone(),
+        }
+    }
+
+    /// One sentence for people.
+    pub fn describe(&self, alias: &str, before: &AliasState) -> String {
+        match self {
+            Self::AbortCanary { keep } => format!(
+                "canary aborted: alias {alias} now sends all traffic to version {keep} (was {before})"
+            ),
+            Self::MoveTo { from, to, source } => {
+                let why = match source {
+                    StableSource::Recorded => "the recorded stable version",
+                    StableSource::PreviousPublished => "the newest published version before it",
+                };
+                format!("alias {alias} moved from version {from} to version {to}, {why}")
+            }
+            Self::AlreadyStable { version } => {
+                format!("alias {alias} already serves the stable version {version}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no published version older than {current} to roll back to")]
+    NoOlderVersion { current: String },
+    #[error("the recorded stable version {version} does not exist (published: {published})")]
+    StableVersionMissing { version: String, published: String },
+    #[error("the recorded stable version `{0}` is not a published version number")]
+    StableNotAVersion(String),
+}
+
+/// `$LATEST` sorts after every published version; anything else that is not a number is not a
+/// version the guard will move to.
+fn version_number(v: &str) -> Option<u64> {
+    v.parse().ok()
+}
+
+/// Plans the rollback. `published` are the function's published versions (never `$LATEST`).
+pub fn plan_rollback(
+    alias: &AliasState,
+    published: &[String],
+    recorded_stable: Option<&str>,
+) -> Result<AliasPlan, PlanError> {
+    if !alias.weights.is_empty() {
+        return Ok(AliasPlan::AbortCanary {
+            keep: alias.version.clone(),
+        });
+    }
+    let mut numbers: Vec<u64> = published.iter().filter_map(|v| version_number(v)).collect();
+    numbers.sort_unstable();
+    if let Some(stable) = recorded_stable {
+        let n = version_number(stable).ok_or_else(|| PlanError::StableNotAVersion(stable.into()))?;
+        if !numbers.contains(&n) {
+            return Err(PlanError::StableVersionMissing {
+                version: stable.into(),
+                published: join(&numbers),
+            });
+        }
+        if alias.version == stable {
+            return Ok(AliasPlan::AlreadyStable {
+                version: stable.into(),
+            });
+        }
+        return Ok(AliasPlan::MoveTo {
+            from: alias.version.clone(),
+            to: stable.into(),
+            source: StableSource::Recorded,
+        });
+    }
+    // With no recorded stable version, the previous published one: never `$LATEST`, which is
+    // mutable and holds whatever was deployed last.
+    let current = version_number(&alias.version).unwrap_or(u64::MAX);
+    let previous = numbers.iter().rev().find(|n| **n < current);
+    match previous {
+        Some(n) => Ok(AliasPlan::MoveTo {
+            from: alias.version.clone(),
+            to: n.to_string(),
+            source: StableSource::PreviousPublished,
+        }),
+        None => Err(PlanError::NoOlderVersion {
+            current: alias.version.clone(),
+        }),
+    }
+}
+
+fn join(numbers: &[u64]) -> String {
+    if numbers.is_empty() {
+        return "none".into();
+    }
+    numbers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn canary_is_aborted_keeping_the_primary_version() {
+        let mut alias = AliasState::on("2");
+        alias.weights.insert("3".into(), 0.1);
+        let plan = plan_rollback(&alias, &versions(&["1", "2", "3"]), Some("1")).expect("plan");
+        assert_eq!(plan, AliasPlan::AbortCanary { keep: "2".into() });
+        assert_eq!(plan.after(&alias), AliasState::on("2"));
+    }
+
+    #[test]
+    fn full_shift_goes_to_the_recorded_stable_version() {
+        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "2", "3", "4", "5"]), Some("2"))
+            .expect("plan");
+        assert_eq!(
+            plan,
+            AliasPlan::MoveTo { from: "5".into(), to: "2".into(), source: StableSource::Recorded }
+        );
+    }
+
+    #[test]
+    fn full_shift_without_record_goes_to_the_previous_published_version() {
+        // Versions can be deleted: 4 is gone, so 5 goes back to 3.
+        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "3", "5", "6"]), None).expect("plan");
+        assert_eq!(
+            plan,
+            AliasPlan::MoveTo { from: "5".into(), to: "3".into(), source: StableSource::PreviousPublished }
+        );
+    }
+
+    #[test]
+    fn latest_is_never_chosen() {
+        let published = versions(&["$LATEST", "1"]);
+        assert_eq!(
+            plan_rollback(&AliasState::on("1"), &published, None),
+            Err(PlanError::NoOlderVersion { current: "1".into() })
+        );
+        assert_eq!(
+            plan_rollback(&AliasState::on("1"), &published, Some("$LATEST")),
+            Err(PlanError::StableNotAVersion("$LATEST".into()))
+        );
+        // An alias on $LATEST goes to the newest published version.
+        let plan = plan_rollback(&AliasState::on("$LATEST"), &versions(&["1", "2"]), None).expect("plan");
+        assert_eq!(plan.after(&AliasState::on("$LATEST")), AliasState::on("2"));
+    }
+
+    #[test]
+    fn missing_recorded_stable_version_is_a_clear_failure() {
+        let err = plan_rollback(&AliasState::on("3"), &versions(&["2", "3"]), Some("1")).expect_err("fails");
+        assert_eq!(err.to_string(), "the recorded stable version 1 does not exist (published: 2, 3)");
+    }
+
+    #[test]
+    fn alias_already_on_stable_is_a_no_op() {
+        let plan = plan_rollback(&AliasState::on("2"), &versions(&["1", "2", "3"]), Some("2")).expect("plan");
+        assert_eq!(plan, AliasPlan::AlreadyStable { version: "2".into() });
+    }
+
+    #[test]
+    fn display_names_weights_in_percent() {
+        let mut alias = AliasState::on("2");
+        alias.weights.insert("3".into(), 0.1);
+        assert_eq!(alias.to_string(), "version 2 + version 3 at 10%");
+    }
+}

@@ -1,0 +1,178 @@
+//! The one normalised shape every alarm transport is reduced to.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::fmt;
+
+/// A CloudWatch alarm state. Anything else in an event is rejected, never defaulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// Parses the exact spelling CloudWatch uses.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "OK" => Some(Self::Ok),
+            "ALARM" => Some(Self::Alarm),
+            "INSUFFICIENT_DATA" => Some(Self::InsufficientData),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Alarm => "ALARM",
+            Self::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+impl fmt::Display for AlarmState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the transition reached the guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// EventBridge "CloudWatch Alarm State Change".
+    Eventbridge,
+    /// An SNS notification published by an alarm action.
+    Sns,
+    /// The payload of an alarm's direct Lambda action.
+    LambdaAction,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eventbridge => "eventbridge",
+            Self::Sns => "sns",
+            Self::LambdaAction => "lambda-action",
+        }
+    }
+}
+
+/// One alarm state transition, whatever transport carried it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Transition {
+    pub alarm_arn: String,
+    pub alarm_name: String,
+    pub account: String,
+    pub region: String,
+    pub new_state: AlarmState,
+    pub old_state: AlarmState,
+    pub timestamp: DateTime<Utc>,
+    pub reason: String,
+    /// Recent datapoints from the alarm's reason data, when the transport carries them.
+    pub datapoints: Vec<f64>,
+    pub transport: Transport,
+    /// Set on events replayed from an EventBridge archive.
+    pub replay_name: Option<String>,
+}
+
+impl Transition {
+    /// `<alarm ARN>@<state timestamp, RFC 3339 UTC with milliseconds>`: the same transition has
+    /// the same key whichever transport delivered it.
+    pub fn dedupe_key(&self) -> String {
+        format!("{}@{}", self.alarm_arn, rfc3339_millis(&self.timestamp))
+    }
+}
+
+/// RFC 3339, UTC, milliseconds, `Z`: the one timestamp spelling the guard writes.
+pub fn rfc3339_millis(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses the timestamps alarm payloads carry: `2024-05-01T10:00:00.123+0000` (no colon in the
+/// offset), as well as RFC 3339 proper.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The parts of a CloudWatch alarm ARN: `arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AlarmArn<'a> {
+    pub region: &'a str,
+    pub account: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> AlarmArn<'a> {
+    pub fn parse(arn: &'a str) -> Option<Self> {
+        // The alarm name may itself contain ':', so split only the fixed prefix.
+        let mut parts = arn.splitn(7, ':');
+        let (arn_lit, partition, service, region, account, kind, name) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        let valid = arn_lit == "arn"
+            && partition.starts_with("aws")
+            && service == "cloudwatch"
+            && !region.is_empty()
+            && is_account_id(account)
+            && kind == "alarm"
+            && !name.is_empty();
+        valid.then_some(Self {
+            region,
+            account,
+            name,
+        })
+    }
+}
+
+/// Twelve ASCII digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_without_offset_colon_normalise_to_utc_millis() {
+        let t = parse_timestamp("2026-11-20T03:12:45.5+0100").expect("parses");
+        assert_eq!(rfc3339_millis(&t), "2026-11-20T02:12:45.500Z");
+        let t = parse_timestamp("2026-11-20T03:12:45.123+0000").expect("parses");
+        assert_eq!(rfc3339_millis(&t), "2026-11-20T03:12:45.123Z");
+        let t = parse_timestamp("2026-11-20T03:12:45Z").expect("parses");
+        assert_eq!(rfc3339_millis(&t), "2026-11-20T03:12:45.000Z");
+        assert!(parse_timestamp("2026-11-20 03:12").is_none());
+        assert!(parse_timestamp("").is_none());
+    }
+
+    #[test]
+    fn alarm_arn_keeps_colons_in_the_name() {
+        let a = AlarmArn::parse("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a:b").expect("ok");
+        assert_eq!(a.region, "eu-west-1");
+        assert_eq!(a.account, "123456789012");
+        assert_eq!(a.name, "a:b");
+        assert!(AlarmArn::parse("arn:aws:sns:eu-west-1:123456789012:alarm:x").is_none());
+        assert!(AlarmArn::parse("arn:aws:cloudwatch:eu-west-1:12345:alarm:x").is_none());
+        assert!(AlarmArn::parse("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:").is_none());
+    }
+
+    #[test]
+    fn state_values_are_exact() {
+        assert_eq!(AlarmState::parse("ALARM"), Some(AlarmState::Alarm));
+        assert_eq!(AlarmState::parse("alarm"), None);
+        assert_eq!(AlarmState::parse("INSUFFICIENT_DATA"), Some(AlarmState::InsufficientData));
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Starts or stops the local AWS emulator (moto's server) on a free loopback port.
+#   scripts/emulator.sh start   -> prints the endpoint, writes .emulator/{pid,endpoint}
+#   scripts/emulator.sh stop    -> stops it by its process id
+set -euo pipefail
+cd "$(dirname "$0")/.."
+state=.emulator
+mkdir -p "$state"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+case "${1:-}" in
+  start)
+    if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+      cat "$state/endpoint"; exit 0
+    fi
+    port=$(free_port)
+    .venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+    echo $! >"$state/pid"
+    endpoint="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+      if curl -sf "$endpoint/moto-api/" >/dev/null 2>&1; then break; fi
+      sleep 0.1
+    done
+    curl -sf "$endpoint/moto-api/" >/dev/null || { echo "moto did not start; see $state/moto.log" >&2; exit 1; }
+    # Lambda functions are stored, never run: no Docker engine here.
+    curl -sf -X POST "$endpoint/moto-api/config" -H 'Content-Type: application/json' \
+      -d '{"lambda":{"use_docker":false}}' >/dev/null
+    echo "$endpoint" >"$state/endpoint"
+    echo "$endpoint"
+    ;;
+  stop)
+    if [ -f "$state/pid" ]; then
+      kill "$(cat "$state/pid")" 2>/dev/null || true
+      rm -f "$state/pid" "$state/endpoint"
+    fi
+    ;;
+  *)
+    echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
