@@ -1,0 +1,290 @@
+//! Provisioning helpers for the end-to-end tests and the demo: they build, on the local AWS
+//! emulator (`AWS_ENDPOINT_URL`), what a user of the guard has in their account.
+
+use aws_config::SdkConfig;
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// Clients on the emulator.
+pub struct Emulator {
+    pub config: SdkConfig,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+impl Emulator {
+    /// Connects to the emulator. Panics with instructions when none is configured: these
+    /// tests need one (`make test` starts it).
+    pub async fn connect() -> Self {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+        assert!(
+            endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
+            "AWS_ENDPOINT_URL must point at the local emulator (got `{endpoint}`): run `make test`, or `scripts/with-emulator.sh cargo test`"
+        );
+        let config = rollback_guard::adapters::sdk_config().await;
+        Self {
+            lambda: aws_sdk_lambda::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            config,
+        }
+    }
+
+    /// The execution role functions are created with (the emulator checks that it exists).
+    pub async fn role(&self) -> Res<String> {
+        let name = "rollback-guard-sample-role";
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        match self.iam.get_role().role_name(name).send().await {
+            Ok(out) => Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
+            Err(_) => {
+                let out = self
+                    .iam
+                    .create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(trust)
+                    .send()
+                    .await;
+                match out {
+                    Ok(o) => Ok(o.role().map(|r| r.arn().to_string()).unwrap_or_default()),
+                    // Another test created it meanwhile.
+                    Err(_) => Ok(format!("arn:aws:iam::{ACCOUNT}:role/{name}")),
+                }
+            }
+        }
+    }
+
+    /// A function with `versions` published versions (each with its own description) and an
+    /// alias `alias` on `version`, with optional canary weights.
+    pub async fn function(
+        &self,
+        name: &str,
+        versions: u32,
+        alias: &str,
+        version: &str,
+        weights: &[(&str, f64)],
+    ) -> Res<()> {
+        let role = self.role().await?;
+        let env = aws_sdk_lambda::types::Environment::builder()
+            .variables("AI_ENABLED", "true")
+            .variables("MODEL_ID", "anthropic.claude-3-haiku")
+            .build();
+        self.lambda
+            .create_function()
+            .function_name(name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .role(role)
+            .handler("bootstrap")
+            .environment(env)
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_smithy_types_blob(sample_zip()?))
+                    .build(),
+            )
+            .send()
+            .await?;
+        for v in 1..=versions {
+            self.lambda
+                .update_function_configuration()
+                .function_name(name)
+                .description(format!("release {v}"))
+                .send()
+                .await?;
+            self.lambda.publish_version().function_name(name).send().await?;
+        }
+        let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(
+                weights.iter().map(|(v, w)| (v.to_string(), *w)).collect(),
+            ))
+            .build();
+        self.lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .routing_config(routing)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The alias's version and canary weights, as `version` or `version + v=w`.
+    pub async fn alias(&self, function: &str, alias: &str) -> Res<String> {
+        let out = self.lambda.get_alias().function_name(function).name(alias).send().await?;
+        let mut s = out.function_version().unwrap_or("?").to_string();
+        let mut weights: Vec<(String, f64)> = out
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        weights.sort_by(|a, b| a.0.cmp(&b.0));
+        for (v, w) in weights {
+            s.push_str(&format!(" + {v}={w}"));
+        }
+        Ok(s)
+    }
+
+    pub async fn tags(&self, function: &str) -> Res<std::collections::BTreeMap<String, String>> {
+        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}");
+        let out = self.lambda.list_tags().resource(arn).send().await?;
+        Ok(out.tags().cloned().unwrap_or_default().into_iter().collect())
+    }
+
+    /// A metric alarm in `state` (the emulator never evaluates alarms: the state is set).
+    pub async fn alarm(&self, name: &str, state: &str) -> Res<()> {
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/Lambda")
+            .metric_name("Errors")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(2)
+            .threshold(10.0)
+            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await?;
+        self.set_alarm(name, state).await
+    }
+
+    pub async fn set_alarm(&self, name: &str, state: &str) -> Res<()> {
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(aws_sdk_cloudwatch::types::StateValue::from(state))
+            .state_reason("set by the test")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// An SQS queue, returning (url, arn).
+    pub async fn queue(&self, name: &str) -> Res<(String, String)> {
+        let url = self.sqs.create_queue().queue_name(name).send().await?.queue_url().unwrap_or_default().to_string();
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        let arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
+        Ok((url, arn))
+    }
+
+    /// An SNS topic with an SQS queue subscribed, returning (topic ARN, queue URL).
+    pub async fn topic_with_queue(&self, name: &str) -> Res<(String, String)> {
+        let topic = self.sns.create_topic().name(name).send().await?.topic_arn().unwrap_or_default().to_string();
+        let (url, arn) = self.queue(&format!("{name}-inbox")).await?;
+        self.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await?;
+        Ok((topic, url))
+    }
+
+    /// An event bus whose `rollback-guard` events land in an SQS queue (the emulator cannot
+    /// deliver to SNS or Lambda targets), returning the queue URL.
+    pub async fn bus_with_queue(&self, bus: &str) -> Res<String> {
+        self.events.create_event_bus().name(bus).send().await?;
+        let (url, arn) = self.queue(&format!("{bus}-audit")).await?;
+        let rule = format!("{bus}-audit");
+        self.events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(bus)
+            .event_pattern(r#"{"source":["rollback-guard"]}"#)
+            .send()
+            .await?;
+        self.events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(bus)
+            .targets(aws_sdk_eventbridge::types::Target::builder().id("audit-queue").arn(arn).build()?)
+            .send()
+            .await?;
+        Ok(url)
+    }
+
+    /// Everything in the queue now, as JSON (SNS envelopes or EventBridge events).
+    pub async fn drain(&self, queue_url: &str) -> Res<Vec<Value>> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await?;
+            let messages = out.messages();
+            if messages.is_empty() {
+                return Ok(all);
+            }
+            for m in messages {
+                all.push(serde_json::from_str(m.body().unwrap_or("null"))?);
+                if let Some(handle) = m.receipt_handle() {
+                    self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await?;
+                }
+            }
+        }
+    }
+}
+
+fn aws_smithy_types_blob(bytes: Vec<u8>) -> aws_sdk_lambda::primitives::Blob {
+    aws_sdk_lambda::primitives::Blob::new(bytes)
+}
+
+/// A deployment package; the emulator stores it and never runs it.
+fn sample_zip() -> Res<Vec<u8>> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())?;
+        zip.write_all(b"#!/bin/sh\necho sample\n")?;
+        zip.finish()?;
+    }
+    Ok(buf.into_inner())
+}
+
+/// A name no other test in this run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst), nanos % 100_000)
+}
+
+/// The repository's `events/` folder.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A catalog event as text.
+pub fn event_text(name: &str) -> String {
+    let path = events_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A catalog event with its names swapped for this test's (`orders-ai` → `orders-ai-123-…`),
+/// so tests can run side by side on one emulator.
+pub fn event_for(name: &str, from: &str, to: &str) -> Value {
+    let text = event_text(name).replace(from, to);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}

@@ -1,0 +1,37 @@
+# rollback-guard: `make demo` shows a real rollback on the local emulator; `make test` runs
+# every test. Everything that must be installed goes into .venv/ (ignored by git).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+WITH_EMULATOR := scripts/with-emulator.sh
+
+.PHONY: setup build demo test check unit lint fmt replay-catalog clean
+
+setup: $(VENV)/.installed
+
+# moto's server (the local AWS), pinned with everything it brings in requirements.txt.
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+build:
+	cargo build --workspace --all-targets
+
+demo: setup
+	cargo build -q -p guard-e2e --bin demo
+	$(WITH_EMULATOR) target/debug/demo
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+test: setup lint
+	$(WITH_EMULATOR) cargo test --workspace
+
+clean:
+	scripts/emulator.sh stop
+	rm -rf $(VENV) .emulator target
