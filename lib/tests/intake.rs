@@ -1,0 +1,176 @@
+//! Intake: every transport and variant in `events/`, and what makes an event unacceptable.
+
+use rollback_guard::intake::{parse, parse_bytes, IntakeError};
+use rollback_guard::transition::{AlarmState, Transport};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn event(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn json(name: &str) -> Value {
+    serde_json::from_slice(&event(name)).expect("catalog event is JSON")
+}
+
+const ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-ai-error-rate";
+
+#[test]
+fn one_transition_over_three_transports_has_one_dedupe_key() {
+    let eb = parse_bytes(&event("eventbridge-alarm.json")).expect("eventbridge");
+    let sns = parse_bytes(&event("sns-alarm.json")).expect("sns");
+    let action = parse_bytes(&event("lambda-action-alarm.json")).expect("lambda action");
+    let key = format!("{ARN}@2026-11-20T03:12:45.123Z");
+    assert_eq!(eb.dedupe_key(), key);
+    assert_eq!(sns.dedupe_key(), key);
+    assert_eq!(action.dedupe_key(), key);
+    assert_eq!(
+        [eb.transport, sns.transport, action.transport],
+        [Transport::Eventbridge, Transport::Sns, Transport::LambdaAction]
+    );
+    for t in [&eb, &sns, &action] {
+        assert_eq!(t.alarm_name, "orders-ai-error-rate");
+        assert_eq!(t.account, "123456789012");
+        assert_eq!(t.region, "us-east-1");
+        assert_eq!(t.new_state, AlarmState::Alarm);
+        assert_eq!(t.old_state, AlarmState::Ok);
+        assert!(t.reason.starts_with("Threshold Crossed"));
+    }
+    assert_eq!(eb.datapoints, vec![12.5, 14.2]);
+    assert_eq!(action.datapoints, vec![12.5, 14.2]);
+}
+
+#[test]
+fn sns_region_comes_from_the_alarm_arn_not_the_display_name() {
+    let t = parse_bytes(&event("sns-alarm.json")).expect("sns");
+    assert_eq!(t.region, "us-east-1");
+}
+
+#[test]
+fn sns_alarm_name_comes_from_the_message_never_the_subject() {
+    let mut e = json("sns-alarm.json");
+    e["Records"][0]["Sns"]["Subject"] = "ALARM: \"something-else\" in US East".into();
+    assert_eq!(parse(&e).expect("sns").alarm_name, "orders-ai-error-rate");
+}
+
+#[test]
+fn sns_metric_math_with_string_actions_and_null_description_parses() {
+    let t = parse_bytes(&event("sns-metric-math.json")).expect("lenient sns");
+    assert_eq!(t.alarm_name, "orders-ai-fallback-rate");
+    assert_eq!(t.timestamp.to_rfc3339(), "2026-11-20T03:40:00+00:00");
+}
+
+#[test]
+fn composite_alarms_parse_on_both_transports_even_without_triggering_children() {
+    let eb = parse_bytes(&event("eventbridge-composite.json")).expect("eventbridge composite");
+    let sns = parse_bytes(&event("sns-composite.json")).expect("sns composite");
+    assert_eq!(eb.dedupe_key(), sns.dedupe_key());
+    assert_eq!(eb.alarm_name, "orders-ai-composite");
+}
+
+#[test]
+fn anomaly_detection_and_metric_math_alarms_parse() {
+    let t = parse_bytes(&event("eventbridge-anomaly-detection.json")).expect("anomaly");
+    assert_eq!(t.alarm_name, "orders-ai-latency-anomaly");
+    assert_eq!(t.datapoints, vec![2450.3]);
+}
+
+#[test]
+fn replay_name_of_archived_events_is_kept() {
+    let t = parse_bytes(&event("eventbridge-replayed.json")).expect("replayed");
+    assert_eq!(t.replay_name.as_deref(), Some("incidents-2026-11"));
+    assert_eq!(parse_bytes(&event("eventbridge-alarm.json")).expect("live").replay_name, None);
+}
+
+#[test]
+fn ok_and_insufficient_data_states_parse() {
+    assert_eq!(parse_bytes(&event("eventbridge-ok.json")).expect("ok").new_state, AlarmState::Ok);
+    assert_eq!(
+        parse_bytes(&event("eventbridge-insufficient-data.json")).expect("insufficient").new_state,
+        AlarmState::InsufficientData
+    );
+}
+
+fn rejection(name: &str) -> IntakeError {
+    parse_bytes(&event(name)).expect_err("must be rejected")
+}
+
+#[test]
+fn bad_inputs_are_rejected_with_a_clear_reason() {
+    assert_eq!(rejection("bad-wrong-source.json"), IntakeError::WrongSource("my.app".into()));
+    assert!(matches!(rejection("bad-truncated.json"), IntakeError::NotJson(_)));
+    assert_eq!(
+        rejection("bad-unknown-state.json"),
+        IntakeError::UnknownState { field: "detail.state.value", value: "ALARMING".into() }
+    );
+    assert!(matches!(rejection("bad-sns-not-alarm.json"), IntakeError::NotAnAlarm(_)));
+    assert!(matches!(rejection("bad-arn-mismatch.json"), IntakeError::Inconsistent(_)));
+    assert!(rejection("bad-missing-timestamp.json").to_string().contains("missing field `timestamp`"));
+    assert!(rejection("bad-lambda-action-missing-state.json")
+        .to_string()
+        .contains("alarmData.state.value"));
+}
+
+#[test]
+fn every_prefix_of_a_real_event_is_rejected_not_misread() {
+    // Truncated deliveries: no prefix of a valid event may parse as a transition.
+    for name in ["eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json"] {
+        let bytes = event(name);
+        let end = bytes.iter().rposition(|b| *b == b'}').expect("closing brace");
+        for cut in 0..end {
+            assert!(parse_bytes(&bytes[..cut]).is_err(), "{name} cut at {cut} parsed");
+        }
+    }
+}
+
+#[test]
+fn unrecognised_shapes_are_rejected() {
+    for raw in ["[]", "42", "null", "{}", r#"{"hello":"world"}"#] {
+        assert_eq!(parse_bytes(raw.as_bytes()), Err(IntakeError::Unrecognised), "{raw}");
+    }
+}
+
+#[test]
+fn other_eventbridge_detail_types_are_rejected() {
+    let mut e = json("eventbridge-alarm.json");
+    e["detail-type"] = "EC2 Instance State-change Notification".into();
+    assert_eq!(
+        parse(&e),
+        Err(IntakeError::WrongDetailType("EC2 Instance State-change Notification".into()))
+    );
+}
+
+#[test]
+fn account_or_region_disagreeing_with_the_arn_is_rejected() {
+    let mut e = json("eventbridge-alarm.json");
+    e["account"] = "210987654321".into();
+    assert!(matches!(parse(&e), Err(IntakeError::Inconsistent(m)) if m.contains("account")));
+    let mut e = json("lambda-action-alarm.json");
+    e["region"] = "eu-west-1".into();
+    assert!(matches!(parse(&e), Err(IntakeError::Inconsistent(m)) if m.contains("region")));
+    let mut e = json("sns-alarm.json");
+    let raw = e["Records"][0]["Sns"]["Message"].as_str().expect("message").to_string();
+    let mut msg: Value = serde_json::from_str(&raw).expect("json");
+    msg["AWSAccountId"] = "210987654321".into();
+    e["Records"][0]["Sns"]["Message"] = msg.to_string().into();
+    assert!(matches!(parse(&e), Err(IntakeError::Inconsistent(_))));
+}
+
+#[test]
+fn sns_subscription_confirmations_and_multi_record_events_are_rejected() {
+    let mut e = json("sns-alarm.json");
+    e["Records"][0]["Sns"]["Type"] = "SubscriptionConfirmation".into();
+    assert!(matches!(parse(&e), Err(IntakeError::NotAnAlarm(_))));
+    let mut e = json("sns-alarm.json");
+    let record = e["Records"][0].clone();
+    e["Records"] = Value::Array(vec![record.clone(), record]);
+    assert!(parse(&e).expect_err("two records").to_string().contains("exactly one record"));
+}
+
+#[test]
+fn lambda_action_from_another_source_is_rejected() {
+    let mut e = json("lambda-action-alarm.json");
+    e["source"] = "aws.events".into();
+    assert_eq!(parse(&e), Err(IntakeError::WrongSource("aws.events".into())));
+}

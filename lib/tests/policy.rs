@@ -1,0 +1,111 @@
+//! Policy validation: each mistake is one clear error naming the field.
+
+use rollback_guard::policy::{Action, AlarmPattern, Policy, ReplayMode};
+
+const GOOD: &str = r#"
+[guard]
+accounts = ["123456789012"]
+notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
+cooldown_minutes = 15
+
+[[target]]
+name = "orders-ai"
+function = "orders-ai"
+alias = "live"
+
+[[trigger]]
+alarm = "orders-ai-*"
+target = "orders-ai"
+action = "rollback-alias"
+"#;
+
+fn error(toml: &str) -> String {
+    Policy::from_toml(toml).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn a_good_policy_parses_with_defaults() {
+    let p = Policy::from_toml(GOOD).expect("valid");
+    assert_eq!(p.guard.cooldown_minutes, 15);
+    assert_eq!(p.guard.event_bus, "default");
+    assert_eq!(p.guard.on_replay, ReplayMode::DryRun);
+    assert_eq!(p.targets[0].ai_flag, "AI_ENABLED");
+    assert_eq!(p.triggers[0].alarm, AlarmPattern::Prefix("orders-ai-".into()));
+    assert_eq!(p.triggers[0].action, Action::RollbackAlias);
+    assert_eq!(p.trigger_for("orders-ai-latency").map(|t| t.target.as_str()), Some("orders-ai"));
+    assert!(p.trigger_for("payments").is_none());
+}
+
+#[test]
+fn the_catalog_policy_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/policy.toml");
+    Policy::from_file(path).expect("events/policy.toml is valid");
+}
+
+#[test]
+fn unknown_target_is_named() {
+    let e = error(&GOOD.replace("target = \"orders-ai\"", "target = \"orders\""));
+    assert_eq!(e, "policy: trigger[0].target: unknown target `orders`; expected one of the [[target]] names");
+}
+
+#[test]
+fn unknown_action_is_named() {
+    let e = error(&GOOD.replace("rollback-alias", "rollback"));
+    assert!(e.starts_with("policy: trigger[0].action: unknown action `rollback`"), "{e}");
+}
+
+#[test]
+fn bad_globs_are_named() {
+    for bad in ["*-error", "orders*-x", "*", "orders**"] {
+        let e = error(&GOOD.replace("orders-ai-*", bad));
+        assert!(e.starts_with("policy: trigger[0].alarm:"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn negative_cooldown_is_named() {
+    let e = error(&GOOD.replace("cooldown_minutes = 15", "cooldown_minutes = -5"));
+    assert_eq!(e, "policy: guard.cooldown_minutes: expected a non-negative number of minutes, got -5");
+}
+
+#[test]
+fn duplicate_target_names_are_named() {
+    let twice = GOOD.replace(
+        "[[trigger]]",
+        "[[target]]\nname = \"orders-ai\"\nfunction = \"other\"\nalias = \"live\"\n\n[[trigger]]",
+    );
+    assert_eq!(error(&twice), "policy: target[1].name: duplicate target name `orders-ai`");
+}
+
+#[test]
+fn bad_accounts_topics_and_modes_are_named() {
+    assert!(error(&GOOD.replace("\"123456789012\"]", "\"1234\"]")).starts_with("policy: guard.accounts:"));
+    assert!(error(&GOOD.replace("arn:aws:sns:us-east-1:123456789012:rollback-guard", "rollback-guard"))
+        .starts_with("policy: guard.notify_topic_arn:"));
+    assert!(error(&GOOD.replace("cooldown_minutes = 15", "on_replay = \"sometimes\""))
+        .starts_with("policy: guard.on_replay:"));
+}
+
+#[test]
+fn rollback_without_an_alias_is_refused() {
+    let e = error(&GOOD.replace("alias = \"live\"\n", ""));
+    assert!(e.starts_with("policy: trigger[0].action: rollback-alias needs an alias"), "{e}");
+}
+
+#[test]
+fn unknown_fields_and_bad_toml_are_refused() {
+    assert!(error(&GOOD.replace("cooldown_minutes", "cooldown")).contains("unknown field `cooldown`"));
+    assert!(error("[guard\n").starts_with("policy: toml:"));
+    assert_eq!(error("[guard]\n"), "policy: trigger: expected at least one [[trigger]]");
+}
+
+#[test]
+fn function_names_and_arns_are_checked() {
+    assert!(error(&GOOD.replace("function = \"orders-ai\"", "function = \"orders ai\""))
+        .starts_with("policy: target[0].function:"));
+    Policy::from_toml(&GOOD.replace(
+        "function = \"orders-ai\"",
+        "function = \"arn:aws:lambda:us-east-1:123456789012:function:orders-ai\"",
+    ))
+    .expect("an unqualified ARN is fine");
+}
