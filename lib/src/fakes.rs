@@ -30,6 +30,8 @@ pub struct FakeAliasManager {
     revision: Mutex<u64>,
     /// Errors to return, in order, from the named operation before it succeeds.
     failures: Mutex<HashMap<&'static str, VecDeque<PortError>>>,
+    /// An outside change to apply just before the next `UpdateAlias` lands.
+    interleaved: Mutex<Option<(String, String, AliasState)>>,
     /// Every mutating call: `UpdateAlias function:alias -> state`, `TagResource function`.
     pub calls: Mutex<Vec<String>>,
 }
@@ -58,6 +60,11 @@ impl FakeAliasManager {
         to.revision_id = Some(self.next_revision());
         let mut fns = lock(&self.functions);
         fns.entry(function.to_string()).or_default().aliases.insert(alias.into(), to);
+    }
+
+    /// Someone else moves the alias between the guard reading it and updating it.
+    pub fn move_before_next_update(&self, function: &str, alias: &str, to: AliasState) {
+        *lock(&self.interleaved) = Some((function.into(), alias.into(), to));
     }
 
     pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
@@ -105,6 +112,8 @@ impl FakeAliasManager {
 #[async_trait]
 impl AliasManager for FakeAliasManager {
     async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
+        // Yield like a network call would, so concurrent deliveries interleave.
+        tokio::task::yield_now().await;
         self.injected("GetAlias")?;
         self.with(function, |f| {
             f.aliases
@@ -126,7 +135,12 @@ impl AliasManager for FakeAliasManager {
         to: &AliasState,
         expected_revision: Option<&str>,
     ) -> Result<AliasState, PortError> {
+        tokio::task::yield_now().await;
         self.injected("UpdateAlias")?;
+        let outside = lock(&self.interleaved).take();
+        if let Some((f, a, to)) = outside {
+            self.set_alias(&f, &a, to);
+        }
         let revision = self.next_revision();
         let updated = self.with(function, |f| {
             for v in std::iter::once(&to.version).chain(to.weights.keys()) {

@@ -1,0 +1,181 @@
+//! The real Lambda SDK client under deterministic faults (aws-smithy-mocks): throttling,
+//! resource conflicts and stale revisions on `UpdateAlias`, as the wire returns them. The
+//! emulator ignores revisions, so these cases are proven here.
+
+use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
+use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
+use aws_sdk_lambda::operation::tag_resource::TagResourceOutput;
+use aws_sdk_lambda::operation::update_alias::UpdateAliasOutput;
+use aws_sdk_lambda::types::FunctionConfiguration;
+use aws_sdk_lambda::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use rollback_guard::adapters::LambdaAliasManager;
+use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeNotifier};
+use rollback_guard::retry::RetryPolicy;
+use rollback_guard::transition::AlarmState;
+use rollback_guard::{Guard, Outcome, Policy, Ports};
+use std::sync::{Arc, Mutex};
+
+const POLICY: &str = r#"
+[guard]
+notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
+[[target]]
+name = "orders-ai"
+function = "orders-ai"
+alias = "live"
+[[trigger]]
+alarm = "orders-ai-*"
+target = "orders-ai"
+action = "rollback-alias"
+"#;
+
+const THROTTLED: &str = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded","Type":"User"}"#;
+const CONFLICT: &str = r#"{"__type":"ResourceConflictException","message":"The operation cannot be performed at this time."}"#;
+const STALE: &str = r#"{"__type":"PreconditionFailedException","message":"The RevisionId provided does not match the latest RevisionId."}"#;
+
+/// What `UpdateAlias` was asked: (version, weights, revision id).
+type Seen = Arc<Mutex<Vec<(Option<String>, Option<usize>, Option<String>)>>>;
+
+fn reads(alias_version: &'static str, alias_revision: &'static str) -> Vec<Rule> {
+    vec![
+        mock!(Client::get_function_configuration).then_output(|| {
+            GetFunctionConfigurationOutput::builder()
+                .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders-ai")
+                .build()
+        }),
+        mock!(Client::list_tags).then_output(|| ListTagsOutput::builder().build()),
+        mock!(Client::get_alias).then_output(move || {
+            GetAliasOutput::builder()
+                .name("live")
+                .function_version(alias_version)
+                .revision_id(alias_revision)
+                .build()
+        }),
+        mock!(Client::list_versions_by_function).then_output(|| {
+            let v = |n: &str| FunctionConfiguration::builder().version(n).build();
+            ListVersionsByFunctionOutput::builder()
+                .versions(v("$LATEST"))
+                .versions(v("1"))
+                .versions(v("2"))
+                .versions(v("3"))
+                .build()
+        }),
+        mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build()),
+    ]
+}
+
+fn update_ok(seen: &Seen) -> impl Fn(&aws_sdk_lambda::operation::update_alias::UpdateAliasInput) -> UpdateAliasOutput {
+    let seen = seen.clone();
+    move |req| {
+        let weights = req.routing_config().and_then(|r| r.additional_version_weights()).map(|w| w.len());
+        if let Ok(mut s) = seen.lock() {
+            s.push((req.function_version().map(str::to_string), weights, req.revision_id().map(str::to_string)));
+        }
+        UpdateAliasOutput::builder()
+            .function_version(req.function_version().unwrap_or_default())
+            .revision_id("rev-after")
+            .build()
+    }
+}
+
+/// Calls answered by a set of rules.
+fn calls(rules: &[Rule]) -> usize {
+    rules.iter().map(Rule::num_calls).sum()
+}
+
+/// A guard whose Lambda client answers from `rules` (first match wins), the rest faked.
+fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
+    let refs: Vec<&Rule> = rules.iter().flat_map(|r| r.iter()).collect();
+    // SDK retries off, as in production: the guard's RetryPolicy is the one schedule.
+    let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &refs, |c| c
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()));
+    let alarms = FakeAlarmStates::default();
+    alarms.set("orders-ai-error-rate", AlarmState::Alarm);
+    let notifier = Arc::new(FakeNotifier::default());
+    let ports = Ports {
+        aliases: Arc::new(LambdaAliasManager::new(client)),
+        alarms: Arc::new(alarms),
+        notifier: notifier.clone(),
+        audit: Arc::new(FakeAuditBus::default()),
+        clock: Arc::new(FakeClock::at("2026-11-20T03:13:00Z".parse().expect("time"))),
+    };
+    let retry = RetryPolicy {
+        attempts: 4,
+        base_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(4),
+    };
+    (Guard::new(Policy::from_toml(POLICY).expect("policy"), ports).with_retry(retry), notifier)
+}
+
+fn alarm_event() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/eventbridge-alarm.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+}
+
+#[tokio::test]
+async fn throttled_update_alias_is_retried_with_the_same_revision_until_it_lands() {
+    let seen = Seen::default();
+    let updates = [
+        mock!(Client::update_alias).sequence().http_status(429, Some(THROTTLED.into())).times(2).build(),
+        mock!(Client::update_alias).then_compute_output(update_ok(&seen)),
+    ];
+    let (guard, notifier) = guard(&[&updates, &reads("3", "rev-1")]);
+
+    let report = guard.handle(&alarm_event(), false).await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.alias_after.as_ref().map(|a| a.version.as_str()), Some("2"));
+    assert_eq!(calls(&updates), 3);
+    // Only the successful call reaches the compute function: version 2, no weights, rev-1.
+    let seen = seen.lock().expect("seen").clone();
+    assert_eq!(seen, vec![(Some("2".to_string()), Some(0), Some("rev-1".to_string()))]);
+    assert_eq!(notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn resource_conflict_on_update_alias_is_retried() {
+    let seen = Seen::default();
+    let updates = [
+        mock!(Client::update_alias).sequence().http_status(409, Some(CONFLICT.into())).build(),
+        mock!(Client::update_alias).then_compute_output(update_ok(&seen)),
+    ];
+    let (guard, _) = guard(&[&updates, &reads("3", "rev-1")]);
+    let report = guard.handle(&alarm_event(), false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(calls(&updates), 2);
+    assert_eq!(seen.lock().expect("seen").len(), 1);
+}
+
+#[tokio::test]
+async fn stale_revision_where_another_delivery_won_is_already_done_without_a_second_update() {
+    // The alias reads on 3 first; after the 412 it reads on 2: another delivery moved it.
+    let get_alias = mock!(Client::get_alias)
+        .sequence()
+        .output(|| GetAliasOutput::builder().function_version("3").revision_id("rev-1").build())
+        .output(|| GetAliasOutput::builder().function_version("2").revision_id("rev-2").build())
+        .build();
+    let updates = [mock!(Client::update_alias).sequence().http_status(412, Some(STALE.into())).build()];
+    // The sequenced GetAlias comes first, so it answers before the default one in `reads`.
+    let (guard, notifier) = guard(&[&[get_alias], &updates, &reads("unused", "unused")]);
+
+    let report = guard.handle(&alarm_event(), false).await;
+
+    assert_eq!(report.outcome, Outcome::AlreadyDone, "{}", report.reason);
+    assert_eq!(calls(&updates), 1);
+    assert!(notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn persistent_throttling_fails_after_the_bounded_attempts_and_says_so() {
+    let updates = [mock!(Client::update_alias).sequence().http_status(429, Some(THROTTLED.into())).repeatedly().build()];
+    let (guard, notifier) = guard(&[&updates, &reads("3", "rev-1")]);
+
+    let report = guard.handle(&alarm_event(), false).await;
+
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(report.reason.contains("throttled"), "{}", report.reason);
+    assert_eq!(calls(&updates), 4);
+    assert_eq!(notifier.sent().len(), 1);
+}
