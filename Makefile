@@ -19,8 +19,8 @@ build:
 	cargo build --workspace --all-targets
 
 demo: setup
-	cargo build -q -p guard-e2e --bin demo
-	$(WITH_EMULATOR) target/debug/demo
+	cargo build -q -p guard-e2e --bin demo -p guard-cli
+	$(WITH_EMULATOR) scripts/demo.sh
 
 lint:
 	cargo fmt --all -- --check

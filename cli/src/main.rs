@@ -10,7 +10,11 @@ use serde_json::{json, Value};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "guard", version, about = "Alarm-triggered rollback guard for AWS Lambda")]
+#[command(
+    name = "guard",
+    version,
+    about = "Alarm-triggered rollback guard for AWS Lambda"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,16 +81,30 @@ fn line(file: &str, report: Value) -> String {
 
 async fn run(command: Command) -> Result<ExitCode, String> {
     match command {
-        Command::Evaluate { policy, dry_run, events } => {
+        Command::Evaluate {
+            policy,
+            dry_run,
+            events,
+        } => {
             let policy = load_policy(policy.as_deref())?;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
                 let verdict = evaluate(&policy, &bytes, dry_run);
-                println!("{}", line(&file, serde_json::to_value(verdict).map_err(|e| e.to_string())?));
+                println!(
+                    "{}",
+                    line(
+                        &file,
+                        serde_json::to_value(verdict).map_err(|e| e.to_string())?
+                    )
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { policy, dry_run, events } => {
+        Command::Replay {
+            policy,
+            dry_run,
+            events,
+        } => {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
             let guard = Guard::new(policy, adapters::aws_ports(&config));
@@ -95,9 +113,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
                 let report = guard.handle_bytes(&bytes, dry_run).await;
                 failed |= report.outcome == Outcome::Failed || !report.notes.is_empty();
-                println!("{}", line(&file, serde_json::to_value(&report).map_err(|e| e.to_string())?));
+                println!(
+                    "{}",
+                    line(
+                        &file,
+                        serde_json::to_value(&report).map_err(|e| e.to_string())?
+                    )
+                );
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Validate { policy } => {
             let p = load_policy(Some(&policy))?;
@@ -109,12 +137,22 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::MarkStable { function, alias, version } => {
+        Command::MarkStable {
+            function,
+            alias,
+            version,
+        } => {
             let config = adapters::sdk_config().await;
             let ports = adapters::aws_ports(&config);
-            let v = operator::mark_stable(ports.aliases.as_ref(), &RetryPolicy::default(), &function, &alias, version.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = operator::mark_stable(
+                ports.aliases.as_ref(),
+                &RetryPolicy::default(),
+                &function,
+                &alias,
+                version.as_deref(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             println!("{function}:{alias}: stable version is now {v}");
             Ok(ExitCode::SUCCESS)
         }
@@ -122,10 +160,20 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
             let ports = adapters::aws_ports(&config);
-            let result = operator::undo(&policy, ports.aliases.as_ref(), &SystemClock, &RetryPolicy::default(), &target).await;
+            let result = operator::undo(
+                &policy,
+                ports.aliases.as_ref(),
+                &SystemClock,
+                &RetryPolicy::default(),
+                &target,
+            )
+            .await;
             match result {
                 Ok(u) => {
-                    println!("{}:{}: restored {} (was {})", u.function, u.alias, u.to, u.from);
+                    println!(
+                        "{}:{}: restored {} (was {})",
+                        u.function, u.alias, u.to, u.from
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(OperatorError::Refused(why)) => Err(format!("undo refused: {why}")),

@@ -36,9 +36,13 @@ pub async fn sdk_config() -> SdkConfig {
 pub fn aws_ports(config: &SdkConfig) -> Ports {
     Ports {
         aliases: Arc::new(LambdaAliasManager::new(aws_sdk_lambda::Client::new(config))),
-        alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(config))),
+        alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
+            config,
+        ))),
         notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config))),
-        audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(config))),
+        audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(
+            config,
+        ))),
         clock: Arc::new(SystemClock),
     }
 }
@@ -56,8 +60,11 @@ where
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             match se.err().code().unwrap_or_default() {
-                "TooManyRequestsException" | "ThrottlingException" | "Throttling"
-                | "ThrottledException" | "RequestLimitExceeded" => PortError::Throttled(text),
+                "TooManyRequestsException"
+                | "ThrottlingException"
+                | "Throttling"
+                | "ThrottledException"
+                | "RequestLimitExceeded" => PortError::Throttled(text),
                 "ResourceConflictException" => PortError::Conflict(text),
                 "PreconditionFailedException" => PortError::RevisionChanged(text),
                 "ResourceNotFoundException" | "ResourceNotFound" | "NotFound" => {
@@ -116,7 +123,8 @@ fn alias_state(
     routing: Option<&aws_sdk_lambda::types::AliasRoutingConfiguration>,
     revision: Option<&str>,
 ) -> Result<AliasState, PortError> {
-    let version = version.ok_or_else(|| PortError::Other("alias without a function version".into()))?;
+    let version =
+        version.ok_or_else(|| PortError::Other("alias without a function version".into()))?;
     let weights = routing
         .and_then(|r| r.additional_version_weights())
         .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
@@ -139,7 +147,11 @@ impl AliasManager for LambdaAliasManager {
             .send()
             .await
             .map_err(port_error)?;
-        alias_state(out.function_version(), out.routing_config(), out.revision_id())
+        alias_state(
+            out.function_version(),
+            out.routing_config(),
+            out.revision_id(),
+        )
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
@@ -169,7 +181,9 @@ impl AliasManager for LambdaAliasManager {
     ) -> Result<AliasState, PortError> {
         // An empty weight map removes the canary routing.
         let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
-            .set_additional_version_weights(Some(to.weights.iter().map(|(k, v)| (k.clone(), *v)).collect()))
+            .set_additional_version_weights(Some(
+                to.weights.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            ))
             .build();
         let out = self
             .client
@@ -182,12 +196,22 @@ impl AliasManager for LambdaAliasManager {
             .send()
             .await
             .map_err(port_error)?;
-        alias_state(out.function_version(), out.routing_config(), out.revision_id())
+        alias_state(
+            out.function_version(),
+            out.routing_config(),
+            out.revision_id(),
+        )
     }
 
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
         let arn = self.function_arn(function).await?;
-        let out = self.client.list_tags().resource(arn).send().await.map_err(port_error)?;
+        let out = self
+            .client
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(port_error)?;
         Ok(out
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -199,7 +223,9 @@ impl AliasManager for LambdaAliasManager {
         self.client
             .tag_resource()
             .resource(arn)
-            .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            .set_tags(Some(
+                tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ))
             .send()
             .await
             .map_err(port_error)?;
@@ -230,8 +256,14 @@ impl AlarmStates for CloudWatchAlarmStates {
             .send()
             .await
             .map_err(port_error)?;
-        let metric = out.metric_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name));
-        let composite = out.composite_alarms().iter().find(|a| a.alarm_name() == Some(alarm_name));
+        let metric = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(alarm_name));
+        let composite = out
+            .composite_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(alarm_name));
         let state = metric
             .and_then(|a| a.state_value())
             .or_else(|| composite.and_then(|a| a.state_value()));

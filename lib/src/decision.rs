@@ -35,10 +35,7 @@ pub enum Decision {
 pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
     if let Some(accounts) = &policy.guard.accounts {
         if !accounts.contains(&t.account) {
-            return Decision::Rejected(format!(
-                "account {} is not in guard.accounts",
-                t.account
-            ));
+            return Decision::Rejected(format!("account {} is not in guard.accounts", t.account));
         }
     }
     let Some(trigger) = policy.trigger_for(&t.alarm_name) else {

@@ -52,14 +52,20 @@ impl FakeAliasManager {
 
     pub fn set_tag(&self, function: &str, key: &str, value: &str) {
         let mut fns = lock(&self.functions);
-        fns.entry(function.to_string()).or_default().tags.insert(key.into(), value.into());
+        fns.entry(function.to_string())
+            .or_default()
+            .tags
+            .insert(key.into(), value.into());
     }
 
     /// Moves the alias as an outside party would (a deployment, a person).
     pub fn set_alias(&self, function: &str, alias: &str, mut to: AliasState) {
         to.revision_id = Some(self.next_revision());
         let mut fns = lock(&self.functions);
-        fns.entry(function.to_string()).or_default().aliases.insert(alias.into(), to);
+        fns.entry(function.to_string())
+            .or_default()
+            .aliases
+            .insert(alias.into(), to);
     }
 
     /// Someone else moves the alias between the guard reading it and updating it.
@@ -68,11 +74,18 @@ impl FakeAliasManager {
     }
 
     pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
-        lock(&self.functions).get(function)?.aliases.get(alias).cloned()
+        lock(&self.functions)
+            .get(function)?
+            .aliases
+            .get(alias)
+            .cloned()
     }
 
     pub fn tags_of(&self, function: &str) -> BTreeMap<String, String> {
-        lock(&self.functions).get(function).map(|f| f.tags.clone()).unwrap_or_default()
+        lock(&self.functions)
+            .get(function)
+            .map(|f| f.tags.clone())
+            .unwrap_or_default()
     }
 
     pub fn fail(&self, op: &'static str, errors: impl IntoIterator<Item = PortError>) {
@@ -84,7 +97,10 @@ impl FakeAliasManager {
     }
 
     pub fn alias_updates(&self) -> usize {
-        self.calls().iter().filter(|c| c.starts_with("UpdateAlias")).count()
+        self.calls()
+            .iter()
+            .filter(|c| c.starts_with("UpdateAlias"))
+            .count()
     }
 
     fn next_revision(&self) -> String {
@@ -94,13 +110,20 @@ impl FakeAliasManager {
     }
 
     fn injected(&self, op: &'static str) -> Result<(), PortError> {
-        match lock(&self.failures).get_mut(op).and_then(VecDeque::pop_front) {
+        match lock(&self.failures)
+            .get_mut(op)
+            .and_then(VecDeque::pop_front)
+        {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    fn with<T>(&self, function: &str, f: impl FnOnce(&mut FakeFunction) -> Result<T, PortError>) -> Result<T, PortError> {
+    fn with<T>(
+        &self,
+        function: &str,
+        f: impl FnOnce(&mut FakeFunction) -> Result<T, PortError>,
+    ) -> Result<T, PortError> {
         let mut fns = lock(&self.functions);
         let func = fns
             .get_mut(function)
@@ -154,7 +177,9 @@ impl AliasManager for FakeAliasManager {
                 .ok_or_else(|| PortError::NotFound(format!("alias {function}:{alias}")))?;
             if let Some(expected) = expected_revision {
                 if current.revision_id.as_deref() != Some(expected) {
-                    return Err(PortError::RevisionChanged(format!("alias {function}:{alias}")));
+                    return Err(PortError::RevisionChanged(format!(
+                        "alias {function}:{alias}"
+                    )));
                 }
             }
             *current = AliasState {
@@ -243,7 +268,10 @@ impl FakeAuditBus {
     }
 
     pub fn detail_types(&self) -> Vec<String> {
-        self.events().into_iter().map(|(_, e)| e.detail_type).collect()
+        self.events()
+            .into_iter()
+            .map(|(_, e)| e.detail_type)
+            .collect()
     }
 }
 

@@ -224,7 +224,10 @@ impl Guard {
             return report.settle(Outcome::Failed, "target has no alias");
         };
         if self.is_settled(&key) {
-            return report.settle(Outcome::AlreadyDone, "duplicate delivery: this transition was already handled");
+            return report.settle(
+                Outcome::AlreadyDone,
+                "duplicate delivery: this transition was already handled",
+            );
         }
         let aliases = &self.ports.aliases;
 
@@ -232,26 +235,37 @@ impl Guard {
             // A late or retried delivery of an alarm that has since recovered must not act.
             let state = self
                 .retry
-                .run("DescribeAlarms", || self.ports.alarms.alarm_state(&t.alarm_name))
+                .run("DescribeAlarms", || {
+                    self.ports.alarms.alarm_state(&t.alarm_name)
+                })
                 .await;
             match state {
                 Ok(Some(AlarmState::Alarm)) => {}
                 Ok(Some(now)) => {
                     return report.settle(
                         Outcome::NoAction,
-                        format!("alarm `{}` is {now} now: the transition has recovered, nothing to do", t.alarm_name),
+                        format!(
+                            "alarm `{}` is {now} now: the transition has recovered, nothing to do",
+                            t.alarm_name
+                        ),
                     )
                 }
                 Ok(None) => {
                     return report.settle(
                         Outcome::Failed,
-                        format!("alarm `{}` does not exist: cannot confirm it is in ALARM, not acting", t.alarm_name),
+                        format!(
+                            "alarm `{}` does not exist: cannot confirm it is in ALARM, not acting",
+                            t.alarm_name
+                        ),
                     )
                 }
                 Err(e) => {
                     return report.settle(
                         Outcome::Failed,
-                        format!("cannot confirm alarm `{}` is in ALARM ({e}); not acting", t.alarm_name),
+                        format!(
+                            "cannot confirm alarm `{}` is in ALARM ({e}); not acting",
+                            t.alarm_name
+                        ),
                     )
                 }
             }
@@ -259,19 +273,30 @@ impl Guard {
 
         let tags = match self.retry.run("ListTags", || aliases.tags(function)).await {
             Ok(tags) => tags,
-            Err(e) => return report.settle(Outcome::Failed, format!("cannot read the guard's record on {function}: {e}")),
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read the guard's record on {function}: {e}"),
+                )
+            }
         };
         let record = ActionRecord::from_tags(&tags);
         if let Some(r) = record.as_ref().filter(|r| r.event == fingerprint(&key)) {
             self.settle_key(&key);
             return report.settle(
                 Outcome::AlreadyDone,
-                format!("duplicate delivery: this transition was already handled at {}", r.at),
+                format!(
+                    "duplicate delivery: this transition was already handled at {}",
+                    r.at
+                ),
             );
         }
         let now = self.ports.clock.now();
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
-        if let Some(r) = record.as_ref().filter(|r| mode == Mode::Execute && now < r.at + cooldown) {
+        if let Some(r) = record
+            .as_ref()
+            .filter(|r| mode == Mode::Execute && now < r.at + cooldown)
+        {
             return report.settle(
                 Outcome::Skipped,
                 format!(
@@ -284,20 +309,45 @@ impl Guard {
             );
         }
 
-        let before = match self.retry.run("GetAlias", || aliases.get_alias(function, alias)).await {
+        let before = match self
+            .retry
+            .run("GetAlias", || aliases.get_alias(function, alias))
+            .await
+        {
             Ok(a) => a,
-            Err(e) => return report.settle(Outcome::Failed, format!("cannot read alias {function}:{alias}: {e}")),
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read alias {function}:{alias}: {e}"),
+                )
+            }
         };
         report.alias_before = Some(before.clone());
-        let published = match self.retry.run("ListVersionsByFunction", || aliases.list_versions(function)).await {
+        let published = match self
+            .retry
+            .run("ListVersionsByFunction", || aliases.list_versions(function))
+            .await
+        {
             Ok(v) => v,
-            Err(e) => return report.settle(Outcome::Failed, format!("cannot list versions of {function}: {e}")),
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot list versions of {function}: {e}"),
+                )
+            }
         };
-        let plan = match plan_rollback(&before, &published, tags.get(&stable_tag(alias)).map(String::as_str)) {
+        let plan = match plan_rollback(
+            &before,
+            &published,
+            tags.get(&stable_tag(alias)).map(String::as_str),
+        ) {
             Ok(plan) => plan,
             Err(e) => {
                 report.alias_after = Some(before.clone());
-                return report.settle(Outcome::Failed, format!("{e}; alias {alias} left unchanged on {before}"));
+                return report.settle(
+                    Outcome::Failed,
+                    format!("{e}; alias {alias} left unchanged on {before}"),
+                );
             }
         };
         let after = plan.after(&before);
@@ -347,7 +397,11 @@ impl Guard {
             alarm: t.alarm_name.clone(),
         };
         let record_tags = record.to_tags();
-        if let Err(e) = self.retry.run("TagResource", || aliases.tag(function, &record_tags)).await {
+        if let Err(e) = self
+            .retry
+            .run("TagResource", || aliases.tag(function, &record_tags))
+            .await
+        {
             report.notes.push(format!(
                 "the action record could not be written to {function}'s tags ({e}): cooldown and duplicate detection do not hold for this action"
             ));
@@ -375,7 +429,10 @@ impl Guard {
             match result {
                 Ok(state) => return Ok(UpdateResult::Updated(state)),
                 Err(PortError::RevisionChanged(_)) if attempt < self.retry.attempts => {
-                    let now = self.retry.run("GetAlias", || aliases.get_alias(function, alias)).await?;
+                    let now = self
+                        .retry
+                        .run("GetAlias", || aliases.get_alias(function, alias))
+                        .await?;
                     if now.same_routing(after) {
                         return Ok(UpdateResult::AlreadyThere);
                     }
@@ -403,9 +460,15 @@ impl Guard {
     async fn announce(&self, report: &mut Report) {
         if let Some(event) = notify::audit_event(report) {
             let bus = &self.policy.guard.event_bus;
-            if let Err(e) = self.retry.run("PutEvents", || self.ports.audit.put(bus, &event)).await {
+            if let Err(e) = self
+                .retry
+                .run("PutEvents", || self.ports.audit.put(bus, &event))
+                .await
+            {
                 warn!(error = %e, "audit event not delivered");
-                report.notes.push(format!("audit event not delivered to bus {bus}: {e}"));
+                report
+                    .notes
+                    .push(format!("audit event not delivered to bus {bus}: {e}"));
             }
         }
         if !notify::notifies_people(report.outcome) {
@@ -415,14 +478,23 @@ impl Guard {
             return;
         };
         let message = notify::notification(report);
-        if let Err(e) = self.retry.run("Publish", || self.ports.notifier.publish(topic, &message)).await {
+        if let Err(e) = self
+            .retry
+            .run("Publish", || self.ports.notifier.publish(topic, &message))
+            .await
+        {
             warn!(error = %e, "notification not delivered");
-            report.notes.push(format!("notification not delivered to {topic}: {e}"));
+            report
+                .notes
+                .push(format!("notification not delivered to {topic}: {e}"));
         }
     }
 
     fn is_settled(&self, key: &str) -> bool {
-        self.settled.lock().map(|s| s.contains(key)).unwrap_or(false)
+        self.settled
+            .lock()
+            .map(|s| s.contains(key))
+            .unwrap_or(false)
     }
 
     fn settle_key(&self, key: &str) {

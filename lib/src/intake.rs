@@ -117,11 +117,19 @@ fn from_eventbridge(event: &Value) -> Result<Transition, IntakeError> {
         other => {
             return Err(IntakeError::malformed(
                 transport,
-                format!("expected the alarm ARN as the one entry of `resources`, found {} entries", other.len()),
+                format!(
+                    "expected the alarm ARN as the one entry of `resources`, found {} entries",
+                    other.len()
+                ),
             ))
         }
     };
-    check_identity(&arn, &detail.alarm_name, Some(&env.account), Some(&env.region))?;
+    check_identity(
+        &arn,
+        &detail.alarm_name,
+        Some(&env.account),
+        Some(&env.region),
+    )?;
     Ok(Transition {
         new_state: state("detail.state.value", &detail.state.value)?,
         old_state: state("detail.previousState.value", &detail.previous_state.value)?,
@@ -190,7 +198,12 @@ fn from_sns(event: &Value) -> Result<Transition, IntakeError> {
     }
     let msg = SnsAlarmMessage::deserialize(&message)
         .map_err(|e| IntakeError::malformed(transport, format!("Message: {e}")))?;
-    let region = check_identity(&msg.alarm_arn, &msg.alarm_name, Some(&msg.aws_account_id), None)?;
+    let region = check_identity(
+        &msg.alarm_arn,
+        &msg.alarm_name,
+        Some(&msg.aws_account_id),
+        None,
+    )?;
     Ok(Transition {
         new_state: state("Message.NewStateValue", &msg.new_state_value)?,
         old_state: state("Message.OldStateValue", &msg.old_state_value)?,
@@ -257,12 +270,18 @@ fn required_str<'a>(
     pointer: &str,
     transport: Transport,
 ) -> Result<&'a str, IntakeError> {
-    event.pointer(pointer).and_then(Value::as_str).ok_or_else(|| {
-        IntakeError::malformed(
-            transport,
-            format!("missing string field `{}`", pointer.trim_start_matches('/').replace('/', ".")),
-        )
-    })
+    event
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            IntakeError::malformed(
+                transport,
+                format!(
+                    "missing string field `{}`",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                ),
+            )
+        })
 }
 
 fn state(field: &'static str, value: &str) -> Result<AlarmState, IntakeError> {

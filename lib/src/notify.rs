@@ -42,7 +42,10 @@ pub fn detail_type(outcome: Outcome) -> Option<&'static str> {
 /// Whether people are told over SNS: actions, failures, and alarms the cooldown held back.
 /// Duplicates and no-ops are audit events only, so one transition makes one notification.
 pub fn notifies_people(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::Executed | Outcome::Failed | Outcome::Skipped)
+    matches!(
+        outcome,
+        Outcome::Executed | Outcome::Failed | Outcome::Skipped
+    )
 }
 
 /// The machine-readable account of a report: the audit event's detail and the JSON half of
@@ -97,17 +100,27 @@ pub fn audit_event(r: &Report) -> Option<AuditEvent> {
 pub fn notification(r: &Report) -> Notification {
     let target = r.target.as_deref().unwrap_or("?");
     let alias = r.alias.as_deref().unwrap_or("?");
-    let alarm = r.transition.as_ref().map(|t| t.alarm_name.as_str()).unwrap_or("?");
+    let alarm = r
+        .transition
+        .as_ref()
+        .map(|t| t.alarm_name.as_str())
+        .unwrap_or("?");
+    let canary = r
+        .alias_before
+        .as_ref()
+        .is_some_and(|b| !b.weights.is_empty());
     let versions = match (&r.alias_before, &r.alias_after) {
-        (Some(b), Some(a)) if b.weights.is_empty() => format!("{alias} {} -> {}", b.version, a.version),
-        (Some(b), Some(_)) => format!("{alias} canary aborted, stays on {}", b.version),
+        (Some(b), Some(_)) if canary => format!("{alias} stays on {}", b.version),
+        (Some(b), Some(a)) => format!("{alias} {} -> {}", b.version, a.version),
         (Some(b), None) => format!("{alias} on {}", b.version),
         _ => alias.to_string(),
     };
     let headline = match r.outcome {
+        Outcome::Executed if canary => format!("Canary aborted on {target}: {versions}"),
         Outcome::Executed => format!("Rolled back {target}: {versions}"),
         Outcome::Failed => format!("Rollback FAILED for {target} ({alias})"),
         Outcome::Skipped => format!("Rollback held back for {target} (cooldown)"),
+        Outcome::Planned if canary => format!("Canary abort planned on {target}: {versions}"),
         Outcome::Planned => format!("Rollback planned for {target}: {versions}"),
         other => format!("Rollback {} for {target}", other.as_str()),
     };
@@ -128,7 +141,15 @@ pub fn notification(r: &Report) -> Notification {
             t.region,
             t.transport.as_str()
         );
-        let _ = writeln!(body, "Why: {}", if t.reason.is_empty() { "(no reason given)" } else { &t.reason });
+        let _ = writeln!(
+            body,
+            "Why: {}",
+            if t.reason.is_empty() {
+                "(no reason given)"
+            } else {
+                &t.reason
+            }
+        );
         if !t.datapoints.is_empty() {
             let points: Vec<String> = t.datapoints.iter().map(|d| d.to_string()).collect();
             let _ = writeln!(body, "Datapoints: {}", points.join(", "));
@@ -154,7 +175,11 @@ pub fn notification(r: &Report) -> Notification {
     }
     let _ = writeln!(body);
     let _ = writeln!(body, "--- JSON ---");
-    let _ = write!(body, "{}", serde_json::to_string_pretty(&report_json(r)).unwrap_or_default());
+    let _ = write!(
+        body,
+        "{}",
+        serde_json::to_string_pretty(&report_json(r)).unwrap_or_default()
+    );
 
     let mut attributes = BTreeMap::new();
     attributes.insert("outcome".to_string(), r.outcome.as_str().to_string());
@@ -174,7 +199,13 @@ pub fn notification(r: &Report) -> Notification {
 fn subject(s: &str) -> String {
     let clean: String = s
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect();
     if clean.len() <= MAX_SUBJECT {
         clean

@@ -29,7 +29,9 @@ pub async fn mark_stable(
     let version = match version {
         Some(v) => v.to_string(),
         None => {
-            let current = retry.run("GetAlias", || aliases.get_alias(function, alias)).await?;
+            let current = retry
+                .run("GetAlias", || aliases.get_alias(function, alias))
+                .await?;
             if !current.weights.is_empty() {
                 return Err(OperatorError::Refused(format!(
                     "alias {alias} is mid-canary ({current}); pass --version to say which one is stable"
@@ -43,7 +45,9 @@ pub async fn mark_stable(
             "$LATEST is mutable and cannot be a stable version; publish a version first".into(),
         ));
     }
-    let published = retry.run("ListVersionsByFunction", || aliases.list_versions(function)).await?;
+    let published = retry
+        .run("ListVersionsByFunction", || aliases.list_versions(function))
+        .await?;
     if !published.contains(&version) {
         return Err(OperatorError::Refused(format!(
             "version {version} of {function} does not exist (published: {})",
@@ -51,7 +55,9 @@ pub async fn mark_stable(
         )));
     }
     let tags = BTreeMap::from([(stable_tag(alias), version.clone())]);
-    retry.run("TagResource", || aliases.tag(function, &tags)).await?;
+    retry
+        .run("TagResource", || aliases.tag(function, &tags))
+        .await?;
     Ok(version)
 }
 
@@ -73,13 +79,15 @@ pub async fn undo(
     retry: &RetryPolicy,
     target: &str,
 ) -> Result<Undone, OperatorError> {
-    let target = policy
-        .target(target)
-        .ok_or_else(|| OperatorError::Refused(format!("unknown target `{target}` in the policy")))?;
+    let target = policy.target(target).ok_or_else(|| {
+        OperatorError::Refused(format!("unknown target `{target}` in the policy"))
+    })?;
     let function = target.function.as_str();
     let tags = retry.run("ListTags", || aliases.tags(function)).await?;
     let record = ActionRecord::from_tags(&tags).ok_or_else(|| {
-        OperatorError::Refused(format!("the guard has no recorded action on {function}: nothing to undo"))
+        OperatorError::Refused(format!(
+            "the guard has no recorded action on {function}: nothing to undo"
+        ))
     })?;
     if record.action == UNDO_ACTION {
         return Err(OperatorError::Refused(format!(
@@ -88,7 +96,9 @@ pub async fn undo(
         )));
     }
     let alias = record.alias.as_str();
-    let current = retry.run("GetAlias", || aliases.get_alias(function, alias)).await?;
+    let current = retry
+        .run("GetAlias", || aliases.get_alias(function, alias))
+        .await?;
     if !current.same_routing(&record.after) {
         return Err(OperatorError::Refused(format!(
             "alias {alias} is on {current}, but the guard left it on {}: something else changed it since, so undo would overwrite that change",
@@ -102,9 +112,9 @@ pub async fn undo(
         })
         .await
         .map_err(|e| match e {
-            PortError::RevisionChanged(_) => {
-                OperatorError::Refused(format!("alias {alias} changed while undoing; nothing was restored"))
-            }
+            PortError::RevisionChanged(_) => OperatorError::Refused(format!(
+                "alias {alias} changed while undoing; nothing was restored"
+            )),
             other => OperatorError::Backend(other),
         })?;
     let undone = ActionRecord {
@@ -117,7 +127,9 @@ pub async fn undo(
         alarm: record.alarm.clone(),
     };
     let undone_tags = undone.to_tags();
-    retry.run("TagResource", || aliases.tag(function, &undone_tags)).await?;
+    retry
+        .run("TagResource", || aliases.tag(function, &undone_tags))
+        .await?;
     Ok(Undone {
         function: function.into(),
         alias: alias.into(),

@@ -175,7 +175,10 @@ impl Policy {
             .map(|(i, t)| trigger(i, t, &targets))
             .collect::<Result<Vec<_>, _>>()?;
         if triggers.is_empty() {
-            return Err(PolicyError::new("trigger", "expected at least one [[trigger]]"));
+            return Err(PolicyError::new(
+                "trigger",
+                "expected at least one [[trigger]]",
+            ));
         }
         Ok(Self {
             guard,
@@ -241,7 +244,10 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
     }
     let event_bus = raw.event_bus.unwrap_or_else(|| "default".into());
     if event_bus.trim().is_empty() {
-        return Err(PolicyError::new("guard.event_bus", "expected a bus name or ARN, got an empty string"));
+        return Err(PolicyError::new(
+            "guard.event_bus",
+            "expected a bus name or ARN, got an empty string",
+        ));
     }
     let cooldown_minutes = match raw.cooldown_minutes {
         None => 30,
@@ -280,14 +286,19 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
     if !valid_function_ref(&raw.function) {
         return Err(PolicyError::new(
             field("function"),
-            format!("`{}` is not a function name or unqualified function ARN", raw.function),
+            format!(
+                "`{}` is not a function name or unqualified function ARN",
+                raw.function
+            ),
         ));
     }
     if let Some(alias) = &raw.alias {
         // Lambda alias names: 1-128 of [a-zA-Z0-9-_], not only digits (that would be a version).
         let ok = !alias.is_empty()
             && alias.len() <= 128
-            && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && alias
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             && !alias.bytes().all(|b| b.is_ascii_digit());
         if !ok {
             return Err(PolicyError::new(
@@ -297,7 +308,11 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         }
     }
     let ai_flag = raw.ai_flag.unwrap_or_else(|| DEFAULT_AI_FLAG.into());
-    if ai_flag.is_empty() || !ai_flag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if ai_flag.is_empty()
+        || !ai_flag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Err(PolicyError::new(
             field("ai_flag"),
             format!("`{ai_flag}` is not an environment variable name"),
@@ -313,8 +328,12 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
 
 /// A function name (1-64 of [a-zA-Z0-9-_]) or `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
 fn valid_function_ref(s: &str) -> bool {
-    let name_ok =
-        |n: &str| !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     if s.starts_with("arn:") {
         let parts: Vec<&str> = s.split(':').collect();
         parts.len() == 7
@@ -331,21 +350,30 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
     let field = |f: &str| format!("trigger[{i}].{f}");
     let alarm = match raw.alarm.split_once('*') {
         _ if raw.alarm.is_empty() => {
-            return Err(PolicyError::new(field("alarm"), "expected an alarm name or a prefix ending in `*`"))
+            return Err(PolicyError::new(
+                field("alarm"),
+                "expected an alarm name or a prefix ending in `*`",
+            ))
         }
         None => AlarmPattern::Exact(raw.alarm),
         Some((prefix, "")) if !prefix.is_empty() => AlarmPattern::Prefix(prefix.into()),
         Some(_) => {
             return Err(PolicyError::new(
                 field("alarm"),
-                format!("`{}`: `*` is allowed only once, at the end, after a non-empty prefix", raw.alarm),
+                format!(
+                    "`{}`: `*` is allowed only once, at the end, after a non-empty prefix",
+                    raw.alarm
+                ),
             ))
         }
     };
     let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
         return Err(PolicyError::new(
             field("target"),
-            format!("unknown target `{}`; expected one of the [[target]] names", raw.target),
+            format!(
+                "unknown target `{}`; expected one of the [[target]] names",
+                raw.target
+            ),
         ));
     };
     let action = match raw.action.as_str() {
@@ -360,7 +388,10 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
     if action == Action::RollbackAlias && target.alias.is_none() {
         return Err(PolicyError::new(
             field("action"),
-            format!("rollback-alias needs an alias, and target `{}` has none", target.name),
+            format!(
+                "rollback-alias needs an alias, and target `{}` has none",
+                target.name
+            ),
         ));
     }
     Ok(Trigger {

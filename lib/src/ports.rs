@@ -31,7 +31,10 @@ pub enum PortError {
 impl PortError {
     /// Worth trying the same request again after a pause.
     pub fn retryable(&self) -> bool {
-        matches!(self, Self::Throttled(_) | Self::Conflict(_) | Self::Transient(_))
+        matches!(
+            self,
+            Self::Throttled(_) | Self::Conflict(_) | Self::Transient(_)
+        )
     }
 }
 

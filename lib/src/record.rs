@@ -61,7 +61,9 @@ impl ActionRecord {
         Some(Self {
             event: get(LAST_EVENT)?,
             action: get(LAST_ACTION)?,
-            at: DateTime::parse_from_rfc3339(&get(LAST_AT)?).ok()?.with_timezone(&Utc),
+            at: DateTime::parse_from_rfc3339(&get(LAST_AT)?)
+                .ok()?
+                .with_timezone(&Utc),
             alias: get(LAST_ALIAS)?,
             before: decode_alias(&get(LAST_BEFORE)?)?,
             after: decode_alias(&get(LAST_AFTER)?)?,
@@ -141,9 +143,13 @@ mod tests {
         let mut before = AliasState::on("2");
         before.weights.insert("3".into(), 0.25);
         let record = ActionRecord {
-            event: fingerprint("arn:aws:cloudwatch:us-east-1:123456789012:alarm:a@2026-11-20T03:12:45.123Z"),
+            event: fingerprint(
+                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a@2026-11-20T03:12:45.123Z",
+            ),
             action: "rollback-alias".into(),
-            at: DateTime::parse_from_rfc3339("2026-11-20T03:13:00.000Z").expect("time").with_timezone(&Utc),
+            at: DateTime::parse_from_rfc3339("2026-11-20T03:13:00.000Z")
+                .expect("time")
+                .with_timezone(&Utc),
             alias: "live".into(),
             before,
             after: AliasState::on("$LATEST"),

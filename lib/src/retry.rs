@@ -61,14 +61,22 @@ mod tests {
 
     #[test]
     fn delays_double_and_are_capped() {
-        let p = RetryPolicy { attempts: 6, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(350) };
+        let p = RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+        };
         let d: Vec<u128> = (1..=4).map(|n| p.delay(n).as_millis()).collect();
         assert_eq!(d, vec![100, 200, 350, 350]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn retryable_errors_are_retried_until_attempts_run_out() {
-        let p = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(10), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(1),
+        };
         let calls = AtomicU32::new(0);
         let r: Result<(), _> = p
             .run("op", || async {

@@ -36,7 +36,11 @@ impl fmt::Display for AliasState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "version {}", self.version)?;
         for (v, w) in &self.weights {
-            write!(f, " + version {v} at {}%", (w * 100.0 * 100.0).round() / 100.0)?;
+            write!(
+                f,
+                " + version {v} at {}%",
+                (w * 100.0 * 100.0).round() / 100.0
+            )?;
         }
         Ok(())
     }
@@ -126,7 +130,8 @@ pub fn plan_rollback(
     let mut numbers: Vec<u64> = published.iter().filter_map(|v| version_number(v)).collect();
     numbers.sort_unstable();
     if let Some(stable) = recorded_stable {
-        let n = version_number(stable).ok_or_else(|| PlanError::StableNotAVersion(stable.into()))?;
+        let n =
+            version_number(stable).ok_or_else(|| PlanError::StableNotAVersion(stable.into()))?;
         if !numbers.contains(&n) {
             return Err(PlanError::StableVersionMissing {
                 version: stable.into(),
@@ -164,7 +169,11 @@ fn join(numbers: &[u64]) -> String {
     if numbers.is_empty() {
         return "none".into();
     }
-    numbers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    numbers
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -186,21 +195,34 @@ mod tests {
 
     #[test]
     fn full_shift_goes_to_the_recorded_stable_version() {
-        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "2", "3", "4", "5"]), Some("2"))
-            .expect("plan");
+        let plan = plan_rollback(
+            &AliasState::on("5"),
+            &versions(&["1", "2", "3", "4", "5"]),
+            Some("2"),
+        )
+        .expect("plan");
         assert_eq!(
             plan,
-            AliasPlan::MoveTo { from: "5".into(), to: "2".into(), source: StableSource::Recorded }
+            AliasPlan::MoveTo {
+                from: "5".into(),
+                to: "2".into(),
+                source: StableSource::Recorded
+            }
         );
     }
 
     #[test]
     fn full_shift_without_record_goes_to_the_previous_published_version() {
         // Versions can be deleted: 4 is gone, so 5 goes back to 3.
-        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "3", "5", "6"]), None).expect("plan");
+        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "3", "5", "6"]), None)
+            .expect("plan");
         assert_eq!(
             plan,
-            AliasPlan::MoveTo { from: "5".into(), to: "3".into(), source: StableSource::PreviousPublished }
+            AliasPlan::MoveTo {
+                from: "5".into(),
+                to: "3".into(),
+                source: StableSource::PreviousPublished
+            }
         );
     }
 
@@ -209,27 +231,40 @@ mod tests {
         let published = versions(&["$LATEST", "1"]);
         assert_eq!(
             plan_rollback(&AliasState::on("1"), &published, None),
-            Err(PlanError::NoOlderVersion { current: "1".into() })
+            Err(PlanError::NoOlderVersion {
+                current: "1".into()
+            })
         );
         assert_eq!(
             plan_rollback(&AliasState::on("1"), &published, Some("$LATEST")),
             Err(PlanError::StableNotAVersion("$LATEST".into()))
         );
         // An alias on $LATEST goes to the newest published version.
-        let plan = plan_rollback(&AliasState::on("$LATEST"), &versions(&["1", "2"]), None).expect("plan");
+        let plan =
+            plan_rollback(&AliasState::on("$LATEST"), &versions(&["1", "2"]), None).expect("plan");
         assert_eq!(plan.after(&AliasState::on("$LATEST")), AliasState::on("2"));
     }
 
     #[test]
     fn missing_recorded_stable_version_is_a_clear_failure() {
-        let err = plan_rollback(&AliasState::on("3"), &versions(&["2", "3"]), Some("1")).expect_err("fails");
-        assert_eq!(err.to_string(), "the recorded stable version 1 does not exist (published: 2, 3)");
+        let err = plan_rollback(&AliasState::on("3"), &versions(&["2", "3"]), Some("1"))
+            .expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "the recorded stable version 1 does not exist (published: 2, 3)"
+        );
     }
 
     #[test]
     fn alias_already_on_stable_is_a_no_op() {
-        let plan = plan_rollback(&AliasState::on("2"), &versions(&["1", "2", "3"]), Some("2")).expect("plan");
-        assert_eq!(plan, AliasPlan::AlreadyStable { version: "2".into() });
+        let plan = plan_rollback(&AliasState::on("2"), &versions(&["1", "2", "3"]), Some("2"))
+            .expect("plan");
+        assert_eq!(
+            plan,
+            AliasPlan::AlreadyStable {
+                version: "2".into()
+            }
+        );
     }
 
     #[test]

@@ -173,6 +173,9 @@ mod tests {
     fn state_values_are_exact() {
         assert_eq!(AlarmState::parse("ALARM"), Some(AlarmState::Alarm));
         assert_eq!(AlarmState::parse("alarm"), None);
-        assert_eq!(AlarmState::parse("INSUFFICIENT_DATA"), Some(AlarmState::InsufficientData));
+        assert_eq!(
+            AlarmState::parse("INSUFFICIENT_DATA"),
+            Some(AlarmState::InsufficientData)
+        );
     }
 }

@@ -14,8 +14,10 @@ fn events_dir() -> PathBuf {
 fn every_catalog_event_evaluates_as_recorded() {
     let dir = events_dir();
     let policy = Policy::from_file(&dir.join("policy.toml").to_string_lossy()).expect("policy");
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json")).expect("json");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
     let expected = expected.as_object().expect("object");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("events/")
@@ -26,15 +28,24 @@ fn every_catalog_event_evaluates_as_recorded() {
     assert!(files.len() >= 20, "{files:?}");
     let mut mismatches = Vec::new();
     for file in &files {
-        let want = expected.get(file).unwrap_or_else(|| panic!("{file} has no expectation in expected.json"));
-        let got = evaluate(&policy, &std::fs::read(dir.join(file)).expect("read"), false);
+        let want = expected
+            .get(file)
+            .unwrap_or_else(|| panic!("{file} has no expectation in expected.json"));
+        let got = evaluate(
+            &policy,
+            &std::fs::read(dir.join(file)).expect("read"),
+            false,
+        );
         let got = serde_json::json!({ "outcome": got.outcome, "action": got.action, "target": got.target });
         if &got != want {
             mismatches.push(format!("{file}: expected {want}, got {got}"));
         }
     }
     for file in expected.keys() {
-        assert!(files.contains(file), "expected.json names {file}, which is not in events/");
+        assert!(
+            files.contains(file),
+            "expected.json names {file}, which is not in events/"
+        );
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

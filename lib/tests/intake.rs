@@ -6,7 +6,9 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 fn event(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -27,7 +29,11 @@ fn one_transition_over_three_transports_has_one_dedupe_key() {
     assert_eq!(action.dedupe_key(), key);
     assert_eq!(
         [eb.transport, sns.transport, action.transport],
-        [Transport::Eventbridge, Transport::Sns, Transport::LambdaAction]
+        [
+            Transport::Eventbridge,
+            Transport::Sns,
+            Transport::LambdaAction
+        ]
     );
     for t in [&eb, &sns, &action] {
         assert_eq!(t.alarm_name, "orders-ai-error-rate");
@@ -80,14 +86,26 @@ fn anomaly_detection_and_metric_math_alarms_parse() {
 fn replay_name_of_archived_events_is_kept() {
     let t = parse_bytes(&event("eventbridge-replayed.json")).expect("replayed");
     assert_eq!(t.replay_name.as_deref(), Some("incidents-2026-11"));
-    assert_eq!(parse_bytes(&event("eventbridge-alarm.json")).expect("live").replay_name, None);
+    assert_eq!(
+        parse_bytes(&event("eventbridge-alarm.json"))
+            .expect("live")
+            .replay_name,
+        None
+    );
 }
 
 #[test]
 fn ok_and_insufficient_data_states_parse() {
-    assert_eq!(parse_bytes(&event("eventbridge-ok.json")).expect("ok").new_state, AlarmState::Ok);
     assert_eq!(
-        parse_bytes(&event("eventbridge-insufficient-data.json")).expect("insufficient").new_state,
+        parse_bytes(&event("eventbridge-ok.json"))
+            .expect("ok")
+            .new_state,
+        AlarmState::Ok
+    );
+    assert_eq!(
+        parse_bytes(&event("eventbridge-insufficient-data.json"))
+            .expect("insufficient")
+            .new_state,
         AlarmState::InsufficientData
     );
 }
@@ -98,15 +116,32 @@ fn rejection(name: &str) -> IntakeError {
 
 #[test]
 fn bad_inputs_are_rejected_with_a_clear_reason() {
-    assert_eq!(rejection("bad-wrong-source.json"), IntakeError::WrongSource("my.app".into()));
-    assert!(matches!(rejection("bad-truncated.json"), IntakeError::NotJson(_)));
+    assert_eq!(
+        rejection("bad-wrong-source.json"),
+        IntakeError::WrongSource("my.app".into())
+    );
+    assert!(matches!(
+        rejection("bad-truncated.json"),
+        IntakeError::NotJson(_)
+    ));
     assert_eq!(
         rejection("bad-unknown-state.json"),
-        IntakeError::UnknownState { field: "detail.state.value", value: "ALARMING".into() }
+        IntakeError::UnknownState {
+            field: "detail.state.value",
+            value: "ALARMING".into()
+        }
     );
-    assert!(matches!(rejection("bad-sns-not-alarm.json"), IntakeError::NotAnAlarm(_)));
-    assert!(matches!(rejection("bad-arn-mismatch.json"), IntakeError::Inconsistent(_)));
-    assert!(rejection("bad-missing-timestamp.json").to_string().contains("missing field `timestamp`"));
+    assert!(matches!(
+        rejection("bad-sns-not-alarm.json"),
+        IntakeError::NotAnAlarm(_)
+    ));
+    assert!(matches!(
+        rejection("bad-arn-mismatch.json"),
+        IntakeError::Inconsistent(_)
+    ));
+    assert!(rejection("bad-missing-timestamp.json")
+        .to_string()
+        .contains("missing field `timestamp`"));
     assert!(rejection("bad-lambda-action-missing-state.json")
         .to_string()
         .contains("alarmData.state.value"));
@@ -115,11 +150,21 @@ fn bad_inputs_are_rejected_with_a_clear_reason() {
 #[test]
 fn every_prefix_of_a_real_event_is_rejected_not_misread() {
     // Truncated deliveries: no prefix of a valid event may parse as a transition.
-    for name in ["eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json"] {
+    for name in [
+        "eventbridge-alarm.json",
+        "sns-alarm.json",
+        "lambda-action-alarm.json",
+    ] {
         let bytes = event(name);
-        let end = bytes.iter().rposition(|b| *b == b'}').expect("closing brace");
+        let end = bytes
+            .iter()
+            .rposition(|b| *b == b'}')
+            .expect("closing brace");
         for cut in 0..end {
-            assert!(parse_bytes(&bytes[..cut]).is_err(), "{name} cut at {cut} parsed");
+            assert!(
+                parse_bytes(&bytes[..cut]).is_err(),
+                "{name} cut at {cut} parsed"
+            );
         }
     }
 }
@@ -127,7 +172,11 @@ fn every_prefix_of_a_real_event_is_rejected_not_misread() {
 #[test]
 fn unrecognised_shapes_are_rejected() {
     for raw in ["[]", "42", "null", "{}", r#"{"hello":"world"}"#] {
-        assert_eq!(parse_bytes(raw.as_bytes()), Err(IntakeError::Unrecognised), "{raw}");
+        assert_eq!(
+            parse_bytes(raw.as_bytes()),
+            Err(IntakeError::Unrecognised),
+            "{raw}"
+        );
     }
 }
 
@@ -137,7 +186,9 @@ fn other_eventbridge_detail_types_are_rejected() {
     e["detail-type"] = "EC2 Instance State-change Notification".into();
     assert_eq!(
         parse(&e),
-        Err(IntakeError::WrongDetailType("EC2 Instance State-change Notification".into()))
+        Err(IntakeError::WrongDetailType(
+            "EC2 Instance State-change Notification".into()
+        ))
     );
 }
 
@@ -150,7 +201,10 @@ fn account_or_region_disagreeing_with_the_arn_is_rejected() {
     e["region"] = "eu-west-1".into();
     assert!(matches!(parse(&e), Err(IntakeError::Inconsistent(m)) if m.contains("region")));
     let mut e = json("sns-alarm.json");
-    let raw = e["Records"][0]["Sns"]["Message"].as_str().expect("message").to_string();
+    let raw = e["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .expect("message")
+        .to_string();
     let mut msg: Value = serde_json::from_str(&raw).expect("json");
     msg["AWSAccountId"] = "210987654321".into();
     e["Records"][0]["Sns"]["Message"] = msg.to_string().into();
@@ -165,12 +219,18 @@ fn sns_subscription_confirmations_and_multi_record_events_are_rejected() {
     let mut e = json("sns-alarm.json");
     let record = e["Records"][0].clone();
     e["Records"] = Value::Array(vec![record.clone(), record]);
-    assert!(parse(&e).expect_err("two records").to_string().contains("exactly one record"));
+    assert!(parse(&e)
+        .expect_err("two records")
+        .to_string()
+        .contains("exactly one record"));
 }
 
 #[test]
 fn lambda_action_from_another_source_is_rejected() {
     let mut e = json("lambda-action-alarm.json");
     e["source"] = "aws.events".into();
-    assert_eq!(parse(&e), Err(IntakeError::WrongSource("aws.events".into())));
+    assert_eq!(
+        parse(&e),
+        Err(IntakeError::WrongSource("aws.events".into()))
+    );
 }

@@ -31,7 +31,8 @@ target = "orders-ai"
 action = "rollback-alias"
 "#;
 
-const THROTTLED: &str = r#"{"__type":"TooManyRequestsException","message":"Rate exceeded","Type":"User"}"#;
+const THROTTLED: &str =
+    r#"{"__type":"TooManyRequestsException","message":"Rate exceeded","Type":"User"}"#;
 const CONFLICT: &str = r#"{"__type":"ResourceConflictException","message":"The operation cannot be performed at this time."}"#;
 const STALE: &str = r#"{"__type":"PreconditionFailedException","message":"The RevisionId provided does not match the latest RevisionId."}"#;
 
@@ -66,12 +67,21 @@ fn reads(alias_version: &'static str, alias_revision: &'static str) -> Vec<Rule>
     ]
 }
 
-fn update_ok(seen: &Seen) -> impl Fn(&aws_sdk_lambda::operation::update_alias::UpdateAliasInput) -> UpdateAliasOutput {
+fn update_ok(
+    seen: &Seen,
+) -> impl Fn(&aws_sdk_lambda::operation::update_alias::UpdateAliasInput) -> UpdateAliasOutput {
     let seen = seen.clone();
     move |req| {
-        let weights = req.routing_config().and_then(|r| r.additional_version_weights()).map(|w| w.len());
+        let weights = req
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .map(|w| w.len());
         if let Ok(mut s) = seen.lock() {
-            s.push((req.function_version().map(str::to_string), weights, req.revision_id().map(str::to_string)));
+            s.push((
+                req.function_version().map(str::to_string),
+                weights,
+                req.revision_id().map(str::to_string),
+            ));
         }
         UpdateAliasOutput::builder()
             .function_version(req.function_version().unwrap_or_default())
@@ -106,11 +116,17 @@ fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
     };
-    (Guard::new(Policy::from_toml(POLICY).expect("policy"), ports).with_retry(retry), notifier)
+    (
+        Guard::new(Policy::from_toml(POLICY).expect("policy"), ports).with_retry(retry),
+        notifier,
+    )
 }
 
 fn alarm_event() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/eventbridge-alarm.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/eventbridge-alarm.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
 }
 
@@ -118,7 +134,11 @@ fn alarm_event() -> serde_json::Value {
 async fn throttled_update_alias_is_retried_with_the_same_revision_until_it_lands() {
     let seen = Seen::default();
     let updates = [
-        mock!(Client::update_alias).sequence().http_status(429, Some(THROTTLED.into())).times(2).build(),
+        mock!(Client::update_alias)
+            .sequence()
+            .http_status(429, Some(THROTTLED.into()))
+            .times(2)
+            .build(),
         mock!(Client::update_alias).then_compute_output(update_ok(&seen)),
     ];
     let (guard, notifier) = guard(&[&updates, &reads("3", "rev-1")]);
@@ -126,11 +146,17 @@ async fn throttled_update_alias_is_retried_with_the_same_revision_until_it_lands
     let report = guard.handle(&alarm_event(), false).await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
-    assert_eq!(report.alias_after.as_ref().map(|a| a.version.as_str()), Some("2"));
+    assert_eq!(
+        report.alias_after.as_ref().map(|a| a.version.as_str()),
+        Some("2")
+    );
     assert_eq!(calls(&updates), 3);
     // Only the successful call reaches the compute function: version 2, no weights, rev-1.
     let seen = seen.lock().expect("seen").clone();
-    assert_eq!(seen, vec![(Some("2".to_string()), Some(0), Some("rev-1".to_string()))]);
+    assert_eq!(
+        seen,
+        vec![(Some("2".to_string()), Some(0), Some("rev-1".to_string()))]
+    );
     assert_eq!(notifier.sent().len(), 1);
 }
 
@@ -138,7 +164,10 @@ async fn throttled_update_alias_is_retried_with_the_same_revision_until_it_lands
 async fn resource_conflict_on_update_alias_is_retried() {
     let seen = Seen::default();
     let updates = [
-        mock!(Client::update_alias).sequence().http_status(409, Some(CONFLICT.into())).build(),
+        mock!(Client::update_alias)
+            .sequence()
+            .http_status(409, Some(CONFLICT.into()))
+            .build(),
         mock!(Client::update_alias).then_compute_output(update_ok(&seen)),
     ];
     let (guard, _) = guard(&[&updates, &reads("3", "rev-1")]);
@@ -153,10 +182,23 @@ async fn stale_revision_where_another_delivery_won_is_already_done_without_a_sec
     // The alias reads on 3 first; after the 412 it reads on 2: another delivery moved it.
     let get_alias = mock!(Client::get_alias)
         .sequence()
-        .output(|| GetAliasOutput::builder().function_version("3").revision_id("rev-1").build())
-        .output(|| GetAliasOutput::builder().function_version("2").revision_id("rev-2").build())
+        .output(|| {
+            GetAliasOutput::builder()
+                .function_version("3")
+                .revision_id("rev-1")
+                .build()
+        })
+        .output(|| {
+            GetAliasOutput::builder()
+                .function_version("2")
+                .revision_id("rev-2")
+                .build()
+        })
         .build();
-    let updates = [mock!(Client::update_alias).sequence().http_status(412, Some(STALE.into())).build()];
+    let updates = [mock!(Client::update_alias)
+        .sequence()
+        .http_status(412, Some(STALE.into()))
+        .build()];
     // The sequenced GetAlias comes first, so it answers before the default one in `reads`.
     let (guard, notifier) = guard(&[&[get_alias], &updates, &reads("unused", "unused")]);
 
@@ -169,7 +211,11 @@ async fn stale_revision_where_another_delivery_won_is_already_done_without_a_sec
 
 #[tokio::test]
 async fn persistent_throttling_fails_after_the_bounded_attempts_and_says_so() {
-    let updates = [mock!(Client::update_alias).sequence().http_status(429, Some(THROTTLED.into())).repeatedly().build()];
+    let updates = [mock!(Client::update_alias)
+        .sequence()
+        .http_status(429, Some(THROTTLED.into()))
+        .repeatedly()
+        .build()];
     let (guard, notifier) = guard(&[&updates, &reads("3", "rev-1")]);
 
     let report = guard.handle(&alarm_event(), false).await;

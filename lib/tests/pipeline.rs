@@ -2,7 +2,9 @@
 //! cooldown with an injected clock, and failures that are reported, never silent.
 
 use chrono::{DateTime, Duration, Utc};
-use rollback_guard::fakes::{FakeAlarmStates, FakeAliasManager, FakeAuditBus, FakeClock, FakeNotifier};
+use rollback_guard::fakes::{
+    FakeAlarmStates, FakeAliasManager, FakeAuditBus, FakeClock, FakeNotifier,
+};
 use rollback_guard::ports::PortError;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
@@ -43,7 +45,12 @@ impl Fakes {
         alarms.set("orders-ai-error-rate", AlarmState::Alarm);
         let start: DateTime<Utc> = "2026-11-20T03:13:00Z".parse().expect("time");
         Self {
-            aliases: Arc::new(FakeAliasManager::default().with_function("orders-ai", 3, "live", on)),
+            aliases: Arc::new(FakeAliasManager::default().with_function(
+                "orders-ai",
+                3,
+                "live",
+                on,
+            )),
             alarms: Arc::new(alarms),
             notifier: Arc::new(FakeNotifier::default()),
             audit: Arc::new(FakeAuditBus::default()),
@@ -80,10 +87,15 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
 }
 
-const TRANSPORTS: [&str; 3] = ["eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json"];
+const TRANSPORTS: [&str; 3] = [
+    "eventbridge-alarm.json",
+    "sns-alarm.json",
+    "lambda-action-alarm.json",
+];
 
 #[tokio::test]
-async fn twenty_concurrent_deliveries_over_three_transports_make_one_mutation_and_one_notification() {
+async fn twenty_concurrent_deliveries_over_three_transports_make_one_mutation_and_one_notification()
+{
     let f = Fakes::new(AliasState::on("3"));
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -99,12 +111,25 @@ async fn twenty_concurrent_deliveries_over_three_transports_make_one_mutation_an
     let outcomes: Vec<Outcome> = reports.iter().map(|r| r.outcome).collect();
     // The race was real: some deliveries lost on the alias revision, not on the record.
     assert!(
-        reports.iter().any(|r| r.reason.starts_with("another delivery")),
+        reports
+            .iter()
+            .any(|r| r.reason.starts_with("another delivery")),
         "{:?}",
         reports.iter().map(|r| &r.reason).collect::<Vec<_>>()
     );
-    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Executed).count(), 1, "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::AlreadyDone).count(), 19, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Executed).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::AlreadyDone)
+            .count(),
+        19,
+        "{outcomes:?}"
+    );
     assert_eq!(f.aliases.alias_updates(), 1);
     assert_eq!(f.alias(), AliasState::on("2"));
     assert_eq!(f.notifier.sent().len(), 1);
@@ -114,7 +139,13 @@ async fn twenty_concurrent_deliveries_over_three_transports_make_one_mutation_an
 async fn a_warm_instance_answers_duplicates_from_memory_without_calls() {
     let f = Fakes::new(AliasState::on("3"));
     let guard = f.guard();
-    assert_eq!(guard.handle(&event("eventbridge-alarm.json"), false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        guard
+            .handle(&event("eventbridge-alarm.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
     let calls_after_first = f.aliases.calls().len();
     let again = guard.handle(&event("sns-alarm.json"), false).await;
     assert_eq!(again.outcome, Outcome::AlreadyDone);
@@ -125,16 +156,28 @@ async fn a_warm_instance_answers_duplicates_from_memory_without_calls() {
 #[tokio::test]
 async fn cooldown_holds_a_new_transition_until_it_has_passed() {
     let f = Fakes::new(AliasState::on("3"));
-    assert_eq!(f.guard().handle(&event("eventbridge-alarm.json"), false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        f.guard()
+            .handle(&event("eventbridge-alarm.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
     let mut later = event("eventbridge-alarm.json");
     later["detail"]["state"]["timestamp"] = "2026-11-20T03:30:00.000+0000".into();
 
     f.clock.advance(Duration::minutes(29));
-    assert_eq!(f.guard().handle(&later, false).await.outcome, Outcome::Skipped);
+    assert_eq!(
+        f.guard().handle(&later, false).await.outcome,
+        Outcome::Skipped
+    );
     assert_eq!(f.alias(), AliasState::on("2"));
 
     f.clock.advance(Duration::minutes(2));
-    assert_eq!(f.guard().handle(&later, false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        f.guard().handle(&later, false).await.outcome,
+        Outcome::Executed
+    );
     assert_eq!(f.alias(), AliasState::on("1"));
     assert_eq!(
         f.audit.detail_types(),
@@ -147,9 +190,15 @@ async fn throttled_and_conflicting_updates_are_retried() {
     let f = Fakes::new(AliasState::on("3"));
     f.aliases.fail(
         "UpdateAlias",
-        [PortError::Throttled("rate".into()), PortError::Conflict("busy".into())],
+        [
+            PortError::Throttled("rate".into()),
+            PortError::Conflict("busy".into()),
+        ],
     );
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), false).await;
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(f.alias(), AliasState::on("2"));
 }
@@ -157,10 +206,20 @@ async fn throttled_and_conflicting_updates_are_retried() {
 #[tokio::test]
 async fn persistent_update_failure_is_reported_with_the_alias_state_and_leaves_it_unchanged() {
     let f = Fakes::new(AliasState::on("3"));
-    f.aliases.fail("UpdateAlias", (0..4).map(|_| PortError::Transient("HTTP 500".into())));
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), false).await;
+    f.aliases.fail(
+        "UpdateAlias",
+        (0..4).map(|_| PortError::Transient("HTTP 500".into())),
+    );
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("it is now on version 3"), "{}", report.reason);
+    assert!(
+        report.reason.contains("it is now on version 3"),
+        "{}",
+        report.reason
+    );
     assert_eq!(f.alias(), AliasState::on("3"));
     assert_eq!(f.aliases.alias_updates(), 0);
     let sent = f.notifier.sent();
@@ -175,10 +234,18 @@ async fn persistent_update_failure_is_reported_with_the_alias_state_and_leaves_i
 async fn an_alias_moved_by_someone_else_mid_flight_is_not_overwritten() {
     let f = Fakes::new(AliasState::on("3"));
     // A person moves the alias to 1 between the guard's read and its update.
-    f.aliases.move_before_next_update("orders-ai", "live", AliasState::on("1"));
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), false).await;
+    f.aliases
+        .move_before_next_update("orders-ai", "live", AliasState::on("1"));
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("changed underneath"), "{}", report.reason);
+    assert!(
+        report.reason.contains("changed underneath"),
+        "{}",
+        report.reason
+    );
     assert_eq!(f.alias(), AliasState::on("1"));
 }
 
@@ -191,12 +258,19 @@ async fn bad_events_cause_no_call_at_all() {
         br#"{"source":"aws.cloudwatch","alarmArn":"x"}"#,
         br#"{"Records":[]}"#,
     ] {
-        assert_eq!(guard.handle_bytes(raw, false).await.outcome, Outcome::Rejected);
+        assert_eq!(
+            guard.handle_bytes(raw, false).await.outcome,
+            Outcome::Rejected
+        );
     }
     let mut other_account = event("eventbridge-alarm.json");
     other_account["account"] = "999999999999".into();
-    other_account["resources"][0] = "arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-ai-error-rate".into();
-    assert_eq!(guard.handle(&other_account, false).await.outcome, Outcome::Rejected);
+    other_account["resources"][0] =
+        "arn:aws:cloudwatch:us-east-1:999999999999:alarm:orders-ai-error-rate".into();
+    assert_eq!(
+        guard.handle(&other_account, false).await.outcome,
+        Outcome::Rejected
+    );
     assert!(f.aliases.calls().is_empty());
     assert!(f.notifier.sent().is_empty());
     assert!(f.audit.events().is_empty());
@@ -205,7 +279,10 @@ async fn bad_events_cause_no_call_at_all() {
 #[tokio::test]
 async fn dry_run_plans_without_mutating() {
     let f = Fakes::new(AliasState::on("3"));
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), true).await;
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), true)
+        .await;
     assert_eq!(report.outcome, Outcome::Planned);
     assert_eq!(report.alias_after, Some(AliasState::on("2")));
     assert!(f.aliases.calls().is_empty());
@@ -216,19 +293,31 @@ async fn dry_run_plans_without_mutating() {
 #[tokio::test]
 async fn a_failed_notification_is_reported_not_swallowed() {
     let f = Fakes::new(AliasState::on("3"));
-    f.notifier.fail_with(PortError::Other("AuthorizationError".into()));
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), false).await;
+    f.notifier
+        .fail_with(PortError::Other("AuthorizationError".into()));
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Executed);
     assert!(report.is_error());
-    assert!(report.notes[0].contains("notification not delivered"), "{:?}", report.notes);
+    assert!(
+        report.notes[0].contains("notification not delivered"),
+        "{:?}",
+        report.notes
+    );
     assert_eq!(f.alias(), AliasState::on("2"));
 }
 
 #[tokio::test]
 async fn already_on_the_recorded_stable_version_is_a_quiet_no_op() {
     let f = Fakes::new(AliasState::on("2"));
-    f.aliases.set_tag("orders-ai", "rollback-guard:stable:live", "2");
-    let report = f.guard().handle(&event("eventbridge-alarm.json"), false).await;
+    f.aliases
+        .set_tag("orders-ai", "rollback-guard:stable:live", "2");
+    let report = f
+        .guard()
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::AlreadyDone);
     assert_eq!(f.aliases.alias_updates(), 0);
     assert!(f.notifier.sent().is_empty());
@@ -241,12 +330,24 @@ async fn undo_restores_the_canary_weights() {
     let mut canary = AliasState::on("2");
     canary.weights.insert("3".into(), 0.2);
     let f = Fakes::new(canary.clone());
-    assert_eq!(f.guard().handle(&event("eventbridge-alarm.json"), false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        f.guard()
+            .handle(&event("eventbridge-alarm.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
     assert_eq!(f.alias(), AliasState::on("2"));
     let policy = Policy::from_toml(POLICY).expect("policy");
-    let undone = undo(&policy, f.aliases.as_ref(), f.clock.as_ref(), &RetryPolicy::default(), "orders-ai")
-        .await
-        .expect("undo");
+    let undone = undo(
+        &policy,
+        f.aliases.as_ref(),
+        f.clock.as_ref(),
+        &RetryPolicy::default(),
+        "orders-ai",
+    )
+    .await
+    .expect("undo");
     assert_eq!(undone.to, canary);
     assert_eq!(f.alias(), canary);
 }

@@ -20,7 +20,9 @@ action = "rollback-alias"
 "#;
 
 fn error(toml: &str) -> String {
-    Policy::from_toml(toml).expect_err("must be refused").to_string()
+    Policy::from_toml(toml)
+        .expect_err("must be refused")
+        .to_string()
 }
 
 #[test]
@@ -30,9 +32,16 @@ fn a_good_policy_parses_with_defaults() {
     assert_eq!(p.guard.event_bus, "default");
     assert_eq!(p.guard.on_replay, ReplayMode::DryRun);
     assert_eq!(p.targets[0].ai_flag, "AI_ENABLED");
-    assert_eq!(p.triggers[0].alarm, AlarmPattern::Prefix("orders-ai-".into()));
+    assert_eq!(
+        p.triggers[0].alarm,
+        AlarmPattern::Prefix("orders-ai-".into())
+    );
     assert_eq!(p.triggers[0].action, Action::RollbackAlias);
-    assert_eq!(p.trigger_for("orders-ai-latency").map(|t| t.target.as_str()), Some("orders-ai"));
+    assert_eq!(
+        p.trigger_for("orders-ai-latency")
+            .map(|t| t.target.as_str()),
+        Some("orders-ai")
+    );
     assert!(p.trigger_for("payments").is_none());
 }
 
@@ -45,13 +54,19 @@ fn the_catalog_policy_is_valid() {
 #[test]
 fn unknown_target_is_named() {
     let e = error(&GOOD.replace("target = \"orders-ai\"", "target = \"orders\""));
-    assert_eq!(e, "policy: trigger[0].target: unknown target `orders`; expected one of the [[target]] names");
+    assert_eq!(
+        e,
+        "policy: trigger[0].target: unknown target `orders`; expected one of the [[target]] names"
+    );
 }
 
 #[test]
 fn unknown_action_is_named() {
     let e = error(&GOOD.replace("rollback-alias", "rollback"));
-    assert!(e.starts_with("policy: trigger[0].action: unknown action `rollback`"), "{e}");
+    assert!(
+        e.starts_with("policy: trigger[0].action: unknown action `rollback`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -65,7 +80,10 @@ fn bad_globs_are_named() {
 #[test]
 fn negative_cooldown_is_named() {
     let e = error(&GOOD.replace("cooldown_minutes = 15", "cooldown_minutes = -5"));
-    assert_eq!(e, "policy: guard.cooldown_minutes: expected a non-negative number of minutes, got -5");
+    assert_eq!(
+        e,
+        "policy: guard.cooldown_minutes: expected a non-negative number of minutes, got -5"
+    );
 }
 
 #[test]
@@ -74,35 +92,54 @@ fn duplicate_target_names_are_named() {
         "[[trigger]]",
         "[[target]]\nname = \"orders-ai\"\nfunction = \"other\"\nalias = \"live\"\n\n[[trigger]]",
     );
-    assert_eq!(error(&twice), "policy: target[1].name: duplicate target name `orders-ai`");
+    assert_eq!(
+        error(&twice),
+        "policy: target[1].name: duplicate target name `orders-ai`"
+    );
 }
 
 #[test]
 fn bad_accounts_topics_and_modes_are_named() {
-    assert!(error(&GOOD.replace("\"123456789012\"]", "\"1234\"]")).starts_with("policy: guard.accounts:"));
-    assert!(error(&GOOD.replace("arn:aws:sns:us-east-1:123456789012:rollback-guard", "rollback-guard"))
-        .starts_with("policy: guard.notify_topic_arn:"));
-    assert!(error(&GOOD.replace("cooldown_minutes = 15", "on_replay = \"sometimes\""))
-        .starts_with("policy: guard.on_replay:"));
+    assert!(error(&GOOD.replace("\"123456789012\"]", "\"1234\"]"))
+        .starts_with("policy: guard.accounts:"));
+    assert!(error(&GOOD.replace(
+        "arn:aws:sns:us-east-1:123456789012:rollback-guard",
+        "rollback-guard"
+    ))
+    .starts_with("policy: guard.notify_topic_arn:"));
+    assert!(
+        error(&GOOD.replace("cooldown_minutes = 15", "on_replay = \"sometimes\""))
+            .starts_with("policy: guard.on_replay:")
+    );
 }
 
 #[test]
 fn rollback_without_an_alias_is_refused() {
     let e = error(&GOOD.replace("alias = \"live\"\n", ""));
-    assert!(e.starts_with("policy: trigger[0].action: rollback-alias needs an alias"), "{e}");
+    assert!(
+        e.starts_with("policy: trigger[0].action: rollback-alias needs an alias"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_fields_and_bad_toml_are_refused() {
-    assert!(error(&GOOD.replace("cooldown_minutes", "cooldown")).contains("unknown field `cooldown`"));
+    assert!(
+        error(&GOOD.replace("cooldown_minutes", "cooldown")).contains("unknown field `cooldown`")
+    );
     assert!(error("[guard\n").starts_with("policy: toml:"));
-    assert_eq!(error("[guard]\n"), "policy: trigger: expected at least one [[trigger]]");
+    assert_eq!(
+        error("[guard]\n"),
+        "policy: trigger: expected at least one [[trigger]]"
+    );
 }
 
 #[test]
 fn function_names_and_arns_are_checked() {
-    assert!(error(&GOOD.replace("function = \"orders-ai\"", "function = \"orders ai\""))
-        .starts_with("policy: target[0].function:"));
+    assert!(
+        error(&GOOD.replace("function = \"orders-ai\"", "function = \"orders ai\""))
+            .starts_with("policy: target[0].function:")
+    );
     Policy::from_toml(&GOOD.replace(
         "function = \"orders-ai\"",
         "function = \"arn:aws:lambda:us-east-1:123456789012:function:orders-ai\"",

@@ -103,7 +103,11 @@ impl Emulator {
                 .description(format!("release {v}"))
                 .send()
                 .await?;
-            self.lambda.publish_version().function_name(name).send().await?;
+            self.lambda
+                .publish_version()
+                .function_name(name)
+                .send()
+                .await?;
         }
         let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
             .set_additional_version_weights(Some(
@@ -123,7 +127,13 @@ impl Emulator {
 
     /// The alias's version and canary weights, as `version` or `version + v=w`.
     pub async fn alias(&self, function: &str, alias: &str) -> Res<String> {
-        let out = self.lambda.get_alias().function_name(function).name(alias).send().await?;
+        let out = self
+            .lambda
+            .get_alias()
+            .function_name(function)
+            .name(alias)
+            .send()
+            .await?;
         let mut s = out.function_version().unwrap_or("?").to_string();
         let mut weights: Vec<(String, f64)> = out
             .routing_config()
@@ -140,7 +150,12 @@ impl Emulator {
     pub async fn tags(&self, function: &str) -> Res<std::collections::BTreeMap<String, String>> {
         let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}");
         let out = self.lambda.list_tags().resource(arn).send().await?;
-        Ok(out.tags().cloned().unwrap_or_default().into_iter().collect())
+        Ok(out
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
     }
 
     /// A metric alarm in `state` (the emulator never evaluates alarms: the state is set).
@@ -154,7 +169,9 @@ impl Emulator {
             .period(60)
             .evaluation_periods(2)
             .threshold(10.0)
-            .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
             .send()
             .await?;
         self.set_alarm(name, state).await
@@ -173,7 +190,15 @@ impl Emulator {
 
     /// An SQS queue, returning (url, arn).
     pub async fn queue(&self, name: &str) -> Res<(String, String)> {
-        let url = self.sqs.create_queue().queue_name(name).send().await?.queue_url().unwrap_or_default().to_string();
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await?
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
         let attrs = self
             .sqs
             .get_queue_attributes()
@@ -191,9 +216,23 @@ impl Emulator {
 
     /// An SNS topic with an SQS queue subscribed, returning (topic ARN, queue URL).
     pub async fn topic_with_queue(&self, name: &str) -> Res<(String, String)> {
-        let topic = self.sns.create_topic().name(name).send().await?.topic_arn().unwrap_or_default().to_string();
+        let topic = self
+            .sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await?
+            .topic_arn()
+            .unwrap_or_default()
+            .to_string();
         let (url, arn) = self.queue(&format!("{name}-inbox")).await?;
-        self.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await?;
+        self.sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(arn)
+            .send()
+            .await?;
         Ok((topic, url))
     }
 
@@ -214,7 +253,12 @@ impl Emulator {
             .put_targets()
             .rule(&rule)
             .event_bus_name(bus)
-            .targets(aws_sdk_eventbridge::types::Target::builder().id("audit-queue").arn(arn).build()?)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("audit-queue")
+                    .arn(arn)
+                    .build()?,
+            )
             .send()
             .await?;
         Ok(url)
@@ -238,7 +282,12 @@ impl Emulator {
             for m in messages {
                 all.push(serde_json::from_str(m.body().unwrap_or("null"))?);
                 if let Some(handle) = m.receipt_handle() {
-                    self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await?;
+                    self.sqs
+                        .delete_message()
+                        .queue_url(queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
                 }
             }
         }
@@ -268,7 +317,12 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}-{}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst), nanos % 100_000)
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
 }
 
 /// The repository's `events/` folder.

@@ -23,10 +23,20 @@ impl World {
     async fn new(versions: u32, version: &str, weights: &[(&str, f64)], alarm_state: &str) -> Self {
         let emu = Emulator::connect().await;
         let name = guard_e2e::unique("orders-ai");
-        emu.function(&name, versions, "live", version, weights).await.expect("function");
-        emu.alarm(&format!("{name}-error-rate"), alarm_state).await.expect("alarm");
-        let (topic, inbox) = emu.topic_with_queue(&format!("{name}-notify")).await.expect("topic");
-        let audit = emu.bus_with_queue(&format!("{name}-bus")).await.expect("bus");
+        emu.function(&name, versions, "live", version, weights)
+            .await
+            .expect("function");
+        emu.alarm(&format!("{name}-error-rate"), alarm_state)
+            .await
+            .expect("alarm");
+        let (topic, inbox) = emu
+            .topic_with_queue(&format!("{name}-notify"))
+            .await
+            .expect("topic");
+        let audit = emu
+            .bus_with_queue(&format!("{name}-bus"))
+            .await
+            .expect("bus");
         let policy = Policy::from_toml(&format!(
             r#"
             [guard]
@@ -47,7 +57,14 @@ impl World {
             "#
         ))
         .expect("policy");
-        Self { emu, name, topic, inbox, audit, policy }
+        Self {
+            emu,
+            name,
+            topic,
+            inbox,
+            audit,
+            policy,
+        }
     }
 
     /// A fresh guard, as a new Lambda instance would be: nothing remembered in memory.
@@ -73,7 +90,10 @@ impl World {
 }
 
 fn detail_types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["detail-type"].as_str().unwrap_or("").to_string()).collect()
+    events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// The JSON half of a notification's body.
@@ -88,7 +108,10 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
     let w = World::new(3, "2", &[("3", 0.1)], "ALARM").await;
     assert_eq!(w.alias().await, "2 + 3=0.1");
 
-    let report = w.guard().handle(&w.event("eventbridge-alarm.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("eventbridge-alarm.json"), false)
+        .await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(w.alias().await, "2");
@@ -96,11 +119,17 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     let n = &notes[0];
     let subject = n["Subject"].as_str().expect("subject");
-    assert!(subject.len() <= 100 && subject.contains(&w.name) && subject.contains("canary aborted"), "{subject}");
+    assert!(
+        subject.len() <= 100 && subject.contains(&w.name) && subject.contains("Canary aborted"),
+        "{subject}"
+    );
     let body = n["Message"].as_str().expect("body");
     for needle in [
         "canary aborted: alias live now sends all traffic to version 2".to_string(),
-        format!("alarm \"{}-error-rate\" went from OK to ALARM at 2026-11-20T03:12:45.123Z", w.name),
+        format!(
+            "alarm \"{}-error-rate\" went from OK to ALARM at 2026-11-20T03:12:45.123Z",
+            w.name
+        ),
         "Why: Threshold Crossed: 2 out of the last 2 datapoints".to_string(),
         "Datapoints: 12.5, 14.2".to_string(),
         format!("How to undo: guard undo --target {}", w.name),
@@ -123,7 +152,10 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
     assert_eq!(e["detail"]["target"], w.name.as_str());
     assert_eq!(e["detail"]["alarm"]["transport"], "eventbridge");
     assert_eq!(e["detail"]["before"]["version"], "2");
-    assert_eq!(e["detail"]["undo"], format!("guard undo --target {}", w.name));
+    assert_eq!(
+        e["detail"]["undo"],
+        format!("guard undo --target {}", w.name)
+    );
 }
 
 #[tokio::test]
@@ -131,26 +163,48 @@ async fn full_shift_rolls_back_to_the_recorded_stable_version() {
     let w = World::new(4, "4", &[], "ALARM").await;
     let ports = adapters::aws_ports(&w.emu.config);
     let retry = rollback_guard::retry::RetryPolicy::default();
-    let stable = rollback_guard::operator::mark_stable(ports.aliases.as_ref(), &retry, &w.name, "live", Some("2"))
-        .await
-        .expect("mark-stable");
+    let stable = rollback_guard::operator::mark_stable(
+        ports.aliases.as_ref(),
+        &retry,
+        &w.name,
+        "live",
+        Some("2"),
+    )
+    .await
+    .expect("mark-stable");
     assert_eq!(stable, "2");
 
     let report = w.guard().handle(&w.event("sns-alarm.json"), false).await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(w.alias().await, "2");
-    assert!(report.reason.contains("recorded stable version"), "{}", report.reason);
+    assert!(
+        report.reason.contains("recorded stable version"),
+        "{}",
+        report.reason
+    );
     let tags = w.emu.tags(&w.name).await.expect("tags");
-    assert_eq!(tags.get("rollback-guard:last-before").map(String::as_str), Some("4"));
-    assert_eq!(tags.get("rollback-guard:last-after").map(String::as_str), Some("2"));
-    assert_eq!(tags.get("rollback-guard:stable:live").map(String::as_str), Some("2"));
+    assert_eq!(
+        tags.get("rollback-guard:last-before").map(String::as_str),
+        Some("4")
+    );
+    assert_eq!(
+        tags.get("rollback-guard:last-after").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(
+        tags.get("rollback-guard:stable:live").map(String::as_str),
+        Some("2")
+    );
 }
 
 #[tokio::test]
 async fn full_shift_without_a_record_rolls_back_to_the_previous_published_version() {
     let w = World::new(3, "3", &[], "ALARM").await;
-    let report = w.guard().handle(&w.event("lambda-action-alarm.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("lambda-action-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(w.alias().await, "2");
 }
@@ -159,30 +213,65 @@ async fn full_shift_without_a_record_rolls_back_to_the_previous_published_versio
 async fn latest_is_never_chosen_and_the_failure_is_announced() {
     // Version 1 is the only published version: the one older "version" is $LATEST.
     let w = World::new(1, "1", &[], "ALARM").await;
-    let report = w.guard().handle(&w.event("eventbridge-alarm.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("eventbridge-alarm.json"), false)
+        .await;
 
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("no published version older than 1"), "{}", report.reason);
+    assert!(
+        report.reason.contains("no published version older than 1"),
+        "{}",
+        report.reason
+    );
     assert_eq!(w.alias().await, "1");
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 1);
-    assert!(notes[0]["Subject"].as_str().unwrap_or("").contains("FAILED"));
-    assert!(notes[0]["Message"].as_str().unwrap_or("").contains("alias live left unchanged on version 1"));
-    assert_eq!(detail_types(&w.audit_events().await), vec!["Rollback Failed"]);
+    assert!(notes[0]["Subject"]
+        .as_str()
+        .unwrap_or("")
+        .contains("FAILED"));
+    assert!(notes[0]["Message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("alias live left unchanged on version 1"));
+    assert_eq!(
+        detail_types(&w.audit_events().await),
+        vec!["Rollback Failed"]
+    );
 }
 
 #[tokio::test]
 async fn a_missing_recorded_stable_version_is_a_clear_failure() {
     let w = World::new(3, "3", &[], "ALARM").await;
     let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", w.name);
-    w.emu.lambda.tag_resource().resource(arn).tags("rollback-guard:stable:live", "7").send().await.expect("tag");
+    w.emu
+        .lambda
+        .tag_resource()
+        .resource(arn)
+        .tags("rollback-guard:stable:live", "7")
+        .send()
+        .await
+        .expect("tag");
 
-    let report = w.guard().handle(&w.event("eventbridge-alarm.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("eventbridge-alarm.json"), false)
+        .await;
 
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.reason.contains("recorded stable version 7 does not exist"), "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("recorded stable version 7 does not exist"),
+        "{}",
+        report.reason
+    );
     assert_eq!(w.alias().await, "3");
-    assert_eq!(detail_types(&w.audit_events().await), vec!["Rollback Failed"]);
+    assert_eq!(
+        detail_types(&w.audit_events().await),
+        vec!["Rollback Failed"]
+    );
 }
 
 #[tokio::test]
@@ -208,7 +297,10 @@ async fn ok_insufficient_data_and_unmatched_alarms_change_nothing() {
 async fn an_alarm_that_has_recovered_is_not_acted_on() {
     // The event says ALARM, but by the time it arrives the alarm is OK again.
     let w = World::new(3, "3", &[], "OK").await;
-    let report = w.guard().handle(&w.event("eventbridge-alarm.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::NoAction);
     assert!(report.reason.contains("is OK now"), "{}", report.reason);
     assert_eq!(w.alias().await, "3");
@@ -219,12 +311,23 @@ async fn an_alarm_that_has_recovered_is_not_acted_on() {
 async fn one_transition_over_three_transports_is_one_rollback_and_one_notification() {
     let w = World::new(3, "3", &[], "ALARM").await;
     let mut outcomes = Vec::new();
-    for file in ["eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json"] {
+    for file in [
+        "eventbridge-alarm.json",
+        "sns-alarm.json",
+        "lambda-action-alarm.json",
+    ] {
         // A separate guard each time: the duplicate is found in the target's record, not in
         // one instance's memory.
         outcomes.push(w.guard().handle(&w.event(file), false).await.outcome);
     }
-    assert_eq!(outcomes, vec![Outcome::Executed, Outcome::AlreadyDone, Outcome::AlreadyDone]);
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Executed,
+            Outcome::AlreadyDone,
+            Outcome::AlreadyDone
+        ]
+    );
     // Once: 3 -> 2, not on to 1.
     assert_eq!(w.alias().await, "2");
     assert_eq!(w.notifications().await.len(), 1);
@@ -237,7 +340,10 @@ async fn one_transition_over_three_transports_is_one_rollback_and_one_notificati
 #[tokio::test]
 async fn cooldown_holds_back_a_second_transition_and_says_so() {
     let w = World::new(4, "4", &[], "ALARM").await;
-    let first = w.guard().handle(&w.event("eventbridge-alarm.json"), false).await;
+    let first = w
+        .guard()
+        .handle(&w.event("eventbridge-alarm.json"), false)
+        .await;
     assert_eq!(first.outcome, Outcome::Executed);
     // The same alarm again, a later transition (ALARM -> OK -> ALARM).
     let mut again = w.event("eventbridge-alarm.json");
@@ -249,7 +355,10 @@ async fn cooldown_holds_back_a_second_transition_and_says_so() {
     assert_eq!(w.alias().await, "3");
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 2);
-    assert!(notes[1]["Subject"].as_str().unwrap_or("").contains("held back"));
+    assert!(notes[1]["Subject"]
+        .as_str()
+        .unwrap_or("")
+        .contains("held back"));
 }
 
 #[tokio::test]
@@ -267,7 +376,12 @@ async fn bad_inputs_are_rejected_without_touching_the_target() {
     for file in &files {
         let text = guard_e2e::event_text(file).replace("orders-ai", &w.name);
         let report = guard.handle_bytes(text.as_bytes(), false).await;
-        assert_eq!(report.outcome, Outcome::Rejected, "{file}: {}", report.reason);
+        assert_eq!(
+            report.outcome,
+            Outcome::Rejected,
+            "{file}: {}",
+            report.reason
+        );
         assert!(!report.reason.is_empty());
     }
     assert_eq!(w.alias().await, "3");
@@ -279,13 +393,22 @@ async fn bad_inputs_are_rejected_without_touching_the_target() {
 #[tokio::test]
 async fn replayed_events_are_planned_and_change_nothing() {
     let w = World::new(3, "3", &[], "ALARM").await;
-    let report = w.guard().handle(&w.event("eventbridge-replayed.json"), false).await;
+    let report = w
+        .guard()
+        .handle(&w.event("eventbridge-replayed.json"), false)
+        .await;
     assert_eq!(report.outcome, Outcome::Planned, "{}", report.reason);
-    assert_eq!(report.alias_after.as_ref().map(|a| a.version.as_str()), Some("2"));
+    assert_eq!(
+        report.alias_after.as_ref().map(|a| a.version.as_str()),
+        Some("2")
+    );
     assert_eq!(w.alias().await, "3");
     let audit = w.audit_events().await;
     assert_eq!(detail_types(&audit), vec!["Rollback Planned"]);
-    assert_eq!(audit[0]["detail"]["alarm"]["replay_name"], "incidents-2026-11");
+    assert_eq!(
+        audit[0]["detail"]["alarm"]["replay_name"],
+        "incidents-2026-11"
+    );
     assert!(w.notifications().await.is_empty());
 }
 
@@ -297,22 +420,49 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
     let clock = rollback_guard::ports::SystemClock;
     use rollback_guard::operator::{undo, OperatorError};
 
-    assert_eq!(w.guard().handle(&w.event("eventbridge-alarm.json"), false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        w.guard()
+            .handle(&w.event("eventbridge-alarm.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
     assert_eq!(w.alias().await, "2");
-    let undone = undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name).await.expect("undo");
+    let undone = undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name)
+        .await
+        .expect("undo");
     assert_eq!(undone.to.version, "3");
     assert_eq!(w.alias().await, "3");
     // A second undo has nothing of the guard's left to undo.
-    assert!(matches!(undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name).await, Err(OperatorError::Refused(_))));
+    assert!(matches!(
+        undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name).await,
+        Err(OperatorError::Refused(_))
+    ));
 
     // A fresh target for the other case: the guard rolls back, then someone else moves it.
     let w2 = World::new(3, "3", &[], "ALARM").await;
-    assert_eq!(w2.guard().handle(&w2.event("eventbridge-alarm.json"), false).await.outcome, Outcome::Executed);
+    assert_eq!(
+        w2.guard()
+            .handle(&w2.event("eventbridge-alarm.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
     // Someone moves the alias by hand after the guard.
-    w2.emu.lambda.update_alias().function_name(&w2.name).name("live").function_version("1").send().await.expect("manual move");
+    w2.emu
+        .lambda
+        .update_alias()
+        .function_name(&w2.name)
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .expect("manual move");
     let refused = undo(&w2.policy, ports.aliases.as_ref(), &clock, &retry, &w2.name).await;
     match refused {
-        Err(OperatorError::Refused(why)) => assert!(why.contains("something else changed it"), "{why}"),
+        Err(OperatorError::Refused(why)) => {
+            assert!(why.contains("something else changed it"), "{why}")
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(w2.emu.alias(&w2.name, "live").await.expect("alias"), "1");

@@ -17,7 +17,10 @@ pub enum GuardError {
     Failed(String),
     /// The outcome is settled but telling people about it failed.
     #[error("{outcome}, but not announced: {notes}")]
-    NotAnnounced { outcome: &'static str, notes: String },
+    NotAnnounced {
+        outcome: &'static str,
+        notes: String,
+    },
 }
 
 impl From<GuardError> for Diagnostic {
@@ -47,10 +50,14 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
             notes: report.notes.join("; "),
         });
     }
-    serde_json::to_value(&report).map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
+    serde_json::to_value(&report)
+        .map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
 }
 
-pub async fn function_handler(event: LambdaEvent<Value>, guard: &Guard) -> Result<Value, GuardError> {
+pub async fn function_handler(
+    event: LambdaEvent<Value>,
+    guard: &Guard,
+) -> Result<Value, GuardError> {
     let report = guard.handle(&event.payload, false).await;
     response(report)
 }

@@ -9,5 +9,8 @@ async fn main() -> Result<(), Error> {
     let policy = Policy::from_env()?;
     let config = adapters::sdk_config().await;
     let guard = Guard::new(policy, adapters::aws_ports(&config));
-    run(service_fn(|event: LambdaEvent<Value>| guard::function_handler(event, &guard))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        guard::function_handler(event, &guard)
+    }))
+    .await
 }

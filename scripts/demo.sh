@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The demo: a sample account on the local emulator, alarms replayed through the real `guard`
+# CLI, and what the guard did. Run through `make demo`, which starts and stops the emulator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=target/debug
+
+echo "== 1. the sample account =="
+$bin/demo provision
+
+echo
+echo "== 2. the alarms fire: guard replay --policy events/policy.toml ... =="
+echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback)"
+$bin/guard replay --policy events/policy.toml \
+  events/eventbridge-alarm.json events/sns-alarm.json events/eventbridge-canary-alarm.json |
+  tee .emulator/replay.jsonl |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    moved = ""
+    if d.get("alias_before") and d.get("alias_after"):
+        moved = " (alias on %s -> %s)" % (d["alias_before"]["version"], d["alias_after"]["version"])
+    print("   %s: %s%s\n      %s" % (d["file"], d["outcome"], moved, d["reason"]))
+'
+
+echo
+echo "== 3. what the guard did =="
+$bin/demo show

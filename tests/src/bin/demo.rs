@@ -1,0 +1,126 @@
+//! The demo's two halves around `guard replay` (see scripts/demo.sh):
+//!   demo provision  builds the sample account on the emulator
+//!   demo show       prints the aliases, the notifications and the audit events
+//! The sample matches events/policy.toml: `orders-ai` fully shifted to a bad version 3 (with
+//! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3).
+
+use guard_e2e::Emulator;
+use rollback_guard::operator::mark_stable;
+use rollback_guard::retry::RetryPolicy;
+use std::process::ExitCode;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const INBOX: &str = "rollback-guard-inbox";
+const AUDIT: &str = "default-audit";
+
+async fn provision(emu: &Emulator) -> Res<()> {
+    // orders-ai: release 2 is known good; then release 3 is shifted in fully.
+    emu.function("orders-ai", 3, "live", "2", &[]).await?;
+    let ports = rollback_guard::adapters::aws_ports(&emu.config);
+    mark_stable(
+        ports.aliases.as_ref(),
+        &RetryPolicy::default(),
+        "orders-ai",
+        "live",
+        None,
+    )
+    .await?;
+    emu.lambda
+        .update_alias()
+        .function_name("orders-ai")
+        .name("live")
+        .function_version("3")
+        .send()
+        .await?;
+    // checkout-ai: a canary sending 10 % to release 3.
+    emu.function("checkout-ai", 3, "live", "2", &[("3", 0.1)])
+        .await?;
+    for alarm in ["orders-ai-error-rate", "checkout-ai-error-rate"] {
+        emu.alarm(alarm, "ALARM").await?;
+    }
+    emu.topic_with_queue("rollback-guard").await?;
+    let (_, audit_arn) = emu.queue(AUDIT).await?;
+    emu.events
+        .put_rule()
+        .name("rollback-guard-audit")
+        .event_pattern(r#"{"source":["rollback-guard"]}"#)
+        .send()
+        .await?;
+    emu.events
+        .put_targets()
+        .rule("rollback-guard-audit")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("audit")
+                .arn(audit_arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+    println!("provisioned on the emulator:");
+    print_aliases(emu, "before").await
+}
+
+async fn print_aliases(emu: &Emulator, when: &str) -> Res<()> {
+    for f in ["orders-ai", "checkout-ai"] {
+        println!("  {f}:live {when}: version {}", emu.alias(f, "live").await?);
+    }
+    Ok(())
+}
+
+async fn show(emu: &Emulator) -> Res<()> {
+    print_aliases(emu, "after").await?;
+    let tags = emu.tags("orders-ai").await?;
+    println!("\nthe guard's record on orders-ai (function tags):");
+    for (k, v) in tags
+        .iter()
+        .filter(|(k, _)| k.starts_with("rollback-guard:"))
+    {
+        println!("  {k} = {v}");
+    }
+    let inbox = emu.sqs.get_queue_url().queue_name(INBOX).send().await?;
+    let notes = emu.drain(inbox.queue_url().unwrap_or_default()).await?;
+    println!(
+        "\n{} notification(s) on SNS topic rollback-guard:",
+        notes.len()
+    );
+    for n in &notes {
+        println!("\n  Subject: {}", n["Subject"].as_str().unwrap_or(""));
+        let body = n["Message"].as_str().unwrap_or("");
+        let text = body.split("--- JSON ---").next().unwrap_or(body);
+        for line in text.trim_end().lines() {
+            println!("  | {line}");
+        }
+        println!("  | --- JSON --- (omitted here)");
+    }
+    let audit = emu.sqs.get_queue_url().queue_name(AUDIT).send().await?;
+    let events = emu.drain(audit.queue_url().unwrap_or_default()).await?;
+    println!("\n{} audit event(s) on EventBridge:", events.len());
+    for e in &events {
+        println!(
+            "  {} — {} ({})",
+            e["detail-type"].as_str().unwrap_or(""),
+            e["detail"]["target"].as_str().unwrap_or(""),
+            e["detail"]["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let emu = Emulator::connect().await;
+    let result = match std::env::args().nth(1).as_deref() {
+        Some("provision") => provision(&emu).await,
+        Some("show") => show(&emu).await,
+        _ => Err("usage: demo provision|show".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
