@@ -16,6 +16,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
+/// Dedupe keys a warm instance remembers (about 150 bytes each).
+const MAX_SETTLED_IN_MEMORY: usize = 10_000;
+
 /// How one event ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -231,6 +234,7 @@ impl Guard {
         }
         let aliases = &self.ports.aliases;
 
+        // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
         if mode == Mode::Execute {
             // A late or retried delivery of an alarm that has since recovered must not act.
             let state = self
@@ -499,6 +503,11 @@ impl Guard {
 
     fn settle_key(&self, key: &str) {
         if let Ok(mut s) = self.settled.lock() {
+            // Only a shortcut (the record in the target's tags is the authority), so a
+            // long-lived instance simply starts over rather than grow without bound.
+            if s.len() >= MAX_SETTLED_IN_MEMORY {
+                s.clear();
+            }
             s.insert(key.to_string());
         }
     }

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let config = adapters::sdk_config().await;
     let guard = Guard::new(policy, adapters::aws_ports(&config));
     run(service_fn(|event: LambdaEvent<Value>| {
-        guard::function_handler(event, &guard)
+        guard_function::function_handler(event, &guard)
     }))
     .await
 }

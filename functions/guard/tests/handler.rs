@@ -40,9 +40,10 @@ fn event(name: &str) -> LambdaEvent<Value> {
 
 #[tokio::test]
 async fn an_executed_rollback_is_returned_as_the_report() {
-    let response = guard::function_handler(event("lambda-action-alarm.json"), &guard(3, "3"))
-        .await
-        .expect("success");
+    let response =
+        guard_function::function_handler(event("lambda-action-alarm.json"), &guard(3, "3"))
+            .await
+            .expect("success");
     assert_eq!(response["outcome"], "executed");
     assert_eq!(response["alias_before"]["version"], "3");
     assert_eq!(response["alias_after"]["version"], "2");
@@ -51,7 +52,7 @@ async fn an_executed_rollback_is_returned_as_the_report() {
 
 #[tokio::test]
 async fn a_rejected_event_is_an_error_of_type_rejected() {
-    let err = guard::function_handler(event("bad-wrong-source.json"), &guard(3, "3"))
+    let err = guard_function::function_handler(event("bad-wrong-source.json"), &guard(3, "3"))
         .await
         .expect_err("rejected");
     let d = Diagnostic::from(err);
@@ -66,7 +67,7 @@ async fn a_rejected_event_is_an_error_of_type_rejected() {
 #[tokio::test]
 async fn a_failed_rollback_is_an_error_of_type_rollback_failed() {
     // One published version: nothing older to go back to.
-    let err = guard::function_handler(event("eventbridge-alarm.json"), &guard(1, "1"))
+    let err = guard_function::function_handler(event("eventbridge-alarm.json"), &guard(1, "1"))
         .await
         .expect_err("failed");
     let d = Diagnostic::from(err);
@@ -81,7 +82,7 @@ async fn a_failed_rollback_is_an_error_of_type_rollback_failed() {
 
 #[tokio::test]
 async fn ok_transitions_succeed_with_no_action() {
-    let response = guard::function_handler(event("eventbridge-ok.json"), &guard(3, "3"))
+    let response = guard_function::function_handler(event("eventbridge-ok.json"), &guard(3, "3"))
         .await
         .expect("success");
     assert_eq!(response["outcome"], "no-action");
