@@ -18,18 +18,14 @@ use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Outcome, Policy, Ports};
 use std::sync::{Arc, Mutex};
 
-const POLICY: &str = r#"
-[guard]
-notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
-[[target]]
-name = "orders-ai"
-function = "orders-ai"
-alias = "live"
-[[trigger]]
-alarm = "orders-ai-*"
-target = "orders-ai"
-action = "rollback-alias"
-"#;
+/// The catalog's policy: `orders-ai`, alias `live`, triggered by `orders-ai-*`.
+fn policy() -> Policy {
+    Policy::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+}
 
 const THROTTLED: &str =
     r#"{"__type":"TooManyRequestsException","message":"Rate exceeded","Type":"User"}"#;
@@ -116,10 +112,7 @@ fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
     };
-    (
-        Guard::new(Policy::from_toml(POLICY).expect("policy"), ports).with_retry(retry),
-        notifier,
-    )
+    (Guard::new(policy(), ports).with_retry(retry), notifier)
 }
 
 fn alarm_event() -> serde_json::Value {

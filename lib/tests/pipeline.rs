@@ -13,22 +13,14 @@ use rollback_guard::{Guard, Outcome, Policy, Ports};
 use serde_json::Value;
 use std::sync::Arc;
 
-const POLICY: &str = r#"
-[guard]
-accounts = ["123456789012"]
-notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
-cooldown_minutes = 30
-
-[[target]]
-name = "orders-ai"
-function = "orders-ai"
-alias = "live"
-
-[[trigger]]
-alarm = "orders-ai-*"
-target = "orders-ai"
-action = "rollback-alias"
-"#;
+/// The catalog's policy: `orders-ai`, alias `live`, triggered by `orders-ai-*`.
+fn policy() -> Policy {
+    Policy::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+}
 
 struct Fakes {
     aliases: Arc<FakeAliasManager>,
@@ -72,7 +64,7 @@ impl Fakes {
             base_delay: std::time::Duration::from_millis(1),
             max_delay: std::time::Duration::from_millis(4),
         };
-        Guard::new(Policy::from_toml(POLICY).expect("policy"), ports).with_retry(fast)
+        Guard::new(policy(), ports).with_retry(fast)
     }
 
     fn alias(&self) -> AliasState {
@@ -338,7 +330,7 @@ async fn undo_restores_the_canary_weights() {
         Outcome::Executed
     );
     assert_eq!(f.alias(), AliasState::on("2"));
-    let policy = Policy::from_toml(POLICY).expect("policy");
+    let policy = policy();
     let undone = undo(
         &policy,
         f.aliases.as_ref(),

@@ -87,6 +87,14 @@ impl World {
     async fn audit_events(&self) -> Vec<Value> {
         self.emu.drain(&self.audit).await.expect("audit queue")
     }
+
+    /// The alias still on `version`, no record written, nothing published.
+    async fn assert_untouched(&self, version: &str) {
+        assert_eq!(self.alias().await, version);
+        assert!(self.emu.tags(&self.name).await.expect("tags").is_empty());
+        assert!(self.notifications().await.is_empty());
+        assert!(self.audit_events().await.is_empty());
+    }
 }
 
 fn detail_types(events: &[Value]) -> Vec<String> {
@@ -287,10 +295,7 @@ async fn ok_insufficient_data_and_unmatched_alarms_change_nothing() {
         let report = guard.handle(&w.event(file), false).await;
         assert_eq!(report.outcome, outcome, "{file}: {}", report.reason);
     }
-    assert_eq!(w.alias().await, "3");
-    assert!(w.emu.tags(&w.name).await.expect("tags").is_empty());
-    assert!(w.notifications().await.is_empty());
-    assert!(w.audit_events().await.is_empty());
+    w.assert_untouched("3").await;
 }
 
 #[tokio::test]
@@ -384,10 +389,7 @@ async fn bad_inputs_are_rejected_without_touching_the_target() {
         );
         assert!(!report.reason.is_empty());
     }
-    assert_eq!(w.alias().await, "3");
-    assert!(w.emu.tags(&w.name).await.expect("tags").is_empty());
-    assert!(w.notifications().await.is_empty());
-    assert!(w.audit_events().await.is_empty());
+    w.assert_untouched("3").await;
 }
 
 #[tokio::test]
