@@ -163,17 +163,15 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let result = operator::undo(
                 &policy,
                 ports.aliases.as_ref(),
+                ports.functions.as_ref(),
                 &SystemClock,
                 &RetryPolicy::default(),
                 &target,
             )
             .await;
             match result {
-                Ok(u) => {
-                    println!(
-                        "{}:{}: restored {} (was {})",
-                        u.function, u.alias, u.to, u.from
-                    );
+                Ok(undone) => {
+                    println!("{undone}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(OperatorError::Refused(why)) => Err(format!("undo refused: {why}")),

@@ -1,8 +1,11 @@
 //! The SDK adapters, one per port, and the one place the SDK clients are built.
 
+use crate::ai::{FunctionConfig, UpdateStatus};
 use crate::guard::Ports;
 use crate::notify::{AuditEvent, Notification};
-use crate::ports::{AlarmStates, AliasManager, AuditBus, Notifier, PortError, SystemClock};
+use crate::ports::{
+    AlarmStates, AliasManager, AuditBus, FunctionSettings, Notifier, PortError, SystemClock,
+};
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
 use async_trait::async_trait;
@@ -34,8 +37,10 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// The real backends, built once (per cold start).
 pub fn aws_ports(config: &SdkConfig) -> Ports {
+    let lambda = aws_sdk_lambda::Client::new(config);
     Ports {
-        aliases: Arc::new(LambdaAliasManager::new(aws_sdk_lambda::Client::new(config))),
+        aliases: Arc::new(LambdaAliasManager::new(lambda.clone())),
+        functions: Arc::new(LambdaFunctionSettings::new(lambda)),
         alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
             config,
         ))),
@@ -230,6 +235,125 @@ impl AliasManager for LambdaAliasManager {
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+}
+
+pub struct LambdaFunctionSettings {
+    client: aws_sdk_lambda::Client,
+}
+
+impl LambdaFunctionSettings {
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl FunctionSettings for LambdaFunctionSettings {
+    async fn get_config(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfig, PortError> {
+        use aws_sdk_lambda::types::LastUpdateStatus;
+        let out = self
+            .client
+            .get_function_configuration()
+            .function_name(function)
+            .set_qualifier(qualifier.map(str::to_string))
+            .send()
+            .await
+            .map_err(port_error)?;
+        let env = out.environment();
+        let last_update_status = match out.last_update_status() {
+            Some(LastUpdateStatus::InProgress) => UpdateStatus::InProgress,
+            Some(LastUpdateStatus::Failed) => UpdateStatus::Failed(
+                out.last_update_status_reason()
+                    .unwrap_or("no reason given")
+                    .to_string(),
+            ),
+            // Functions created before the field existed report none: they are settled.
+            _ => UpdateStatus::Successful,
+        };
+        Ok(FunctionConfig {
+            version: out
+                .version()
+                .unwrap_or(qualifier.unwrap_or("$LATEST"))
+                .to_string(),
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+            revision_id: out.revision_id().map(str::to_string),
+            variables: env
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            environment_error: env.and_then(|e| e.error()).map(|e| {
+                format!(
+                    "{}: {}",
+                    e.error_code().unwrap_or("Error"),
+                    e.message().unwrap_or("")
+                )
+            }),
+            memory_size: out.memory_size(),
+            timeout: out.timeout(),
+            layers: out
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn().map(str::to_string))
+                .collect(),
+            kms_key_arn: out.kms_key_arn().map(str::to_string),
+            runtime: out.runtime().map(|r| r.as_str().to_string()),
+            handler: out.handler().map(str::to_string),
+            role: out.role().map(str::to_string),
+            last_update_status,
+        })
+    }
+
+    async fn set_environment(
+        &self,
+        function: &str,
+        variables: &BTreeMap<String, String>,
+        expected_revision: Option<&str>,
+    ) -> Result<(), PortError> {
+        // Only `Environment` is sent: Lambda leaves every parameter not given as it is.
+        let env = aws_sdk_lambda::types::Environment::builder()
+            .set_variables(Some(
+                variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ))
+            .build();
+        self.client
+            .update_function_configuration()
+            .function_name(function)
+            .environment(env)
+            .set_revision_id(expected_revision.map(str::to_string))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn publish_version(
+        &self,
+        function: &str,
+        code_sha256: &str,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<String, PortError> {
+        let out = self
+            .client
+            .publish_version()
+            .function_name(function)
+            .code_sha256(code_sha256)
+            .set_revision_id(expected_revision.map(str::to_string))
+            .description(description)
+            .send()
+            .await
+            .map_err(port_error)?;
+        out.version().map(str::to_string).ok_or_else(|| {
+            PortError::Other(format!("PublishVersion on {function} returned no version"))
+        })
     }
 }
 

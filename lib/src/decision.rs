@@ -1,8 +1,8 @@
 //! The pure decision core: a validated transition and the policy in, a [`Decision`] out.
 //! No I/O, no SDK types; the part of the guard with the most tests.
 
-use crate::intake::{self, IntakeError};
-use crate::policy::{Action, Policy, ReplayMode, Target};
+use crate::intake::{self, Inbound, IntakeError};
+use crate::policy::{Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,9 +17,10 @@ pub enum Mode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
+    /// Run the first action of the trigger's ladder on the target.
     Act {
         target: Target,
-        action: Action,
+        trigger: Trigger,
         mode: Mode,
     },
     /// A matched alarm whose state calls for nothing (OK, INSUFFICIENT_DATA).
@@ -61,11 +62,18 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
     match policy.target(&trigger.target) {
         Some(target) => Decision::Act {
             target: target.clone(),
-            action: trigger.action,
+            trigger: trigger.clone(),
             mode,
         },
         None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
     }
+}
+
+/// Events from accounts outside `guard.accounts` are not trusted.
+pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision> {
+    let accounts = policy.guard.accounts.as_ref()?;
+    (!accounts.iter().any(|a| a == account))
+        .then(|| Decision::Rejected(format!("account {account} is not in guard.accounts")))
 }
 
 /// The offline verdict on one event (`guard evaluate`): intake and decision, no AWS calls.
@@ -84,30 +92,42 @@ pub struct Evaluation {
 
 /// Evaluates raw event bytes against the policy.
 pub fn evaluate(policy: &Policy, bytes: &[u8], force_plan: bool) -> Evaluation {
-    match intake::parse_bytes(bytes) {
-        Ok(t) => evaluate_transition(policy, &t, force_plan),
-        Err(e) => rejected(&e),
-    }
+    evaluate_inbound(policy, intake::parse_inbound_bytes(bytes), force_plan)
 }
 
 /// Evaluates an already-parsed event against the policy.
 pub fn evaluate_value(policy: &Policy, event: &Value, force_plan: bool) -> Evaluation {
-    match intake::parse(event) {
-        Ok(t) => evaluate_transition(policy, &t, force_plan),
-        Err(e) => rejected(&e),
+    evaluate_inbound(policy, intake::parse_inbound(event), force_plan)
+}
+
+fn evaluate_inbound(
+    policy: &Policy,
+    inbound: Result<Inbound, IntakeError>,
+    force_plan: bool,
+) -> Evaluation {
+    match inbound {
+        Ok(Inbound::Alarm(t)) => evaluate_transition(policy, &t, force_plan),
+        Ok(Inbound::Schedule { account }) => match untrusted_account(policy, &account) {
+            Some(Decision::Rejected(reason)) => verdict("rejected", reason),
+            _ => verdict(
+                "no-action",
+                "scheduled check: pending escalations are read from the targets, so only `guard replay` can tell".into(),
+            ),
+        },
+        Err(e) => verdict("rejected", e.to_string()),
     }
 }
 
-fn rejected(e: &IntakeError) -> Evaluation {
+fn verdict(outcome: &'static str, reason: String) -> Evaluation {
     Evaluation {
-        outcome: "rejected",
+        outcome,
         action: None,
         target: None,
         alarm: None,
         state: None,
         transport: None,
         dedupe_key: None,
-        reason: e.to_string(),
+        reason,
     }
 }
 
@@ -116,12 +136,17 @@ fn evaluate_transition(policy: &Policy, t: &Transition, force_plan: bool) -> Eva
     let (outcome, action, target, reason) = match decision {
         Decision::Act {
             target,
-            action,
+            trigger,
             mode,
         } => {
             let outcome = if mode == Mode::Plan { "dry-run" } else { "act" };
             let reason = format!("alarm `{}` is in ALARM", t.alarm_name);
-            (outcome, Some(action.as_str()), Some(target.name), reason)
+            (
+                outcome,
+                Some(trigger.first_action().as_str()),
+                Some(target.name),
+                reason,
+            )
         }
         Decision::NoAction(r) => ("no-action", None, None, r),
         Decision::Ignored(r) => ("ignored", None, None, r),

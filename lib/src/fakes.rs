@@ -2,8 +2,11 @@
 //! real services do (revisions, versions, tags) and log every mutating call, so tests can
 //! assert on what happened rather than on "no error".
 
+use crate::ai::{FunctionConfig, UpdateStatus};
 use crate::notify::{AuditEvent, Notification};
-use crate::ports::{AlarmStates, AliasManager, AuditBus, Clock, Notifier, PortError};
+use crate::ports::{
+    AlarmStates, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
+};
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
 use async_trait::async_trait;
@@ -21,11 +24,42 @@ struct FakeFunction {
     aliases: HashMap<String, AliasState>,
     versions: Vec<String>,
     tags: BTreeMap<String, String>,
+    /// Configuration by version; `$LATEST` included.
+    configs: HashMap<String, FunctionConfig>,
 }
 
-/// Lambda aliases, versions and tags in memory, with revision checks like Lambda's.
+const LATEST: &str = "$LATEST";
+
+/// The configuration a fake function starts with: release `n`'s code, the AI on.
+pub fn sample_config(version: &str, code: &str) -> FunctionConfig {
+    FunctionConfig {
+        version: version.into(),
+        code_sha256: code.into(),
+        revision_id: None,
+        variables: BTreeMap::from([
+            ("AI_ENABLED".to_string(), "true".to_string()),
+            (
+                "MODEL_ID".to_string(),
+                "anthropic.claude-3-haiku".to_string(),
+            ),
+            ("LOG_LEVEL".to_string(), "info".to_string()),
+        ]),
+        environment_error: None,
+        memory_size: Some(512),
+        timeout: Some(30),
+        layers: vec!["arn:aws:lambda:us-east-1:123456789012:layer:otel:3".into()],
+        kms_key_arn: Some("arn:aws:kms:us-east-1:123456789012:key/1234abcd".into()),
+        runtime: Some("provided.al2023".into()),
+        handler: Some("bootstrap".into()),
+        role: Some("arn:aws:iam::123456789012:role/orders-ai".into()),
+        last_update_status: UpdateStatus::Successful,
+    }
+}
+
+/// Lambda in memory: aliases, versions, configurations and tags, with revision checks like
+/// Lambda's.
 #[derive(Default)]
-pub struct FakeAliasManager {
+pub struct FakeLambda {
     functions: Mutex<HashMap<String, FakeFunction>>,
     revision: Mutex<u64>,
     /// Errors to return, in order, from the named operation before it succeeds.
@@ -36,18 +70,48 @@ pub struct FakeAliasManager {
     pub calls: Mutex<Vec<String>>,
 }
 
-impl FakeAliasManager {
-    /// A function with published versions `1..=versions` and one alias.
+impl FakeLambda {
+    /// A function with published versions `1..=versions` (release `n` has code `code-n`,
+    /// `$LATEST` the newest release's) and one alias.
     pub fn with_function(self, function: &str, versions: u32, alias: &str, on: AliasState) -> Self {
         {
             let mut fns = lock(&self.functions);
             let f = fns.entry(function.to_string()).or_default();
             f.versions = (1..=versions).map(|v| v.to_string()).collect();
+            for v in &f.versions {
+                f.configs
+                    .insert(v.clone(), sample_config(v, &format!("code-{v}")));
+            }
+            let mut latest = sample_config(LATEST, &format!("code-{versions}"));
+            latest.revision_id = Some(self.next_revision());
+            f.configs.insert(LATEST.into(), latest);
             let mut on = on;
             on.revision_id = Some(self.next_revision());
             f.aliases.insert(alias.to_string(), on);
         }
         self
+    }
+
+    /// The configuration of a version, or of `$LATEST` (`None`).
+    pub fn config(&self, function: &str, qualifier: Option<&str>) -> Option<FunctionConfig> {
+        lock(&self.functions)
+            .get(function)?
+            .configs
+            .get(qualifier.unwrap_or(LATEST))
+            .cloned()
+    }
+
+    /// Changes `$LATEST` as a deployment would (new code, new settings).
+    pub fn edit_latest(&self, function: &str, edit: impl FnOnce(&mut FunctionConfig)) {
+        let revision = self.next_revision();
+        let mut fns = lock(&self.functions);
+        if let Some(latest) = fns
+            .get_mut(function)
+            .and_then(|f| f.configs.get_mut(LATEST))
+        {
+            edit(latest);
+            latest.revision_id = Some(revision);
+        }
     }
 
     pub fn set_tag(&self, function: &str, key: &str, value: &str) {
@@ -133,7 +197,7 @@ impl FakeAliasManager {
 }
 
 #[async_trait]
-impl AliasManager for FakeAliasManager {
+impl AliasManager for FakeLambda {
     async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
         // Yield like a network call would, so concurrent deliveries interleave.
         tokio::task::yield_now().await;
@@ -205,6 +269,97 @@ impl AliasManager for FakeAliasManager {
         })?;
         lock(&self.calls).push(format!("TagResource {function}"));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl FunctionSettings for FakeLambda {
+    async fn get_config(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfig, PortError> {
+        tokio::task::yield_now().await;
+        self.injected("GetFunctionConfiguration")?;
+        let key = qualifier.unwrap_or(LATEST);
+        self.with(function, |f| {
+            f.configs
+                .get(key)
+                .cloned()
+                .ok_or_else(|| PortError::NotFound(format!("version {key} of {function}")))
+        })
+    }
+
+    async fn set_environment(
+        &self,
+        function: &str,
+        variables: &BTreeMap<String, String>,
+        expected_revision: Option<&str>,
+    ) -> Result<(), PortError> {
+        tokio::task::yield_now().await;
+        self.injected("UpdateFunctionConfiguration")?;
+        let revision = self.next_revision();
+        self.with(function, |f| {
+            let latest = f
+                .configs
+                .get_mut(LATEST)
+                .ok_or_else(|| PortError::NotFound(format!("function {function}")))?;
+            if expected_revision.is_some() && latest.revision_id.as_deref() != expected_revision {
+                return Err(PortError::RevisionChanged(format!("function {function}")));
+            }
+            latest.variables = variables.clone();
+            latest.revision_id = Some(revision);
+            Ok(())
+        })?;
+        lock(&self.calls).push(format!("UpdateFunctionConfiguration {function}"));
+        Ok(())
+    }
+
+    async fn publish_version(
+        &self,
+        function: &str,
+        code_sha256: &str,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<String, PortError> {
+        tokio::task::yield_now().await;
+        self.injected("PublishVersion")?;
+        let version = self.with(function, |f| {
+            let latest = f
+                .configs
+                .get(LATEST)
+                .cloned()
+                .ok_or_else(|| PortError::NotFound(format!("function {function}")))?;
+            if expected_revision.is_some() && latest.revision_id.as_deref() != expected_revision {
+                return Err(PortError::RevisionChanged(format!("function {function}")));
+            }
+            if latest.code_sha256 != code_sha256 {
+                return Err(PortError::Other(format!(
+                    "CodeSha256 {code_sha256} does not match $LATEST's"
+                )));
+            }
+            let next = f
+                .versions
+                .iter()
+                .filter_map(|v| v.parse::<u32>().ok())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let version = next.to_string();
+            f.versions.push(version.clone());
+            f.configs.insert(
+                version.clone(),
+                FunctionConfig {
+                    version: version.clone(),
+                    ..latest
+                },
+            );
+            Ok(version)
+        })?;
+        lock(&self.calls).push(format!(
+            "PublishVersion {function} -> {version} ({description})"
+        ));
+        Ok(version)
     }
 }
 

@@ -1,18 +1,23 @@
 //! The pipeline: intake, decision, confirmation, the action exactly once, and the
 //! announcement. Talks to AWS only through the ports.
 
-use crate::decision::{decide, Decision, Mode};
-use crate::intake;
+use crate::ai::{disabled_environment, unpublished_differences};
+use crate::decision::{decide, untrusted_account, Decision, Mode};
+use crate::flag;
+use crate::intake::{self, Inbound};
 use crate::notify;
-use crate::policy::{Action, Policy, Target};
-use crate::ports::{AlarmStates, AliasManager, AuditBus, Clock, Notifier, PortError};
-use crate::record::{fingerprint, stable_tag, ActionRecord};
+use crate::policy::{Action, Policy, Target, Trigger};
+use crate::ports::{
+    AlarmStates, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
+};
+use crate::record::{fingerprint, stable_tag, ActionRecord, AliasChange, Escalation, FlagChange};
 use crate::retry::RetryPolicy;
 use crate::rollback::{plan_rollback, AliasPlan, AliasState};
-use crate::transition::{AlarmState, Transition};
+use crate::transition::{rfc3339_millis, AlarmState, Transition};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
@@ -67,12 +72,28 @@ pub struct Report {
     pub reason: String,
     pub alias_before: Option<AliasState>,
     pub alias_after: Option<AliasState>,
+    /// Names (never values) of the environment variables kept as they were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preserved_variables: Vec<String>,
     /// The exact command that reverts what was done.
     pub undo: Option<String>,
+    /// The ladder's next rung, when one is pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
     /// Things that went wrong after the outcome was settled (an announcement that failed).
     pub notes: Vec<String>,
+    /// Earlier reports this one follows from: a refused action before its fallback, the
+    /// escalations of a scheduled check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Report>,
     #[serde(skip)]
     pub transition: Option<Transition>,
+    /// The action was refused before anything changed (a fallback may follow).
+    #[serde(skip)]
+    refused: bool,
+    /// The action left the target where the ladder's next rung may follow.
+    #[serde(skip)]
+    ladder_continues: bool,
 }
 
 impl Report {
@@ -90,9 +111,14 @@ impl Report {
             reason,
             alias_before: None,
             alias_after: None,
+            preserved_variables: Vec::new(),
             undo: None,
+            escalation: None,
             notes: Vec::new(),
+            steps: Vec::new(),
             transition: None,
+            refused: false,
+            ladder_continues: false,
         }
     }
 
@@ -108,10 +134,23 @@ impl Report {
         }
     }
 
+    fn on_target(mut self, target: &Target, action: Action) -> Self {
+        self.action = Some(action.as_str());
+        self.target = Some(target.name.clone());
+        self.function = Some(target.function.clone());
+        self.alias = target.alias.clone();
+        self
+    }
+
     fn settle(mut self, outcome: Outcome, reason: impl Into<String>) -> Self {
         self.outcome = outcome;
         self.reason = reason.into();
         self
+    }
+
+    fn refuse(mut self, reason: impl Into<String>) -> Self {
+        self.refused = true;
+        self.settle(Outcome::Failed, reason)
     }
 
     /// The handler fails (so Lambda's retries and failure destination take over) when the
@@ -125,6 +164,7 @@ impl Report {
 #[derive(Clone)]
 pub struct Ports {
     pub aliases: Arc<dyn AliasManager>,
+    pub functions: Arc<dyn FunctionSettings>,
     pub alarms: Arc<dyn AlarmStates>,
     pub notifier: Arc<dyn Notifier>,
     pub audit: Arc<dyn AuditBus>,
@@ -143,6 +183,15 @@ enum UpdateResult {
     Updated(AliasState),
     /// Another delivery of the same transition got there first.
     AlreadyThere,
+}
+
+/// What an action runs for.
+struct Ctx<'a> {
+    /// The transition's dedupe key, or an escalation's own key.
+    key: String,
+    alarm: &'a str,
+    mode: Mode,
+    now: DateTime<Utc>,
 }
 
 impl Guard {
@@ -179,14 +228,21 @@ impl Guard {
     /// Handles one event end to end and announces the outcome. `force_plan` makes every action
     /// a plan (`guard replay --dry-run`).
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
-        let t = match intake::parse(event) {
-            Ok(t) => t,
+        let t = match intake::parse_inbound(event) {
+            Ok(Inbound::Alarm(t)) => t,
+            Ok(Inbound::Schedule { account }) => {
+                if let Some(Decision::Rejected(r)) = untrusted_account(&self.policy, &account) {
+                    warn!(reason = %r, "schedule event rejected");
+                    return Report::rejected(r);
+                }
+                return self.sweep().await;
+            }
             Err(e) => {
                 warn!(error = %e, "event rejected");
                 return Report::rejected(e.to_string());
             }
         };
-        let mut report = match decide(&self.policy, &t, force_plan) {
+        let report = match decide(&self.policy, &t, force_plan) {
             Decision::Rejected(r) => {
                 warn!(alarm = %t.alarm_name, reason = %r, "event rejected");
                 return Report::about(&t, Outcome::Rejected, r);
@@ -195,87 +251,58 @@ impl Guard {
             Decision::NoAction(r) => return Report::about(&t, Outcome::NoAction, r),
             Decision::Act {
                 target,
-                action,
+                trigger,
                 mode,
-            } => match action {
-                Action::RollbackAlias => self.rollback_alias(&t, &target, mode).await,
-            },
+            } => self.act(&t, &target, &trigger, mode).await,
         };
         info!(
             alarm = %t.alarm_name,
             target = report.target.as_deref().unwrap_or(""),
+            action = report.action.unwrap_or(""),
             outcome = report.outcome.as_str(),
             reason = %report.reason,
             "settled"
         );
+        report
+    }
+
+    /// The first rung of the trigger's ladder for a transition into ALARM, exactly once.
+    async fn act(&self, t: &Transition, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
+        let action = trigger.first_action();
+        let key = t.dedupe_key();
+        let report = Report::about(t, Outcome::Failed, String::new()).on_target(target, action);
+        let mut report = self.act_once(report, t, target, trigger, mode, &key).await;
         self.announce(&mut report).await;
         report
     }
 
-    async fn rollback_alias(&self, t: &Transition, target: &Target, mode: Mode) -> Report {
-        let key = t.dedupe_key();
-        let function = target.function.as_str();
-        let mut report = Report {
-            action: Some(Action::RollbackAlias.as_str()),
-            target: Some(target.name.clone()),
-            function: Some(function.to_string()),
-            alias: target.alias.clone(),
-            ..Report::about(t, Outcome::Failed, String::new())
-        };
-        let Some(alias) = target.alias.as_deref() else {
-            // Policy validation refuses rollback-alias on a target without an alias.
-            return report.settle(Outcome::Failed, "target has no alias");
-        };
-        if self.is_settled(&key) {
+    async fn act_once(
+        &self,
+        report: Report,
+        t: &Transition,
+        target: &Target,
+        trigger: &Trigger,
+        mode: Mode,
+        key: &str,
+    ) -> Report {
+        if self.is_settled(key) {
             return report.settle(
                 Outcome::AlreadyDone,
                 "duplicate delivery: this transition was already handled",
             );
         }
-        let aliases = &self.ports.aliases;
-
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
         if mode == Mode::Execute {
-            // A late or retried delivery of an alarm that has since recovered must not act.
-            let state = self
-                .retry
-                .run("DescribeAlarms", || {
-                    self.ports.alarms.alarm_state(&t.alarm_name)
-                })
-                .await;
-            match state {
-                Ok(Some(AlarmState::Alarm)) => {}
-                Ok(Some(now)) => {
-                    return report.settle(
-                        Outcome::NoAction,
-                        format!(
-                            "alarm `{}` is {now} now: the transition has recovered, nothing to do",
-                            t.alarm_name
-                        ),
-                    )
-                }
-                Ok(None) => {
-                    return report.settle(
-                        Outcome::Failed,
-                        format!(
-                            "alarm `{}` does not exist: cannot confirm it is in ALARM, not acting",
-                            t.alarm_name
-                        ),
-                    )
-                }
-                Err(e) => {
-                    return report.settle(
-                        Outcome::Failed,
-                        format!(
-                            "cannot confirm alarm `{}` is in ALARM ({e}); not acting",
-                            t.alarm_name
-                        ),
-                    )
-                }
+            if let Err((outcome, why)) = self.confirm_alarm(&t.alarm_name).await {
+                return report.settle(outcome, why);
             }
         }
-
-        let tags = match self.retry.run("ListTags", || aliases.tags(function)).await {
+        let function = target.function.as_str();
+        let tags = match self
+            .retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+        {
             Ok(tags) => tags,
             Err(e) => {
                 return report.settle(
@@ -285,8 +312,8 @@ impl Guard {
             }
         };
         let record = ActionRecord::from_tags(&tags);
-        if let Some(r) = record.as_ref().filter(|r| r.event == fingerprint(&key)) {
-            self.settle_key(&key);
+        if let Some(r) = record.as_ref().filter(|r| r.event == fingerprint(key)) {
+            self.settle_key(key);
             return report.settle(
                 Outcome::AlreadyDone,
                 format!(
@@ -312,7 +339,87 @@ impl Guard {
                 ),
             );
         }
+        let ctx = Ctx {
+            key: key.to_string(),
+            alarm: &t.alarm_name,
+            mode,
+            now,
+        };
+        let action = trigger.first_action();
+        let mut report = self.run_action(report, target, action, &tags, &ctx).await;
+        let mut done = action;
+        if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
+            // The refusal is announced on its own; then the ladder's alias rollback runs now.
+            self.announce(&mut report).await;
+            let next = Report::about(t, Outcome::Failed, String::new()).on_target(target, fallback);
+            let mut next = self.run_action(next, target, fallback, &tags, &ctx).await;
+            next.reason = format!("{} (fallback: {action} was refused)", next.reason);
+            next.steps.push(report);
+            report = next;
+            done = fallback;
+        }
+        if mode == Mode::Execute && report.ladder_continues {
+            self.schedule_next(&mut report, target, trigger, done, &t.alarm_name, now)
+                .await;
+        }
+        report
+    }
 
+    /// Confirms with CloudWatch that the alarm is in ALARM now: a late or retried delivery of
+    /// an alarm that has since recovered must not act.
+    async fn confirm_alarm(&self, alarm: &str) -> Result<(), (Outcome, String)> {
+        let state = self
+            .retry
+            .run("DescribeAlarms", || self.ports.alarms.alarm_state(alarm))
+            .await;
+        match state {
+            Ok(Some(AlarmState::Alarm)) => Ok(()),
+            Ok(Some(now)) => Err((
+                Outcome::NoAction,
+                format!(
+                    "alarm `{alarm}` is {now} now: the transition has recovered, nothing to do"
+                ),
+            )),
+            Ok(None) => Err((
+                Outcome::Failed,
+                format!(
+                    "alarm `{alarm}` does not exist: cannot confirm it is in ALARM, not acting"
+                ),
+            )),
+            Err(e) => Err((
+                Outcome::Failed,
+                format!("cannot confirm alarm `{alarm}` is in ALARM ({e}); not acting"),
+            )),
+        }
+    }
+
+    async fn run_action(
+        &self,
+        report: Report,
+        target: &Target,
+        action: Action,
+        tags: &BTreeMap<String, String>,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        match action {
+            Action::RollbackAlias => self.rollback_alias(report, target, tags, ctx).await,
+            Action::DisableAi => self.disable_ai(report, target, ctx).await,
+        }
+    }
+
+    async fn rollback_alias(
+        &self,
+        mut report: Report,
+        target: &Target,
+        tags: &BTreeMap<String, String>,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        let function = target.function.as_str();
+        let Some(alias) = target.alias.as_deref() else {
+            // Policy validation refuses rollback-alias on a target without an alias.
+            return report.settle(Outcome::Failed, "target has no alias");
+        };
+        let aliases = &self.ports.aliases;
         let before = match self
             .retry
             .run("GetAlias", || aliases.get_alias(function, alias))
@@ -356,27 +463,63 @@ impl Guard {
         };
         let after = plan.after(&before);
         let description = plan.describe(alias, &before);
+        report.alias_after = Some(after.clone());
+        // Whatever comes of it, the alias is (or will be) on the stable version: a later rung
+        // of the ladder may follow.
+        report.ladder_continues = true;
         if let AliasPlan::AlreadyStable { .. } = plan {
-            report.alias_after = Some(after);
-            self.settle_key(&key);
+            self.settle_key(&ctx.key);
             return report.settle(Outcome::AlreadyDone, description);
         }
-        report.alias_after = Some(after.clone());
-        if mode == Mode::Plan {
+        if ctx.mode == Mode::Plan {
             return report.settle(Outcome::Planned, format!("would be done: {description}"));
         }
+        if let Some(done) = self
+            .move_alias(&mut report, function, alias, &before, &after)
+            .await
+        {
+            return done;
+        }
+        let record = ActionRecord {
+            event: fingerprint(&ctx.key),
+            action: Action::RollbackAlias.as_str().into(),
+            at: ctx.now,
+            alarm: ctx.alarm.to_string(),
+            alias: Some(AliasChange {
+                alias: alias.into(),
+                before,
+                after,
+            }),
+            flag: None,
+        };
+        self.write_record(&mut report, target, &record, &ctx.key)
+            .await;
+        report.settle(Outcome::Executed, description)
+    }
 
-        match self.update_alias(function, alias, &before, &after).await {
-            Ok(UpdateResult::Updated(now)) => report.alias_after = Some(now),
-            Ok(UpdateResult::AlreadyThere) => {
-                self.settle_key(&key);
-                return report.settle(
-                    Outcome::AlreadyDone,
-                    format!("another delivery of this transition already did it: {description}"),
-                );
+    /// Moves the alias from `before` to `after`. `None` when it moved; otherwise the settled
+    /// report (already done by another delivery, or failed with the alias state re-read).
+    async fn move_alias(
+        &self,
+        report: &mut Report,
+        function: &str,
+        alias: &str,
+        before: &AliasState,
+        after: &AliasState,
+    ) -> Option<Report> {
+        match self.update_alias(function, alias, before, after).await {
+            Ok(UpdateResult::Updated(now)) => {
+                report.alias_after = Some(now);
+                None
             }
+            Ok(UpdateResult::AlreadyThere) => Some(report.clone().settle(
+                Outcome::AlreadyDone,
+                format!(
+                    "another delivery of this transition already moved alias {alias} to {after}"
+                ),
+            )),
             Err(e) => {
-                let now = match aliases.get_alias(function, alias).await {
+                let now = match self.ports.aliases.get_alias(function, alias).await {
                     Ok(a) => {
                         let state = a.to_string();
                         report.alias_after = Some(a);
@@ -384,34 +527,466 @@ impl Guard {
                     }
                     Err(read) => format!("unknown (re-reading it failed: {read})"),
                 };
-                return report.settle(
+                Some(report.clone().settle(
                     Outcome::Failed,
                     format!("could not update alias {function}:{alias} ({e}); it is now on {now}"),
-                );
+                ))
             }
         }
-        report.undo = Some(format!("guard undo --target {}", target.name));
-        let record = ActionRecord {
-            event: fingerprint(&key),
-            action: Action::RollbackAlias.as_str().into(),
-            at: now,
-            alias: alias.into(),
-            before: before.clone(),
-            after: after.clone(),
-            alarm: t.alarm_name.clone(),
+    }
+
+    /// `disable-ai`: the flag off, every other setting kept. With an alias, published versions
+    /// are immutable, so `$LATEST` (checked to hold exactly the served version's code and
+    /// settings) gets the flag, is published, and the alias moves to the new version.
+    async fn disable_ai(&self, mut report: Report, target: &Target, ctx: &Ctx<'_>) -> Report {
+        let function = target.function.as_str();
+        let flag = target.ai_flag.as_str();
+        let functions = &self.ports.functions;
+        let alias = match target.alias.as_deref() {
+            Some(alias) => alias,
+            None => return self.disable_ai_on_latest(report, target, ctx).await,
         };
-        let record_tags = record.to_tags();
+        let before = match self
+            .retry
+            .run("GetAlias", || self.ports.aliases.get_alias(function, alias))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read alias {function}:{alias}: {e}"),
+                )
+            }
+        };
+        report.alias_before = Some(before.clone());
+        if before.version == "$LATEST" && before.weights.is_empty() {
+            // The alias follows $LATEST: changing $LATEST is enough.
+            return self.disable_ai_on_latest(report, target, ctx).await;
+        }
+        if !before.weights.is_empty() {
+            return report.refuse(format!(
+                "alias {alias} is mid-canary ({before}): disable-ai needs the alias on one version"
+            ));
+        }
+        let served_version = before.version.clone();
+        let served = match self
+            .retry
+            .run("GetFunctionConfiguration", || {
+                functions.get_config(function, Some(&served_version))
+            })
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read version {served_version} of {function}: {e}"),
+                )
+            }
+        };
+        report.preserved_variables = preserved(&served.variables, flag);
+        if served.ai_disabled(flag) {
+            report.ladder_continues = true;
+            self.settle_key(&ctx.key);
+            return report.settle(
+                Outcome::AlreadyDone,
+                format!("AI already disabled: alias {alias} serves version {served_version} with {flag}=false"),
+            );
+        }
+        if let Some(e) = &served.environment_error {
+            return report.refuse(format!(
+                "the environment of version {served_version} cannot be read ({e})"
+            ));
+        }
+        let latest = match flag::settled(functions.as_ref(), &self.retry, function).await {
+            Ok(c) => c,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read $LATEST of {function}: {e}"),
+                )
+            }
+        };
+        let differences = unpublished_differences(&latest, &served, flag);
+        if !differences.is_empty() {
+            report.alias_after = Some(before.clone());
+            return report.refuse(format!(
+                "refusing to publish $LATEST of {function}: its {} differ from version {served_version}, which alias {alias} serves; nothing was changed",
+                differences.join(", ")
+            ));
+        }
+        if ctx.mode == Mode::Plan {
+            return report.settle(
+                Outcome::Planned,
+                format!("would be done: publish version {served_version}'s code and settings with {flag}=false and move alias {alias} to it"),
+            );
+        }
+        let updated = flag::update_environment(functions.as_ref(), &self.retry, function, |vars| {
+            disabled_environment(vars, flag)
+        })
+        .await;
+        let latest = match updated {
+            Ok(c) if c.ai_disabled(flag) && c.code_sha256 == served.code_sha256 => c,
+            Ok(_) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("$LATEST of {function} changed while the guard updated it; nothing published, alias {alias} still on {before}"),
+                )
+            }
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("could not set {flag}=false on $LATEST of {function} ({e}); nothing published, alias {alias} still on {before}"),
+                )
+            }
+        };
+        let description = format!("rollback-guard: version {served_version} with {flag}=false");
+        let published = self
+            .retry
+            .run("PublishVersion", || {
+                functions.publish_version(
+                    function,
+                    &served.code_sha256,
+                    latest.revision_id.as_deref(),
+                    &description,
+                )
+            })
+            .await;
+        let new_version = match published {
+            Ok(v) => v,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("could not publish a version ({e}); $LATEST of {function} has {flag}=false, unpublished; alias {alias} still on {before}"),
+                )
+            }
+        };
+        // Published versions are what will serve traffic: check this one before moving to it.
+        match self.retry.run("GetFunctionConfiguration", || functions.get_config(function, Some(&new_version))).await {
+            Ok(c) if c.ai_disabled(flag) && c.code_sha256 == served.code_sha256 => {}
+            Ok(_) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("published version {new_version} does not hold version {served_version}'s code with {flag}=false; alias {alias} left on {before}"),
+                )
+            }
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot verify published version {new_version} ({e}); alias {alias} left on {before}"),
+                )
+            }
+        }
+        let after = AliasState::on(&new_version);
+        report.alias_after = Some(after.clone());
+        if let Some(done) = self
+            .move_alias(&mut report, function, alias, &before, &after)
+            .await
+        {
+            return done;
+        }
+        let record = ActionRecord {
+            event: fingerprint(&ctx.key),
+            action: Action::DisableAi.as_str().into(),
+            at: ctx.now,
+            alarm: ctx.alarm.to_string(),
+            alias: Some(AliasChange {
+                alias: alias.into(),
+                before,
+                after,
+            }),
+            flag: Some(FlagChange {
+                name: flag.into(),
+                before: served.flag(flag).map(str::to_string),
+            }),
+        };
+        self.write_record(&mut report, target, &record, &ctx.key)
+            .await;
+        report.ladder_continues = true;
+        let kept = report.preserved_variables.len();
+        report.settle(
+            Outcome::Executed,
+            format!(
+                "AI disabled: alias {alias} moved from version {served_version} to version {new_version}, the same code and settings with {flag}=false; {kept} other variable(s) kept"
+            ),
+        )
+    }
+
+    /// `disable-ai` on a target invoked through `$LATEST` (no alias, or an alias on `$LATEST`).
+    async fn disable_ai_on_latest(
+        &self,
+        mut report: Report,
+        target: &Target,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        let function = target.function.as_str();
+        let flag = target.ai_flag.as_str();
+        let functions = self.ports.functions.as_ref();
+        let latest = match flag::settled(functions, &self.retry, function).await {
+            Ok(c) => c,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read $LATEST of {function}: {e}"),
+                )
+            }
+        };
+        report.preserved_variables = preserved(&latest.variables, flag);
+        if latest.ai_disabled(flag) {
+            report.ladder_continues = true;
+            self.settle_key(&ctx.key);
+            return report.settle(
+                Outcome::AlreadyDone,
+                format!("AI already disabled: {flag}=false on $LATEST of {function}"),
+            );
+        }
+        if let Some(e) = &latest.environment_error {
+            return report.refuse(format!(
+                "the environment of {function} cannot be read ({e})"
+            ));
+        }
+        if ctx.mode == Mode::Plan {
+            return report.settle(
+                Outcome::Planned,
+                format!("would be done: set {flag}=false on $LATEST of {function}"),
+            );
+        }
+        let flag_before = latest.flag(flag).map(str::to_string);
+        if let Err(e) = flag::update_environment(functions, &self.retry, function, |vars| {
+            disabled_environment(vars, flag)
+        })
+        .await
+        {
+            return report.settle(
+                Outcome::Failed,
+                format!("could not set {flag}=false on $LATEST of {function} ({e}); its environment is as it was"),
+            );
+        }
+        let record = ActionRecord {
+            event: fingerprint(&ctx.key),
+            action: Action::DisableAi.as_str().into(),
+            at: ctx.now,
+            alarm: ctx.alarm.to_string(),
+            alias: None,
+            flag: Some(FlagChange {
+                name: flag.into(),
+                before: flag_before,
+            }),
+        };
+        self.write_record(&mut report, target, &record, &ctx.key)
+            .await;
+        report.ladder_continues = true;
+        let kept = report.preserved_variables.len();
+        report.settle(
+            Outcome::Executed,
+            format!(
+                "AI disabled: {flag}=false on $LATEST of {function}; {kept} other variable(s) kept"
+            ),
+        )
+    }
+
+    async fn write_record(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        record: &ActionRecord,
+        key: &str,
+    ) {
+        let function = target.function.as_str();
+        let tags = record.to_tags();
         if let Err(e) = self
             .retry
-            .run("TagResource", || aliases.tag(function, &record_tags))
+            .run("TagResource", || self.ports.aliases.tag(function, &tags))
             .await
         {
             report.notes.push(format!(
-                "the action record could not be written to {function}'s tags ({e}): cooldown and duplicate detection do not hold for this action"
+                "the action record could not be written to {function}'s tags ({e}): cooldown, duplicate detection and undo do not hold for this action"
             ));
         }
-        self.settle_key(&key);
-        report.settle(Outcome::Executed, description)
+        self.settle_key(key);
+        report.undo = Some(format!("guard undo --target {}", target.name));
+    }
+
+    /// Records the ladder's next rung after `done`, due `escalate_after_minutes` from now, or
+    /// clears the pending one when the ladder has ended.
+    async fn schedule_next(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        trigger: &Trigger,
+        done: Action,
+        alarm: &str,
+        now: DateTime<Utc>,
+    ) {
+        let next = trigger
+            .actions
+            .iter()
+            .position(|a| *a == done)
+            .map(|i| i + 1);
+        let pending = match (next, trigger.escalate_after_minutes) {
+            (Some(step), Some(minutes)) if step < trigger.actions.len() => Some(Escalation {
+                step,
+                due: now + chrono::Duration::minutes(i64::from(minutes)),
+                alarm: alarm.to_string(),
+            }),
+            _ => None,
+        };
+        if pending.is_none() && trigger.actions.len() < 2 {
+            return;
+        }
+        let function = target.function.as_str();
+        let result = match Escalation::to_tags(pending.as_ref()) {
+            Ok(tags) => self
+                .retry
+                .run("TagResource", || self.ports.aliases.tag(function, &tags))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match (result, pending) {
+            (Err(e), _) => report
+                .notes
+                .push(format!("the escalation could not be recorded: {e}")),
+            (Ok(()), Some(p)) => {
+                report.escalation = Some(format!(
+                    "{} at {} if alarm `{alarm}` is still in ALARM",
+                    trigger.actions[p.step],
+                    rfc3339_millis(&p.due)
+                ))
+            }
+            (Ok(()), None) => {}
+        }
+    }
+
+    /// The every-minute check: runs the escalations that are due.
+    async fn sweep(&self) -> Report {
+        let now = self.ports.clock.now();
+        let mut steps = Vec::new();
+        let mut seen = HashSet::new();
+        for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
+            if !seen.insert(trigger.target.as_str()) {
+                continue;
+            }
+            if let Some(target) = self.policy.target(&trigger.target) {
+                if let Some(mut r) = self.escalate(target, now).await {
+                    self.announce(&mut r).await;
+                    steps.push(r);
+                }
+            }
+        }
+        let count = |o: Outcome| steps.iter().filter(|r| r.outcome == o).count();
+        let outcome = if count(Outcome::Failed) > 0 {
+            Outcome::Failed
+        } else if count(Outcome::Executed) > 0 {
+            Outcome::Executed
+        } else {
+            Outcome::NoAction
+        };
+        let mut report = Report::rejected(String::new());
+        report.outcome = outcome;
+        report.reason = format!(
+            "scheduled check: {} escalation(s) due, {} executed, {} cancelled, {} failed",
+            steps.len(),
+            count(Outcome::Executed),
+            count(Outcome::NoAction),
+            count(Outcome::Failed)
+        );
+        report.steps = steps;
+        report
+    }
+
+    /// The target's pending escalation, if it is due: the next rung if the alarm is still in
+    /// ALARM, cancelled if it is not.
+    async fn escalate(&self, target: &Target, now: DateTime<Utc>) -> Option<Report> {
+        let function = target.function.as_str();
+        let mut report = Report::rejected(String::new());
+        report.target = Some(target.name.clone());
+        report.function = Some(function.to_string());
+        report.alias = target.alias.clone();
+        let tags = match self
+            .retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+        {
+            Ok(tags) => tags,
+            Err(e) => {
+                return Some(report.settle(
+                    Outcome::Failed,
+                    format!("cannot read the guard's record on {function}: {e}"),
+                ))
+            }
+        };
+        let pending = Escalation::from_tags(&tags)?;
+        if pending.due > now {
+            return None;
+        }
+        report.alarm = Some(pending.alarm.clone());
+        let rung = self
+            .policy
+            .trigger_for(&pending.alarm)
+            .filter(|t| t.target == target.name)
+            .and_then(|t| Some((t, *t.actions.get(pending.step)?)));
+        let Some((trigger, action)) = rung else {
+            self.clear_escalation(&mut report, function).await;
+            return Some(report.settle(
+                Outcome::NoAction,
+                format!(
+                    "the pending escalation for alarm `{}` no longer matches the policy: cancelled",
+                    pending.alarm
+                ),
+            ));
+        };
+        let mut report = report.on_target(target, action);
+        if let Err((outcome, why)) = self.confirm_alarm(&pending.alarm).await {
+            // Recovered, gone or unreadable: the escalation ends here, and says so.
+            self.clear_escalation(&mut report, function).await;
+            return Some(
+                report.settle(outcome, format!("{why}; escalation to {action} cancelled")),
+            );
+        }
+        let ctx = Ctx {
+            key: format!(
+                "{}@escalation-{}@{}",
+                pending.alarm,
+                pending.step,
+                rfc3339_millis(&pending.due)
+            ),
+            alarm: &pending.alarm,
+            mode: Mode::Execute,
+            now,
+        };
+        let mut report = self.run_action(report, target, action, &tags, &ctx).await;
+        report.reason = format!(
+            "escalation: alarm `{}` still in ALARM at {} (due {}); {}",
+            pending.alarm,
+            rfc3339_millis(&now),
+            rfc3339_millis(&pending.due),
+            report.reason
+        );
+        if report.ladder_continues {
+            self.schedule_next(&mut report, target, trigger, action, &pending.alarm, now)
+                .await;
+        } else {
+            self.clear_escalation(&mut report, function).await;
+        }
+        Some(report)
+    }
+
+    async fn clear_escalation(&self, report: &mut Report, function: &str) {
+        let cleared = match Escalation::to_tags(None) {
+            Ok(tags) => self
+                .retry
+                .run("TagResource", || self.ports.aliases.tag(function, &tags))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = cleared {
+            report
+                .notes
+                .push(format!("the pending escalation could not be cleared: {e}"));
+        }
     }
 
     /// `UpdateAlias` guarded by the alias revision: of concurrent deliveries, one moves the
@@ -511,4 +1086,9 @@ impl Guard {
             s.insert(key.to_string());
         }
     }
+}
+
+/// The names of the variables kept as they were: all but the flag.
+fn preserved(variables: &BTreeMap<String, String>, flag: &str) -> Vec<String> {
+    variables.keys().filter(|k| *k != flag).cloned().collect()
 }

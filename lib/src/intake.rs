@@ -8,6 +8,8 @@ use aws_lambda_events::sns::SnsEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The EventBridge detail-type of schedule events (`source` `aws.events`).
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// The EventBridge detail-type of alarm state changes.
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 /// The `source` CloudWatch puts on its EventBridge events and Lambda action payloads.
@@ -45,22 +47,46 @@ impl IntakeError {
     }
 }
 
+/// Everything the guard function accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// An alarm state transition, from any transport.
+    Alarm(Transition),
+    /// The every-minute schedule: time to check pending escalations.
+    Schedule { account: String },
+}
+
 /// Parses raw bytes (a file, a Lambda payload) into a transition.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Transition, IntakeError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| IntakeError::NotJson(e.to_string()))?;
-    parse(&value)
+    parse(&json(bytes)?)
+}
+
+/// Parses raw bytes into whatever the guard accepts.
+pub fn parse_inbound_bytes(bytes: &[u8]) -> Result<Inbound, IntakeError> {
+    parse_inbound(&json(bytes)?)
+}
+
+fn json(bytes: &[u8]) -> Result<Value, IntakeError> {
+    serde_json::from_slice(bytes).map_err(|e| IntakeError::NotJson(e.to_string()))
+}
+
+/// Parses an alarm transition; anything else (a schedule event too) is an error.
+pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
+    match parse_inbound(event)? {
+        Inbound::Alarm(t) => Ok(t),
+        Inbound::Schedule { .. } => Err(IntakeError::WrongDetailType(SCHEDULED_EVENT.into())),
+    }
 }
 
 /// Recognises the transport by its shape and parses it.
-pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
+pub fn parse_inbound(event: &Value) -> Result<Inbound, IntakeError> {
     let obj = event.as_object().ok_or(IntakeError::Unrecognised)?;
     if obj.contains_key("Records") {
-        from_sns(event)
+        from_sns(event).map(Inbound::Alarm)
     } else if obj.contains_key("detail-type") {
         from_eventbridge(event)
     } else if obj.contains_key("alarmData") || obj.contains_key("alarmArn") {
-        from_lambda_action(event)
+        from_lambda_action(event).map(Inbound::Alarm)
     } else {
         Err(IntakeError::Unrecognised)
     }
@@ -100,10 +126,21 @@ struct StateBlock {
     timestamp: String,
 }
 
-fn from_eventbridge(event: &Value) -> Result<Transition, IntakeError> {
+fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
     let transport = Transport::Eventbridge;
     let env = EventBridgeEnvelope::deserialize(event)
         .map_err(|e| IntakeError::malformed(transport, e))?;
+    if env.source == "aws.events" && env.detail_type == SCHEDULED_EVENT {
+        if !crate::transition::is_account_id(&env.account) {
+            return Err(IntakeError::malformed(
+                transport,
+                format!("`account` `{}` is not an account id", env.account),
+            ));
+        }
+        return Ok(Inbound::Schedule {
+            account: env.account,
+        });
+    }
     if env.source != CLOUDWATCH_SOURCE {
         return Err(IntakeError::WrongSource(env.source));
     }
@@ -130,7 +167,7 @@ fn from_eventbridge(event: &Value) -> Result<Transition, IntakeError> {
         Some(&env.account),
         Some(&env.region),
     )?;
-    Ok(Transition {
+    Ok(Inbound::Alarm(Transition {
         new_state: state("detail.state.value", &detail.state.value)?,
         old_state: state("detail.previousState.value", &detail.previous_state.value)?,
         timestamp: timestamp(transport, "detail.state.timestamp", &detail.state.timestamp)?,
@@ -142,7 +179,7 @@ fn from_eventbridge(event: &Value) -> Result<Transition, IntakeError> {
         region: env.region,
         transport,
         replay_name: env.replay_name,
-    })
+    }))
 }
 
 /// The alarm notification inside `Records[].Sns.Message`. Only the fields the guard needs are

@@ -9,8 +9,10 @@
 //! (the pipeline over the [`ports`]), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
 
 pub mod adapters;
+pub mod ai;
 pub mod decision;
 pub mod fakes;
+pub mod flag;
 pub mod guard;
 pub mod intake;
 pub mod notify;

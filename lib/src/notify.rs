@@ -2,6 +2,7 @@
 //! composes messages from a [`Report`]; the ports send them.
 
 use crate::guard::{Outcome, Report};
+use crate::policy::Action;
 use crate::transition::rfc3339_millis;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -29,8 +30,9 @@ pub struct AuditEvent {
 }
 
 /// The audit detail-type for an outcome; `None` for outcomes that are not about an action.
-pub fn detail_type(outcome: Outcome) -> Option<&'static str> {
+pub fn detail_type(outcome: Outcome, action: Option<&str>) -> Option<&'static str> {
     match outcome {
+        Outcome::Executed if action == Some(Action::DisableAi.as_str()) => Some("AI Disabled"),
         Outcome::Executed => Some("Rollback Executed"),
         Outcome::Planned => Some("Rollback Planned"),
         Outcome::AlreadyDone | Outcome::Skipped => Some("Rollback Skipped"),
@@ -77,13 +79,15 @@ pub fn report_json(r: &Report) -> Value {
         "dedupe_key": r.dedupe_key,
         "before": r.alias_before,
         "after": r.alias_after,
+        "preserved_variables": r.preserved_variables,
+        "escalation": r.escalation,
         "undo": r.undo,
         "notes": r.notes,
     })
 }
 
 pub fn audit_event(r: &Report) -> Option<AuditEvent> {
-    let detail_type = detail_type(r.outcome)?;
+    let detail_type = detail_type(r.outcome, r.action)?;
     let resources = r
         .transition
         .as_ref()
@@ -100,11 +104,8 @@ pub fn audit_event(r: &Report) -> Option<AuditEvent> {
 pub fn notification(r: &Report) -> Notification {
     let target = r.target.as_deref().unwrap_or("?");
     let alias = r.alias.as_deref().unwrap_or("?");
-    let alarm = r
-        .transition
-        .as_ref()
-        .map(|t| t.alarm_name.as_str())
-        .unwrap_or("?");
+    let alarm = r.alarm.as_deref().unwrap_or("?");
+    let disable = r.action == Some(Action::DisableAi.as_str());
     let canary = r
         .alias_before
         .as_ref()
@@ -116,6 +117,9 @@ pub fn notification(r: &Report) -> Notification {
         _ => alias.to_string(),
     };
     let headline = match r.outcome {
+        Outcome::Executed if disable => format!("AI disabled on {target}: {versions}"),
+        Outcome::Failed if disable => format!("AI disable FAILED for {target}"),
+        Outcome::Planned if disable => format!("AI disable planned for {target}"),
         Outcome::Executed if canary => format!("Canary aborted on {target}: {versions}"),
         Outcome::Executed => format!("Rolled back {target}: {versions}"),
         Outcome::Failed => format!("Rollback FAILED for {target} ({alias})"),
@@ -161,6 +165,16 @@ pub fn notification(r: &Report) -> Notification {
     }
     if let Some(after) = &r.alias_after {
         let _ = writeln!(body, "Alias {alias} after: {after}");
+    }
+    if !r.preserved_variables.is_empty() {
+        let _ = writeln!(
+            body,
+            "Variables kept as they were: {}",
+            r.preserved_variables.join(", ")
+        );
+    }
+    if let Some(next) = &r.escalation {
+        let _ = writeln!(body, "Next: {next}");
     }
     match &r.undo {
         Some(undo) => {

@@ -1,11 +1,12 @@
 //! Operator commands that change a target on purpose: recording the stable version and
 //! undoing the guard's last action. Both refuse rather than guess.
 
+use crate::ai::{restored_environment, AI_OFF};
+use crate::flag;
 use crate::policy::Policy;
-use crate::ports::{AliasManager, Clock, PortError};
-use crate::record::{stable_tag, ActionRecord};
+use crate::ports::{AliasManager, Clock, FunctionSettings, PortError};
+use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange};
 use crate::retry::RetryPolicy;
-use crate::rollback::AliasState;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,16 +66,39 @@ pub async fn mark_stable(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Undone {
     pub function: String,
-    pub alias: String,
-    pub from: AliasState,
-    pub to: AliasState,
+    /// The alias: `before` as the guard had left it, `after` as it is again.
+    pub alias: Option<AliasChange>,
+    /// The flag on `$LATEST`, with the value it has again (`None`: unset again).
+    pub flag: Option<FlagChange>,
 }
 
-/// Restores what the guard's last action on `target` changed, if nothing else changed the
-/// target since.
+impl std::fmt::Display for Undone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:", self.function)?;
+        if let Some(a) = &self.alias {
+            write!(
+                f,
+                " alias {} restored to {} (was {})",
+                a.alias, a.after, a.before
+            )?;
+        }
+        if let Some(flag) = &self.flag {
+            match &flag.before {
+                Some(v) => write!(f, " {}={v} again on $LATEST", flag.name)?,
+                None => write!(f, " {} unset again on $LATEST", flag.name)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Restores what the guard's last action on `target` changed (the alias's version and
+/// weights, the AI flag), if nothing else changed the target since. Everything is checked
+/// before anything is changed.
 pub async fn undo(
     policy: &Policy,
     aliases: &dyn AliasManager,
+    functions: &dyn FunctionSettings,
     clock: &dyn Clock,
     retry: &RetryPolicy,
     target: &str,
@@ -95,36 +119,74 @@ pub async fn undo(
             record.at
         )));
     }
-    let alias = record.alias.as_str();
-    let current = retry
-        .run("GetAlias", || aliases.get_alias(function, alias))
-        .await?;
-    if !current.same_routing(&record.after) {
-        return Err(OperatorError::Refused(format!(
-            "alias {alias} is on {current}, but the guard left it on {}: something else changed it since, so undo would overwrite that change",
-            record.after
-        )));
+    let mut revision = None;
+    if let Some(change) = &record.alias {
+        let current = retry
+            .run("GetAlias", || aliases.get_alias(function, &change.alias))
+            .await?;
+        if !current.same_routing(&change.after) {
+            return Err(OperatorError::Refused(format!(
+                "alias {} is on {current}, but the guard left it on {}: something else changed it since, so undo would overwrite that change",
+                change.alias, change.after
+            )));
+        }
+        revision = current.revision_id;
     }
-    let revision = current.revision_id.clone();
-    retry
-        .run("UpdateAlias", || {
-            aliases.update_alias(function, alias, &record.before, revision.as_deref())
+    if let Some(change) = &record.flag {
+        let latest = flag::settled(functions, retry, function).await?;
+        if !latest.ai_disabled(&change.name) {
+            return Err(OperatorError::Refused(format!(
+                "{} on $LATEST of {function} is {}, but the guard left it at {AI_OFF}: something else changed it since",
+                change.name,
+                latest.flag(&change.name).unwrap_or("unset")
+            )));
+        }
+    }
+    // The alias first: traffic goes back to what served before as soon as possible.
+    if let Some(change) = &record.alias {
+        retry
+            .run("UpdateAlias", || {
+                aliases.update_alias(function, &change.alias, &change.before, revision.as_deref())
+            })
+            .await
+            .map_err(|e| match e {
+                PortError::RevisionChanged(_) => OperatorError::Refused(format!(
+                    "alias {} changed while undoing; nothing was restored",
+                    change.alias
+                )),
+                other => OperatorError::Backend(other),
+            })?;
+    }
+    if let Some(change) = &record.flag {
+        flag::update_environment(functions, retry, function, |vars| {
+            restored_environment(vars, &change.name, change.before.as_deref())
         })
         .await
-        .map_err(|e| match e {
-            PortError::RevisionChanged(_) => OperatorError::Refused(format!(
-                "alias {alias} changed while undoing; nothing was restored"
-            )),
-            other => OperatorError::Backend(other),
+        .map_err(|e| {
+            let done = match &record.alias {
+                Some(a) => format!("alias {} was restored to {}, but ", a.alias, a.before),
+                None => String::new(),
+            };
+            OperatorError::Backend(PortError::Other(format!(
+                "{done}{} could not be restored on $LATEST: {e}",
+                change.name
+            )))
         })?;
+    }
     let undone = ActionRecord {
         event: UNDO_ACTION.into(),
         action: UNDO_ACTION.into(),
         at: clock.now(),
-        alias: alias.into(),
-        before: record.after.clone(),
-        after: record.before.clone(),
         alarm: record.alarm.clone(),
+        alias: record.alias.as_ref().map(|a| AliasChange {
+            alias: a.alias.clone(),
+            before: a.after.clone(),
+            after: a.before.clone(),
+        }),
+        flag: record.flag.as_ref().map(|f| FlagChange {
+            name: f.name.clone(),
+            before: Some(AI_OFF.into()),
+        }),
     };
     let undone_tags = undone.to_tags();
     retry
@@ -132,9 +194,12 @@ pub async fn undo(
         .await?;
     Ok(Undone {
         function: function.into(),
-        alias: alias.into(),
-        from: current,
-        to: record.before,
+        alias: record.alias.map(|a| AliasChange {
+            alias: a.alias,
+            before: a.after,
+            after: a.before,
+        }),
+        flag: record.flag,
     })
 }
 

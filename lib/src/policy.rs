@@ -44,12 +44,23 @@ pub enum ReplayMode {
 pub enum Action {
     /// Move the alias back to the stable version, or abort its canary.
     RollbackAlias,
+    /// Set the target's AI flag to "false", keeping every other setting.
+    DisableAi,
 }
 
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RollbackAlias => "rollback-alias",
+            Self::DisableAi => "disable-ai",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rollback-alias" => Some(Self::RollbackAlias),
+            "disable-ai" => Some(Self::DisableAi),
+            _ => None,
         }
     }
 }
@@ -98,7 +109,30 @@ pub struct Target {
 pub struct Trigger {
     pub alarm: AlarmPattern,
     pub target: String,
-    pub action: Action,
+    /// The escalation ladder: the first action runs on ALARM, each next one when the alarm is
+    /// still in ALARM `escalate_after_minutes` after the previous one.
+    pub actions: Vec<Action>,
+    pub escalate_after_minutes: Option<u32>,
+}
+
+impl Trigger {
+    pub fn first_action(&self) -> Action {
+        // Validation guarantees a non-empty ladder.
+        self.actions
+            .first()
+            .copied()
+            .unwrap_or(Action::RollbackAlias)
+    }
+
+    /// The action a refused `action` may fall back to at once: a later rung of the ladder.
+    pub fn fallback_after(&self, action: Action) -> Option<Action> {
+        let at = self.actions.iter().position(|a| *a == action)?;
+        self.actions
+            .get(at + 1..)?
+            .iter()
+            .copied()
+            .find(|a| *a == Action::RollbackAlias)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +178,15 @@ struct RawTarget {
 struct RawTrigger {
     alarm: String,
     target: String,
-    action: String,
+    action: OneOrMany,
+    escalate_after_minutes: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Policy {
@@ -376,27 +418,65 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
             ),
         ));
     };
-    let action = match raw.action.as_str() {
-        "rollback-alias" => Action::RollbackAlias,
-        other => {
+    let names = match raw.action {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(list) => list,
+    };
+    if names.is_empty() {
+        return Err(PolicyError::new(
+            field("action"),
+            "expected an action or a non-empty list of actions",
+        ));
+    }
+    let mut actions = Vec::new();
+    for name in &names {
+        let action = Action::parse(name).ok_or_else(|| {
+            PolicyError::new(
+                field("action"),
+                format!("unknown action `{name}`; expected \"rollback-alias\" or \"disable-ai\""),
+            )
+        })?;
+        if actions.contains(&action) {
             return Err(PolicyError::new(
                 field("action"),
-                format!("unknown action `{other}`; expected \"rollback-alias\""),
+                format!("`{name}` appears twice in the ladder"),
+            ));
+        }
+        if action == Action::RollbackAlias && target.alias.is_none() {
+            return Err(PolicyError::new(
+                field("action"),
+                format!(
+                    "rollback-alias needs an alias, and target `{}` has none",
+                    target.name
+                ),
+            ));
+        }
+        actions.push(action);
+    }
+    let escalate_after_minutes = match (raw.escalate_after_minutes, actions.len()) {
+        (None, 1) => None,
+        (None, _) => return Err(PolicyError::new(
+            field("escalate_after_minutes"),
+            "required with a ladder of more than one action: minutes to wait before the next one",
+        )),
+        (Some(_), 1) => {
+            return Err(PolicyError::new(
+                field("escalate_after_minutes"),
+                "only meaningful with a ladder: give `action` a list of actions",
+            ))
+        }
+        (Some(m), _) if m >= 1 => u32::try_from(m).ok(),
+        (Some(m), _) => {
+            return Err(PolicyError::new(
+                field("escalate_after_minutes"),
+                format!("expected a positive number of minutes, got {m}"),
             ))
         }
     };
-    if action == Action::RollbackAlias && target.alias.is_none() {
-        return Err(PolicyError::new(
-            field("action"),
-            format!(
-                "rollback-alias needs an alias, and target `{}` has none",
-                target.name
-            ),
-        ));
-    }
     Ok(Trigger {
         alarm,
         target: raw.target,
-        action,
+        actions,
+        escalate_after_minutes,
     })
 }

@@ -1,6 +1,7 @@
 //! The ports: one small trait per AWS capability the guard needs. Each has one SDK adapter
 //! (`crate::adapters`) and one in-memory fake (`crate::fakes`).
 
+use crate::ai::FunctionConfig;
 use crate::notify::{AuditEvent, Notification};
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
@@ -54,6 +55,35 @@ pub trait AliasManager: Send + Sync {
     ) -> Result<AliasState, PortError>;
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError>;
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError>;
+}
+
+/// Lambda function configuration: reading versions, changing `$LATEST`'s environment,
+/// publishing it.
+#[async_trait]
+pub trait FunctionSettings: Send + Sync {
+    /// A version's configuration; `None` for `$LATEST`.
+    async fn get_config(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfig, PortError>;
+    /// Replaces `$LATEST`'s environment variables, and nothing else, if its revision still is
+    /// `expected_revision`.
+    async fn set_environment(
+        &self,
+        function: &str,
+        variables: &BTreeMap<String, String>,
+        expected_revision: Option<&str>,
+    ) -> Result<(), PortError>;
+    /// Publishes `$LATEST` as a new version, only if its code is `code_sha256` and its
+    /// revision `expected_revision`. Returns the version number.
+    async fn publish_version(
+        &self,
+        function: &str,
+        code_sha256: &str,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<String, PortError>;
 }
 
 /// CloudWatch alarm states, to confirm an alarm before acting on it.

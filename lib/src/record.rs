@@ -1,8 +1,10 @@
 //! What the guard did, kept in the target function's tags: it survives cold starts and lives
-//! with the target, so duplicate detection, cooldown and undo need no database.
+//! with the target, so duplicate detection, cooldown, escalation and undo need no database.
 //!
 //! Lambda tag values allow only letters, digits, spaces and `_ . : / = + - @` (256 at most),
-//! so values are written in a small space-separated form.
+//! so values are written in a small space-separated form, other characters as `=XX` (UTF-8
+//! bytes in hex). Every key is written on every record, `=none` where a part does not apply,
+//! so a record never mixes with the one before it.
 
 use crate::rollback::AliasState;
 use crate::transition::rfc3339_millis;
@@ -13,15 +15,35 @@ pub const TAG_PREFIX: &str = "rollback-guard:";
 const LAST_EVENT: &str = "rollback-guard:last-event";
 const LAST_ACTION: &str = "rollback-guard:last-action";
 const LAST_AT: &str = "rollback-guard:last-at";
+const LAST_ALARM: &str = "rollback-guard:last-alarm";
 const LAST_ALIAS: &str = "rollback-guard:last-alias";
 const LAST_BEFORE: &str = "rollback-guard:last-before";
 const LAST_AFTER: &str = "rollback-guard:last-after";
-const LAST_ALARM: &str = "rollback-guard:last-alarm";
+const LAST_FLAG: &str = "rollback-guard:last-flag";
+const LAST_FLAG_BEFORE: &str = "rollback-guard:last-flag-before";
+const ESCALATION: &str = "rollback-guard:escalation";
 const MAX_TAG_VALUE: usize = 256;
+/// Neither an alias name nor a version can contain `=`, so this never collides with one.
+const NONE: &str = "=none";
 
 /// The tag that holds the stable version recorded for an alias with `guard mark-stable`.
 pub fn stable_tag(alias: &str) -> String {
     format!("{TAG_PREFIX}stable:{alias}")
+}
+
+/// An alias the action moved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasChange {
+    pub alias: String,
+    pub before: AliasState,
+    pub after: AliasState,
+}
+
+/// The AI flag the action turned off, and its value before (`None`: it was not set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagChange {
+    pub name: String,
+    pub before: Option<String>,
 }
 
 /// The guard's last action on a target.
@@ -32,22 +54,52 @@ pub struct ActionRecord {
     pub event: String,
     pub action: String,
     pub at: DateTime<Utc>,
-    pub alias: String,
-    pub before: AliasState,
-    pub after: AliasState,
+    pub alarm: String,
+    pub alias: Option<AliasChange>,
+    pub flag: Option<FlagChange>,
+}
+
+/// A later rung of an escalation ladder, due at `due` if the alarm is still in ALARM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    /// Index into the trigger's ladder.
+    pub step: usize,
+    pub due: DateTime<Utc>,
     pub alarm: String,
 }
 
 impl ActionRecord {
     pub fn to_tags(&self) -> BTreeMap<String, String> {
+        let (alias, before, after) = match &self.alias {
+            Some(c) => (
+                c.alias.clone(),
+                encode_alias(&c.before),
+                encode_alias(&c.after),
+            ),
+            None => (NONE.into(), NONE.into(), NONE.into()),
+        };
+        let (flag, flag_before) = match &self.flag {
+            Some(f) => (
+                f.name.clone(),
+                match &f.before {
+                    Some(v) => format!("set:{}", encode(v)),
+                    None => "unset".into(),
+                },
+            ),
+            None => (NONE.into(), NONE.into()),
+        };
+        let mut alarm = encode(&self.alarm);
+        alarm.truncate(MAX_TAG_VALUE);
         [
             (LAST_EVENT, self.event.clone()),
             (LAST_ACTION, self.action.clone()),
             (LAST_AT, rfc3339_millis(&self.at)),
-            (LAST_ALIAS, self.alias.clone()),
-            (LAST_BEFORE, encode_alias(&self.before)),
-            (LAST_AFTER, encode_alias(&self.after)),
-            (LAST_ALARM, tag_safe(&self.alarm)),
+            (LAST_ALARM, alarm),
+            (LAST_ALIAS, alias),
+            (LAST_BEFORE, before),
+            (LAST_AFTER, after),
+            (LAST_FLAG, flag),
+            (LAST_FLAG_BEFORE, flag_before),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -57,18 +109,63 @@ impl ActionRecord {
     /// The record in `tags`, if a complete one is there. A partial or garbled record counts as
     /// none: tags can be edited by hand.
     pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
-        let get = |k: &str| tags.get(k).cloned();
+        let get = |k: &str| tags.get(k).map(String::as_str);
+        let alias = match get(LAST_ALIAS) {
+            None | Some(NONE) => None,
+            Some(alias) => Some(AliasChange {
+                alias: alias.to_string(),
+                before: decode_alias(get(LAST_BEFORE)?)?,
+                after: decode_alias(get(LAST_AFTER)?)?,
+            }),
+        };
+        let flag = match get(LAST_FLAG) {
+            None | Some(NONE) => None,
+            Some(name) => Some(FlagChange {
+                name: name.to_string(),
+                before: match get(LAST_FLAG_BEFORE)? {
+                    "unset" => None,
+                    v => Some(decode(v.strip_prefix("set:")?)?),
+                },
+            }),
+        };
         Some(Self {
-            event: get(LAST_EVENT)?,
-            action: get(LAST_ACTION)?,
-            at: DateTime::parse_from_rfc3339(&get(LAST_AT)?)
+            event: get(LAST_EVENT)?.to_string(),
+            action: get(LAST_ACTION)?.to_string(),
+            at: DateTime::parse_from_rfc3339(get(LAST_AT)?)
                 .ok()?
                 .with_timezone(&Utc),
-            alias: get(LAST_ALIAS)?,
-            before: decode_alias(&get(LAST_BEFORE)?)?,
-            after: decode_alias(&get(LAST_AFTER)?)?,
-            alarm: get(LAST_ALARM).unwrap_or_default(),
+            alarm: get(LAST_ALARM).and_then(decode).unwrap_or_default(),
+            alias,
+            flag,
         })
+    }
+}
+
+impl Escalation {
+    /// The tag that holds the pending escalation, `None` clearing it.
+    pub fn to_tags(pending: Option<&Escalation>) -> Result<BTreeMap<String, String>, String> {
+        let value = match pending {
+            None => NONE.to_string(),
+            Some(e) => format!("{} {} {}", e.step, rfc3339_millis(&e.due), encode(&e.alarm)),
+        };
+        if value.len() > MAX_TAG_VALUE {
+            return Err(format!(
+                "the escalation for alarm `{}` does not fit in a tag ({} of at most {MAX_TAG_VALUE} characters)",
+                pending.map(|e| e.alarm.as_str()).unwrap_or(""),
+                value.len()
+            ));
+        }
+        Ok(BTreeMap::from([(ESCALATION.to_string(), value)]))
+    }
+
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
+        let mut parts = tags.get(ESCALATION)?.splitn(3, ' ');
+        let step = parts.next()?.parse().ok()?;
+        let due = DateTime::parse_from_rfc3339(parts.next()?)
+            .ok()?
+            .with_timezone(&Utc);
+        let alarm = decode(parts.next()?)?;
+        Some(Self { step, due, alarm })
     }
 }
 
@@ -80,6 +177,43 @@ pub fn fingerprint(key: &str) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " _.:/+-@".contains(c)
+}
+
+/// Tag-safe and reversible: what tags do not allow (and `=` itself) as `=XX` per byte.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if allowed(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("={b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+pub fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 // `$` is not allowed in tag values.
@@ -120,26 +254,18 @@ pub fn decode_alias(s: &str) -> Option<AliasState> {
     Some(alias)
 }
 
-/// Replaces what tag values do not allow and truncates to the limit.
-fn tag_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_TAG_VALUE)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T03:13:00.000Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
     #[test]
-    fn record_round_trips_through_tags() {
+    fn an_alias_record_round_trips_through_tags() {
         let mut before = AliasState::on("2");
         before.weights.insert("3".into(), 0.25);
         let record = ActionRecord {
@@ -147,30 +273,78 @@ mod tests {
                 "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a@2026-11-20T03:12:45.123Z",
             ),
             action: "rollback-alias".into(),
-            at: DateTime::parse_from_rfc3339("2026-11-20T03:13:00.000Z")
-                .expect("time")
-                .with_timezone(&Utc),
-            alias: "live".into(),
-            before,
-            after: AliasState::on("$LATEST"),
+            at: at(),
             alarm: "orders (p95)".into(),
+            alias: Some(AliasChange {
+                alias: "live".into(),
+                before,
+                after: AliasState::on("$LATEST"),
+            }),
+            flag: None,
         };
         let tags = record.to_tags();
         assert_eq!(tags["rollback-guard:last-before"], "2 3=0.25");
         assert_eq!(tags["rollback-guard:last-after"], "LATEST");
-        assert_eq!(tags["rollback-guard:last-alarm"], "orders _p95_");
-        let back = ActionRecord::from_tags(&tags).expect("complete record");
-        assert_eq!(back.before, record.before);
-        assert_eq!(back.after, record.after);
-        assert_eq!(back.event, record.event);
-        assert_eq!(back.at, record.at);
+        assert_eq!(tags["rollback-guard:last-alarm"], "orders =28p95=29");
+        assert_eq!(tags["rollback-guard:last-flag"], "=none");
+        assert_eq!(ActionRecord::from_tags(&tags), Some(record));
+    }
+
+    #[test]
+    fn a_flag_record_round_trips_and_clears_the_alias_part() {
+        let record = ActionRecord {
+            event: "e".into(),
+            action: "disable-ai".into(),
+            at: at(),
+            alarm: "orders-ai-fallback-rate".into(),
+            alias: None,
+            flag: Some(FlagChange {
+                name: "AI_ENABLED".into(),
+                before: Some("yes, on=1".into()),
+            }),
+        };
+        let tags = record.to_tags();
+        assert_eq!(tags["rollback-guard:last-alias"], "=none");
+        assert_eq!(ActionRecord::from_tags(&tags), Some(record.clone()));
+        let unset = ActionRecord {
+            flag: Some(FlagChange {
+                name: "F".into(),
+                before: None,
+            }),
+            ..record
+        };
+        assert_eq!(ActionRecord::from_tags(&unset.to_tags()), Some(unset));
     }
 
     #[test]
     fn partial_record_counts_as_none() {
-        let mut tags = BTreeMap::new();
-        tags.insert(LAST_EVENT.to_string(), "abc".to_string());
+        let tags = BTreeMap::from([(LAST_EVENT.to_string(), "abc".to_string())]);
         assert_eq!(ActionRecord::from_tags(&tags), None);
+    }
+
+    #[test]
+    fn escalations_round_trip_and_clear() {
+        let e = Escalation {
+            step: 1,
+            due: at(),
+            alarm: "orders-ai (errors) ≥ 10%".into(),
+        };
+        let tags = Escalation::to_tags(Some(&e)).expect("fits");
+        assert!(tags[ESCALATION].chars().all(|c| allowed(c) || c == '='));
+        assert_eq!(Escalation::from_tags(&tags), Some(e));
+        assert_eq!(
+            Escalation::from_tags(&Escalation::to_tags(None).expect("fits")),
+            None
+        );
+    }
+
+    #[test]
+    fn encoding_is_reversible_and_tag_safe() {
+        for s in ["", "plain-name_1.2:3/4+5@6", "a=b", "ünï (x) {y} $z", "=41"] {
+            let e = encode(s);
+            assert!(e.chars().all(|c| allowed(c) || c == '='), "{e}");
+            assert_eq!(decode(&e).as_deref(), Some(s));
+        }
     }
 
     #[test]

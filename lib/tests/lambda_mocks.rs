@@ -11,7 +11,7 @@ use aws_sdk_lambda::operation::update_alias::UpdateAliasOutput;
 use aws_sdk_lambda::types::FunctionConfiguration;
 use aws_sdk_lambda::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use rollback_guard::adapters::LambdaAliasManager;
+use rollback_guard::adapters::{LambdaAliasManager, LambdaFunctionSettings};
 use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeNotifier};
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::transition::AlarmState;
@@ -101,7 +101,8 @@ fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
     alarms.set("orders-ai-error-rate", AlarmState::Alarm);
     let notifier = Arc::new(FakeNotifier::default());
     let ports = Ports {
-        aliases: Arc::new(LambdaAliasManager::new(client)),
+        aliases: Arc::new(LambdaAliasManager::new(client.clone())),
+        functions: Arc::new(LambdaFunctionSettings::new(client)),
         alarms: Arc::new(alarms),
         notifier: notifier.clone(),
         audit: Arc::new(FakeAuditBus::default()),

@@ -2,9 +2,7 @@
 //! cooldown with an injected clock, and failures that are reported, never silent.
 
 use chrono::{DateTime, Duration, Utc};
-use rollback_guard::fakes::{
-    FakeAlarmStates, FakeAliasManager, FakeAuditBus, FakeClock, FakeNotifier,
-};
+use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
 use rollback_guard::ports::PortError;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
@@ -23,7 +21,7 @@ fn policy() -> Policy {
 }
 
 struct Fakes {
-    aliases: Arc<FakeAliasManager>,
+    lambda: Arc<FakeLambda>,
     alarms: Arc<FakeAlarmStates>,
     notifier: Arc<FakeNotifier>,
     audit: Arc<FakeAuditBus>,
@@ -37,12 +35,7 @@ impl Fakes {
         alarms.set("orders-ai-error-rate", AlarmState::Alarm);
         let start: DateTime<Utc> = "2026-11-20T03:13:00Z".parse().expect("time");
         Self {
-            aliases: Arc::new(FakeAliasManager::default().with_function(
-                "orders-ai",
-                3,
-                "live",
-                on,
-            )),
+            lambda: Arc::new(FakeLambda::default().with_function("orders-ai", 3, "live", on)),
             alarms: Arc::new(alarms),
             notifier: Arc::new(FakeNotifier::default()),
             audit: Arc::new(FakeAuditBus::default()),
@@ -53,7 +46,8 @@ impl Fakes {
     /// A guard instance over these backends (a new one = a new Lambda instance).
     fn guard(&self) -> Guard {
         let ports = Ports {
-            aliases: self.aliases.clone(),
+            aliases: self.lambda.clone(),
+            functions: self.lambda.clone(),
             alarms: self.alarms.clone(),
             notifier: self.notifier.clone(),
             audit: self.audit.clone(),
@@ -68,7 +62,7 @@ impl Fakes {
     }
 
     fn alias(&self) -> AliasState {
-        let mut a = self.aliases.alias("orders-ai", "live").expect("alias");
+        let mut a = self.lambda.alias("orders-ai", "live").expect("alias");
         a.revision_id = None;
         a
     }
@@ -122,7 +116,7 @@ async fn twenty_concurrent_deliveries_over_three_transports_make_one_mutation_an
         19,
         "{outcomes:?}"
     );
-    assert_eq!(f.aliases.alias_updates(), 1);
+    assert_eq!(f.lambda.alias_updates(), 1);
     assert_eq!(f.alias(), AliasState::on("2"));
     assert_eq!(f.notifier.sent().len(), 1);
 }
@@ -138,10 +132,10 @@ async fn a_warm_instance_answers_duplicates_from_memory_without_calls() {
             .outcome,
         Outcome::Executed
     );
-    let calls_after_first = f.aliases.calls().len();
+    let calls_after_first = f.lambda.calls().len();
     let again = guard.handle(&event("sns-alarm.json"), false).await;
     assert_eq!(again.outcome, Outcome::AlreadyDone);
-    assert_eq!(f.aliases.calls().len(), calls_after_first);
+    assert_eq!(f.lambda.calls().len(), calls_after_first);
     assert_eq!(f.notifier.sent().len(), 1);
 }
 
@@ -180,7 +174,7 @@ async fn cooldown_holds_a_new_transition_until_it_has_passed() {
 #[tokio::test]
 async fn throttled_and_conflicting_updates_are_retried() {
     let f = Fakes::new(AliasState::on("3"));
-    f.aliases.fail(
+    f.lambda.fail(
         "UpdateAlias",
         [
             PortError::Throttled("rate".into()),
@@ -198,7 +192,7 @@ async fn throttled_and_conflicting_updates_are_retried() {
 #[tokio::test]
 async fn persistent_update_failure_is_reported_with_the_alias_state_and_leaves_it_unchanged() {
     let f = Fakes::new(AliasState::on("3"));
-    f.aliases.fail(
+    f.lambda.fail(
         "UpdateAlias",
         (0..4).map(|_| PortError::Transient("HTTP 500".into())),
     );
@@ -213,20 +207,20 @@ async fn persistent_update_failure_is_reported_with_the_alias_state_and_leaves_i
         report.reason
     );
     assert_eq!(f.alias(), AliasState::on("3"));
-    assert_eq!(f.aliases.alias_updates(), 0);
+    assert_eq!(f.lambda.alias_updates(), 0);
     let sent = f.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert!(sent[0].1.subject.contains("FAILED"));
     assert_eq!(f.audit.detail_types(), vec!["Rollback Failed"]);
     // Nothing was recorded: a retried delivery will try again.
-    assert!(f.aliases.tags_of("orders-ai").is_empty());
+    assert!(f.lambda.tags_of("orders-ai").is_empty());
 }
 
 #[tokio::test]
 async fn an_alias_moved_by_someone_else_mid_flight_is_not_overwritten() {
     let f = Fakes::new(AliasState::on("3"));
     // A person moves the alias to 1 between the guard's read and its update.
-    f.aliases
+    f.lambda
         .move_before_next_update("orders-ai", "live", AliasState::on("1"));
     let report = f
         .guard()
@@ -263,7 +257,7 @@ async fn bad_events_cause_no_call_at_all() {
         guard.handle(&other_account, false).await.outcome,
         Outcome::Rejected
     );
-    assert!(f.aliases.calls().is_empty());
+    assert!(f.lambda.calls().is_empty());
     assert!(f.notifier.sent().is_empty());
     assert!(f.audit.events().is_empty());
 }
@@ -277,7 +271,7 @@ async fn dry_run_plans_without_mutating() {
         .await;
     assert_eq!(report.outcome, Outcome::Planned);
     assert_eq!(report.alias_after, Some(AliasState::on("2")));
-    assert!(f.aliases.calls().is_empty());
+    assert!(f.lambda.calls().is_empty());
     assert_eq!(f.audit.detail_types(), vec!["Rollback Planned"]);
     assert!(f.notifier.sent().is_empty());
 }
@@ -304,14 +298,14 @@ async fn a_failed_notification_is_reported_not_swallowed() {
 #[tokio::test]
 async fn already_on_the_recorded_stable_version_is_a_quiet_no_op() {
     let f = Fakes::new(AliasState::on("2"));
-    f.aliases
+    f.lambda
         .set_tag("orders-ai", "rollback-guard:stable:live", "2");
     let report = f
         .guard()
         .handle(&event("eventbridge-alarm.json"), false)
         .await;
     assert_eq!(report.outcome, Outcome::AlreadyDone);
-    assert_eq!(f.aliases.alias_updates(), 0);
+    assert_eq!(f.lambda.alias_updates(), 0);
     assert!(f.notifier.sent().is_empty());
     assert_eq!(f.audit.detail_types(), vec!["Rollback Skipped"]);
 }
@@ -333,13 +327,14 @@ async fn undo_restores_the_canary_weights() {
     let policy = policy();
     let undone = undo(
         &policy,
-        f.aliases.as_ref(),
+        f.lambda.as_ref(),
+        f.lambda.as_ref(),
         f.clock.as_ref(),
         &RetryPolicy::default(),
         "orders-ai",
     )
     .await
     .expect("undo");
-    assert_eq!(undone.to, canary);
+    assert_eq!(undone.alias.map(|a| a.after), Some(canary.clone()));
     assert_eq!(f.alias(), canary);
 }

@@ -36,7 +36,8 @@ fn a_good_policy_parses_with_defaults() {
         p.triggers[0].alarm,
         AlarmPattern::Prefix("orders-ai-".into())
     );
-    assert_eq!(p.triggers[0].action, Action::RollbackAlias);
+    assert_eq!(p.triggers[0].actions, vec![Action::RollbackAlias]);
+    assert_eq!(p.triggers[0].escalate_after_minutes, None);
     assert_eq!(
         p.trigger_for("orders-ai-latency")
             .map(|t| t.target.as_str()),

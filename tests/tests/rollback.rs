@@ -430,14 +430,32 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
         Outcome::Executed
     );
     assert_eq!(w.alias().await, "2");
-    let undone = undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name)
-        .await
-        .expect("undo");
-    assert_eq!(undone.to.version, "3");
+    let undone = undo(
+        &w.policy,
+        ports.aliases.as_ref(),
+        ports.functions.as_ref(),
+        &clock,
+        &retry,
+        &w.name,
+    )
+    .await
+    .expect("undo");
+    assert_eq!(
+        undone.alias.as_ref().map(|a| a.after.version.as_str()),
+        Some("3")
+    );
     assert_eq!(w.alias().await, "3");
     // A second undo has nothing of the guard's left to undo.
     assert!(matches!(
-        undo(&w.policy, ports.aliases.as_ref(), &clock, &retry, &w.name).await,
+        undo(
+            &w.policy,
+            ports.aliases.as_ref(),
+            ports.functions.as_ref(),
+            &clock,
+            &retry,
+            &w.name
+        )
+        .await,
         Err(OperatorError::Refused(_))
     ));
 
@@ -460,7 +478,15 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
         .send()
         .await
         .expect("manual move");
-    let refused = undo(&w2.policy, ports.aliases.as_ref(), &clock, &retry, &w2.name).await;
+    let refused = undo(
+        &w2.policy,
+        ports.aliases.as_ref(),
+        ports.functions.as_ref(),
+        &clock,
+        &retry,
+        &w2.name,
+    )
+    .await;
     match refused {
         Err(OperatorError::Refused(why)) => {
             assert!(why.contains("something else changed it"), "{why}")

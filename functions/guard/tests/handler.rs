@@ -2,9 +2,7 @@
 //! stable error types (what alarms on the guard and its failure destination key on).
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use rollback_guard::fakes::{
-    FakeAlarmStates, FakeAliasManager, FakeAuditBus, FakeClock, FakeNotifier,
-};
+use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Policy, Ports};
@@ -16,13 +14,15 @@ fn guard(versions: u32, on: &str) -> Guard {
     let policy = Policy::from_file(path).expect("catalog policy");
     let alarms = FakeAlarmStates::default();
     alarms.set("orders-ai-error-rate", AlarmState::Alarm);
+    let lambda = Arc::new(FakeLambda::default().with_function(
+        "orders-ai",
+        versions,
+        "live",
+        AliasState::on(on),
+    ));
     let ports = Ports {
-        aliases: Arc::new(FakeAliasManager::default().with_function(
-            "orders-ai",
-            versions,
-            "live",
-            AliasState::on(on),
-        )),
+        aliases: lambda.clone(),
+        functions: lambda,
         alarms: Arc::new(alarms),
         notifier: Arc::new(FakeNotifier::default()),
         audit: Arc::new(FakeAuditBus::default()),
