@@ -83,7 +83,7 @@ fn validate_names_the_bad_field_and_fails() {
         events_dir().join("policy.toml").to_str().expect("path"),
     ]);
     assert!(ok.status.success());
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("policy OK: 2 target(s), 2 trigger(s)"));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("policy OK: 3 target(s), 3 trigger(s)"));
 }
 
 #[tokio::test]

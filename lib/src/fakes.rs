@@ -161,9 +161,14 @@ impl FakeLambda {
     }
 
     pub fn alias_updates(&self) -> usize {
+        self.count_calls("UpdateAlias")
+    }
+
+    /// Mutating calls of one operation (`PublishVersion`, `UpdateFunctionConfiguration`…).
+    pub fn count_calls(&self, operation: &str) -> usize {
         self.calls()
             .iter()
-            .filter(|c| c.starts_with("UpdateAlias"))
+            .filter(|c| c.split(' ').next() == Some(operation))
             .count()
     }
 

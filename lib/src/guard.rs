@@ -447,11 +447,15 @@ impl Guard {
                 )
             }
         };
-        let plan = match plan_rollback(
-            &before,
-            &published,
-            tags.get(&stable_tag(alias)).map(String::as_str),
-        ) {
+        // A version the guard published with the AI off is the same release as the one it
+        // was made from: the rollback goes past both.
+        let derived_from = ActionRecord::from_tags(tags)
+            .filter(|r| r.action == Action::DisableAi.as_str())
+            .and_then(|r| r.alias)
+            .filter(|c| c.alias == alias && c.after.version == before.version)
+            .map(|c| c.before.version);
+        let stable = tags.get(&stable_tag(alias)).map(String::as_str);
+        let plan = match plan_rollback(&before, &published, stable, derived_from.as_deref()) {
             Ok(plan) => plan,
             Err(e) => {
                 report.alias_after = Some(before.clone());

@@ -117,10 +117,13 @@ fn version_number(v: &str) -> Option<u64> {
 }
 
 /// Plans the rollback. `published` are the function's published versions (never `$LATEST`).
+/// `derived_from`: the version the alias's current version was published from by the guard
+/// (`disable-ai`): the same release, so the rollback goes past it too.
 pub fn plan_rollback(
     alias: &AliasState,
     published: &[String],
     recorded_stable: Option<&str>,
+    derived_from: Option<&str>,
 ) -> Result<AliasPlan, PlanError> {
     if !alias.weights.is_empty() {
         return Ok(AliasPlan::AbortCanary {
@@ -152,6 +155,9 @@ pub fn plan_rollback(
     // With no recorded stable version, the previous published one: never `$LATEST`, which is
     // mutable and holds whatever was deployed last.
     let current = version_number(&alias.version).unwrap_or(u64::MAX);
+    let current = derived_from
+        .and_then(version_number)
+        .map_or(current, |d| d.min(current));
     let previous = numbers.iter().rev().find(|n| **n < current);
     match previous {
         Some(n) => Ok(AliasPlan::MoveTo {
@@ -188,7 +194,8 @@ mod tests {
     fn canary_is_aborted_keeping_the_primary_version() {
         let mut alias = AliasState::on("2");
         alias.weights.insert("3".into(), 0.1);
-        let plan = plan_rollback(&alias, &versions(&["1", "2", "3"]), Some("1")).expect("plan");
+        let plan =
+            plan_rollback(&alias, &versions(&["1", "2", "3"]), Some("1"), None).expect("plan");
         assert_eq!(plan, AliasPlan::AbortCanary { keep: "2".into() });
         assert_eq!(plan.after(&alias), AliasState::on("2"));
     }
@@ -199,6 +206,7 @@ mod tests {
             &AliasState::on("5"),
             &versions(&["1", "2", "3", "4", "5"]),
             Some("2"),
+            None,
         )
         .expect("plan");
         assert_eq!(
@@ -214,8 +222,13 @@ mod tests {
     #[test]
     fn full_shift_without_record_goes_to_the_previous_published_version() {
         // Versions can be deleted: 4 is gone, so 5 goes back to 3.
-        let plan = plan_rollback(&AliasState::on("5"), &versions(&["1", "3", "5", "6"]), None)
-            .expect("plan");
+        let plan = plan_rollback(
+            &AliasState::on("5"),
+            &versions(&["1", "3", "5", "6"]),
+            None,
+            None,
+        )
+        .expect("plan");
         assert_eq!(
             plan,
             AliasPlan::MoveTo {
@@ -230,25 +243,48 @@ mod tests {
     fn latest_is_never_chosen() {
         let published = versions(&["$LATEST", "1"]);
         assert_eq!(
-            plan_rollback(&AliasState::on("1"), &published, None),
+            plan_rollback(&AliasState::on("1"), &published, None, None),
             Err(PlanError::NoOlderVersion {
                 current: "1".into()
             })
         );
         assert_eq!(
-            plan_rollback(&AliasState::on("1"), &published, Some("$LATEST")),
+            plan_rollback(&AliasState::on("1"), &published, Some("$LATEST"), None),
             Err(PlanError::StableNotAVersion("$LATEST".into()))
         );
         // An alias on $LATEST goes to the newest published version.
-        let plan =
-            plan_rollback(&AliasState::on("$LATEST"), &versions(&["1", "2"]), None).expect("plan");
+        let plan = plan_rollback(
+            &AliasState::on("$LATEST"),
+            &versions(&["1", "2"]),
+            None,
+            None,
+        )
+        .expect("plan");
         assert_eq!(plan.after(&AliasState::on("$LATEST")), AliasState::on("2"));
     }
 
     #[test]
+    fn an_ai_off_version_rolls_back_past_the_release_it_was_made_from() {
+        // Version 4 is version 3 with the AI off: the previous release is 2.
+        let plan = plan_rollback(
+            &AliasState::on("4"),
+            &versions(&["1", "2", "3", "4"]),
+            None,
+            Some("3"),
+        )
+        .expect("plan");
+        assert_eq!(plan.after(&AliasState::on("4")), AliasState::on("2"));
+    }
+
+    #[test]
     fn missing_recorded_stable_version_is_a_clear_failure() {
-        let err = plan_rollback(&AliasState::on("3"), &versions(&["2", "3"]), Some("1"))
-            .expect_err("fails");
+        let err = plan_rollback(
+            &AliasState::on("3"),
+            &versions(&["2", "3"]),
+            Some("1"),
+            None,
+        )
+        .expect_err("fails");
         assert_eq!(
             err.to_string(),
             "the recorded stable version 1 does not exist (published: 2, 3)"
@@ -257,8 +293,13 @@ mod tests {
 
     #[test]
     fn alias_already_on_stable_is_a_no_op() {
-        let plan = plan_rollback(&AliasState::on("2"), &versions(&["1", "2", "3"]), Some("2"))
-            .expect("plan");
+        let plan = plan_rollback(
+            &AliasState::on("2"),
+            &versions(&["1", "2", "3"]),
+            Some("2"),
+            None,
+        )
+        .expect("plan");
         assert_eq!(
             plan,
             AliasPlan::AlreadyStable {

@@ -1,0 +1,448 @@
+//! `disable-ai`, the escalation ladder and undo, over in-memory fakes (with an injected
+//! clock). The same behaviours run on the emulator in tests/tests/disable_ai.rs.
+
+use chrono::{DateTime, Duration, Utc};
+use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::operator::{undo, OperatorError};
+use rollback_guard::ports::PortError;
+use rollback_guard::retry::RetryPolicy;
+use rollback_guard::rollback::AliasState;
+use rollback_guard::transition::AlarmState;
+use rollback_guard::{Guard, Outcome, Policy, Ports};
+use serde_json::Value;
+use std::sync::Arc;
+
+const ALARM: &str = "support-ai-fallback-rate";
+
+struct World {
+    lambda: Arc<FakeLambda>,
+    alarms: Arc<FakeAlarmStates>,
+    notifier: Arc<FakeNotifier>,
+    audit: Arc<FakeAuditBus>,
+    clock: Arc<FakeClock>,
+    policy: Policy,
+}
+
+impl World {
+    /// `support-ai` with versions 1..=3, `live` on `on`, its fallback-rate alarm in ALARM, and
+    /// the catalog policy (ladder: disable-ai, then rollback-alias after 10 minutes).
+    fn new(on: AliasState) -> Self {
+        let alarms = FakeAlarmStates::default();
+        alarms.set(ALARM, AlarmState::Alarm);
+        let start: DateTime<Utc> = "2026-11-20T05:03:00Z".parse().expect("time");
+        Self {
+            lambda: Arc::new(FakeLambda::default().with_function("support-ai", 3, "live", on)),
+            alarms: Arc::new(alarms),
+            notifier: Arc::new(FakeNotifier::default()),
+            audit: Arc::new(FakeAuditBus::default()),
+            clock: Arc::new(FakeClock::at(start)),
+            policy: Policy::from_file(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../events/policy.toml"
+            ))
+            .expect("policy"),
+        }
+    }
+
+    fn with_policy(mut self, toml: &str) -> Self {
+        self.policy = Policy::from_toml(toml).expect("policy");
+        self
+    }
+
+    fn guard(&self) -> Guard {
+        let ports = Ports {
+            aliases: self.lambda.clone(),
+            functions: self.lambda.clone(),
+            alarms: self.alarms.clone(),
+            notifier: self.notifier.clone(),
+            audit: self.audit.clone(),
+            clock: self.clock.clone(),
+        };
+        let fast = RetryPolicy {
+            attempts: 4,
+            base_delay: std::time::Duration::from_millis(1),
+            max_delay: std::time::Duration::from_millis(4),
+        };
+        Guard::new(self.policy.clone(), ports).with_retry(fast)
+    }
+
+    fn alias(&self) -> AliasState {
+        let mut a = self.lambda.alias("support-ai", "live").expect("alias");
+        a.revision_id = None;
+        a
+    }
+
+    fn env(&self, version: Option<&str>) -> std::collections::BTreeMap<String, String> {
+        self.lambda
+            .config("support-ai", version)
+            .expect("config")
+            .variables
+    }
+
+    async fn undo(&self) -> Result<rollback_guard::operator::Undone, OperatorError> {
+        undo(
+            &self.policy,
+            self.lambda.as_ref(),
+            self.lambda.as_ref(),
+            self.clock.as_ref(),
+            &RetryPolicy::default(),
+            "support-ai",
+        )
+        .await
+    }
+}
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+}
+
+#[tokio::test]
+async fn disable_ai_publishes_the_served_code_with_the_flag_off_and_moves_the_alias() {
+    let w = World::new(AliasState::on("3"));
+    let served = w.lambda.config("support-ai", Some("3")).expect("v3");
+
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(w.alias(), AliasState::on("4"));
+    let v4 = w.lambda.config("support-ai", Some("4")).expect("v4");
+    let mut expected = served.variables.clone();
+    expected.insert("AI_ENABLED".into(), "false".into());
+    assert_eq!(v4.variables, expected);
+    assert_eq!(v4.code_sha256, served.code_sha256);
+    assert_eq!(
+        (v4.memory_size, v4.timeout, &v4.layers, &v4.kms_key_arn),
+        (
+            served.memory_size,
+            served.timeout,
+            &served.layers,
+            &served.kms_key_arn
+        )
+    );
+    // Version 3 is immutable and still has the AI on: undo can go back to it.
+    assert_eq!(w.env(Some("3"))["AI_ENABLED"], "true");
+    assert_eq!(report.preserved_variables, vec!["LOG_LEVEL", "MODEL_ID"]);
+
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    let n = &sent[0].1;
+    assert!(
+        n.subject.starts_with("AI disabled on support-ai"),
+        "{}",
+        n.subject
+    );
+    assert!(
+        n.message
+            .contains("Variables kept as they were: LOG_LEVEL, MODEL_ID"),
+        "{}",
+        n.message
+    );
+    assert!(
+        !n.message.contains("anthropic.claude-3-haiku"),
+        "a variable's value leaked:\n{}",
+        n.message
+    );
+    assert!(
+        n.message
+            .contains("Next: rollback-alias at 2026-11-20T05:13:00.000Z"),
+        "{}",
+        n.message
+    );
+    assert_eq!(w.audit.detail_types(), vec!["AI Disabled"]);
+}
+
+#[tokio::test]
+async fn latest_with_other_code_is_refused_nothing_published_and_the_ladder_falls_back() {
+    let w = World::new(AliasState::on("3"));
+    w.lambda
+        .edit_latest("support-ai", |c| c.code_sha256 = "code-next-release".into());
+
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 0);
+    assert_eq!(w.lambda.count_calls("UpdateFunctionConfiguration"), 0);
+    // The refusal is announced, then the ladder's rollback runs at once.
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.action, Some("rollback-alias"));
+    assert_eq!(report.steps.len(), 1);
+    assert!(
+        report.steps[0].reason.contains("its code differ"),
+        "{}",
+        report.steps[0].reason
+    );
+    assert_eq!(w.alias(), AliasState::on("2"));
+    assert_eq!(
+        w.audit.detail_types(),
+        vec!["Rollback Failed", "Rollback Executed"]
+    );
+    assert_eq!(w.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_ladder_the_refusal_is_a_failure_and_the_alias_stays() {
+    let w = World::new(AliasState::on("3")).with_policy(
+        "[[target]]\nname='support-ai'\nfunction='support-ai'\nalias='live'\n[[trigger]]\nalarm='support-ai-*'\ntarget='support-ai'\naction='disable-ai'\n",
+    );
+    w.lambda
+        .edit_latest("support-ai", |c| c.memory_size = Some(2048));
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report.reason.contains("memory size differ"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(w.alias(), AliasState::on("3"));
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 0);
+}
+
+#[tokio::test]
+async fn already_off_is_a_no_op_with_at_most_one_notification() {
+    let w = World::new(AliasState::on("3"));
+    let guard = w.guard();
+    assert_eq!(
+        guard
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
+    // A new transition later, past the cooldown: the served version already has the AI off.
+    w.clock.advance(Duration::minutes(45));
+    let mut again = event("eventbridge-fallback-rate.json");
+    again["detail"]["state"]["timestamp"] = "2026-11-20T05:48:00.000+0000".into();
+    let report = w.guard().handle(&again, false).await;
+    assert_eq!(report.outcome, Outcome::AlreadyDone, "{}", report.reason);
+    assert!(
+        report.reason.starts_with("AI already disabled"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 1);
+    assert_eq!(w.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_target_without_an_alias_has_latest_updated_in_place() {
+    let w = World::new(AliasState::on("3")).with_policy(
+        "[[target]]\nname='support-ai'\nfunction='support-ai'\n[[trigger]]\nalarm='support-ai-*'\ntarget='support-ai'\naction='disable-ai'\n",
+    );
+    let before = w.env(None);
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    let mut expected = before.clone();
+    expected.insert("AI_ENABLED".into(), "false".into());
+    assert_eq!(w.env(None), expected);
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 0);
+    assert_eq!(w.alias(), AliasState::on("3"));
+    // Undo puts the flag back.
+    w.undo().await.expect("undo");
+    assert_eq!(w.env(None), before);
+}
+
+#[tokio::test]
+async fn the_ladder_escalates_to_rollback_when_the_alarm_is_still_in_alarm() {
+    let w = World::new(AliasState::on("3"));
+    assert_eq!(
+        w.guard()
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
+    assert_eq!(w.alias(), AliasState::on("4"));
+
+    // Nine minutes on: not due yet.
+    w.clock.advance(Duration::minutes(9));
+    let early = w.guard().handle(&event("schedule.json"), false).await;
+    assert_eq!(early.outcome, Outcome::NoAction);
+    assert!(early.steps.is_empty());
+    assert_eq!(w.alias(), AliasState::on("4"));
+
+    // Ten minutes on, still in ALARM: the next rung, the alias rollback, runs.
+    w.clock.advance(Duration::minutes(1));
+    let due = w.guard().handle(&event("schedule.json"), false).await;
+    assert_eq!(due.outcome, Outcome::Executed, "{:?}", due.steps);
+    assert_eq!(due.steps.len(), 1);
+    assert_eq!(due.steps[0].action, Some("rollback-alias"));
+    assert!(
+        due.steps[0]
+            .reason
+            .starts_with("escalation: alarm `support-ai-fallback-rate` still in ALARM"),
+        "{}",
+        due.steps[0].reason
+    );
+    // Version 4 is release 3 with the AI off: the rollback goes back past both, to 2.
+    assert_eq!(w.alias(), AliasState::on("2"));
+    assert_eq!(
+        w.audit.detail_types(),
+        vec!["AI Disabled", "Rollback Executed"]
+    );
+
+    // The ladder has ended: later checks do nothing.
+    w.clock.advance(Duration::minutes(30));
+    let after = w.guard().handle(&event("schedule.json"), false).await;
+    assert!(after.steps.is_empty());
+    assert_eq!(w.alias(), AliasState::on("2"));
+}
+
+#[tokio::test]
+async fn the_ladder_stops_when_the_alarm_has_recovered() {
+    let w = World::new(AliasState::on("3"));
+    assert_eq!(
+        w.guard()
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
+    w.alarms.set(ALARM, AlarmState::Ok);
+    w.clock.advance(Duration::minutes(11));
+    let check = w.guard().handle(&event("schedule.json"), false).await;
+    assert_eq!(check.steps.len(), 1);
+    assert_eq!(check.steps[0].outcome, Outcome::NoAction);
+    assert!(
+        check.steps[0]
+            .reason
+            .contains("escalation to rollback-alias cancelled"),
+        "{}",
+        check.steps[0].reason
+    );
+    assert_eq!(w.alias(), AliasState::on("4"));
+    // Cancelled for good, even if the alarm fires again later: that is a new transition.
+    w.alarms.set(ALARM, AlarmState::Alarm);
+    w.clock.advance(Duration::minutes(5));
+    assert!(w
+        .guard()
+        .handle(&event("schedule.json"), false)
+        .await
+        .steps
+        .is_empty());
+    assert_eq!(w.alias(), AliasState::on("4"));
+}
+
+#[tokio::test]
+async fn undo_after_disable_ai_restores_the_alias_and_the_flag() {
+    let w = World::new(AliasState::on("3"));
+    let latest_before = w.env(None);
+    assert_eq!(
+        w.guard()
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
+    let undone = w.undo().await.expect("undo");
+    assert_eq!(undone.alias.map(|a| a.after), Some(AliasState::on("3")));
+    assert_eq!(w.alias(), AliasState::on("3"));
+    assert_eq!(w.env(None), latest_before);
+    assert!(matches!(w.undo().await, Err(OperatorError::Refused(_))));
+}
+
+#[tokio::test]
+async fn undo_refuses_after_an_outside_change_to_the_flag() {
+    let w = World::new(AliasState::on("3"));
+    assert_eq!(
+        w.guard()
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await
+            .outcome,
+        Outcome::Executed
+    );
+    // Someone turns the AI back on by hand on $LATEST.
+    w.lambda.edit_latest("support-ai", |c| {
+        c.variables.insert("AI_ENABLED".into(), "true".into());
+    });
+    match w.undo().await {
+        Err(OperatorError::Refused(why)) => {
+            assert!(why.contains("something else changed it"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(w.alias(), AliasState::on("4"));
+}
+
+#[tokio::test]
+async fn a_canary_cannot_have_its_ai_disabled_so_the_ladder_aborts_it() {
+    let mut canary = AliasState::on("2");
+    canary.weights.insert("3".into(), 0.1);
+    let w = World::new(canary);
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert!(
+        report.steps[0].reason.contains("mid-canary"),
+        "{}",
+        report.steps[0].reason
+    );
+    assert_eq!(w.alias(), AliasState::on("2"));
+}
+
+#[tokio::test]
+async fn conflicts_and_throttling_on_configuration_and_publish_are_retried() {
+    let w = World::new(AliasState::on("3"));
+    w.lambda.fail(
+        "UpdateFunctionConfiguration",
+        [
+            PortError::Conflict("update in progress".into()),
+            PortError::Throttled("rate".into()),
+        ],
+    );
+    w.lambda.fail(
+        "PublishVersion",
+        [PortError::Conflict("update in progress".into())],
+    );
+    w.lambda
+        .fail("UpdateAlias", [PortError::Throttled("rate".into())]);
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(w.alias(), AliasState::on("4"));
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 1);
+}
+
+#[tokio::test]
+async fn a_failed_publish_leaves_a_known_state_and_a_retry_completes_it() {
+    let w = World::new(AliasState::on("3"));
+    w.lambda.fail(
+        "PublishVersion",
+        (0..4).map(|_| PortError::Transient("HTTP 500".into())),
+    );
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report
+            .reason
+            .contains("$LATEST of support-ai has AI_ENABLED=false, unpublished"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(w.alias(), AliasState::on("3"));
+    // Lambda retries the event: $LATEST differs from version 3 only by the flag, so it proceeds.
+    let retry = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(retry.outcome, Outcome::Executed, "{}", retry.reason);
+    assert_eq!(w.alias(), AliasState::on("4"));
+}
