@@ -93,6 +93,10 @@ fn calls(rules: &[Rule]) -> usize {
 
 /// A guard whose Lambda client answers from `rules` (first match wins), the rest faked.
 fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
+    guard_with(policy(), rules)
+}
+
+fn guard_with(policy: Policy, rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
     let refs: Vec<&Rule> = rules.iter().flat_map(|r| r.iter()).collect();
     // SDK retries off, as in production: the guard's RetryPolicy is the one schedule.
     let client = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, &refs, |c| c
@@ -113,7 +117,7 @@ fn guard(rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
     };
-    (Guard::new(policy(), ports).with_retry(retry), notifier)
+    (Guard::new(policy, ports).with_retry(retry), notifier)
 }
 
 fn alarm_event() -> serde_json::Value {
@@ -218,4 +222,161 @@ async fn persistent_throttling_fails_after_the_bounded_attempts_and_says_so() {
     assert!(report.reason.contains("throttled"), "{}", report.reason);
     assert_eq!(calls(&updates), 4);
     assert_eq!(notifier.sent().len(), 1);
+}
+
+mod disable_ai {
+    //! `disable-ai` through the real client: conflicts and throttling on
+    //! `UpdateFunctionConfiguration` and `PublishVersion` retried, and the requests carry the
+    //! whole merged environment, the revision and the code hash.
+
+    use super::*;
+    use aws_sdk_lambda::operation::publish_version::PublishVersionOutput;
+    use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput;
+    use aws_sdk_lambda::types::{EnvironmentResponse, LastUpdateStatus};
+    use std::collections::HashMap;
+
+    const POLICY: &str = r#"
+        [guard]
+        notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
+        [[target]]
+        name = "orders-ai"
+        function = "orders-ai"
+        alias = "live"
+        [[trigger]]
+        alarm = "orders-ai-*"
+        target = "orders-ai"
+        action = "disable-ai"
+    "#;
+
+    fn env(ai: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("AI_ENABLED".to_string(), ai.to_string()),
+            (
+                "MODEL_ID".to_string(),
+                "anthropic.claude-3-haiku".to_string(),
+            ),
+            ("DB_URL".to_string(), "postgres://orders".to_string()),
+        ])
+    }
+
+    fn config(
+        version: &str,
+        vars: HashMap<String, String>,
+        revision: &str,
+    ) -> GetFunctionConfigurationOutput {
+        GetFunctionConfigurationOutput::builder()
+            .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders-ai")
+            .version(version)
+            .code_sha256("sha-release-3")
+            .revision_id(revision)
+            .memory_size(512)
+            .environment(
+                EnvironmentResponse::builder()
+                    .set_variables(Some(vars))
+                    .build(),
+            )
+            .last_update_status(LastUpdateStatus::Successful)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn configuration_and_publish_faults_are_retried_and_the_requests_are_exact() {
+        // $LATEST's variables, as the (mocked) service holds them.
+        let latest = Arc::new(Mutex::new(env("true")));
+        let updates: Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>> = Arc::default();
+        let publishes: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+        let (l1, l2, u, p) = (
+            latest.clone(),
+            latest.clone(),
+            updates.clone(),
+            publishes.clone(),
+        );
+        let rules = [
+            mock!(Client::get_alias).then_output(|| {
+                GetAliasOutput::builder()
+                    .function_version("3")
+                    .revision_id("alias-rev-1")
+                    .build()
+            }),
+            mock!(Client::list_tags).then_output(|| ListTagsOutput::builder().build()),
+            mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build()),
+            mock!(Client::get_function_configuration)
+                .match_requests(|r| r.qualifier() == Some("3"))
+                .then_output(|| config("3", env("true"), "v3")),
+            mock!(Client::get_function_configuration)
+                .match_requests(|r| r.qualifier() == Some("4"))
+                .then_output(|| config("4", env("false"), "v4")),
+            mock!(Client::get_function_configuration).then_compute_output(move |_| {
+                let vars = l1.lock().map(|v| v.clone()).unwrap_or_default();
+                let revision = if vars["AI_ENABLED"] == "false" {
+                    "latest-rev-2"
+                } else {
+                    "latest-rev-1"
+                };
+                config("$LATEST", vars, revision)
+            }),
+            mock!(Client::update_function_configuration)
+                .sequence()
+                .http_status(409, Some(CONFLICT.into()))
+                .http_status(429, Some(THROTTLED.into()))
+                .build(),
+            mock!(Client::update_function_configuration).then_compute_output(move |req| {
+                let vars = req
+                    .environment()
+                    .and_then(|e| e.variables())
+                    .cloned()
+                    .unwrap_or_default();
+                if let (Ok(mut seen), Ok(mut l)) = (u.lock(), l2.lock()) {
+                    seen.push((vars.clone(), req.revision_id().map(str::to_string)));
+                    *l = vars;
+                }
+                UpdateFunctionConfigurationOutput::builder().build()
+            }),
+            mock!(Client::publish_version)
+                .sequence()
+                .http_status(429, Some(THROTTLED.into()))
+                .build(),
+            mock!(Client::publish_version).then_compute_output(move |req| {
+                if let Ok(mut seen) = p.lock() {
+                    seen.push((
+                        req.code_sha256().map(str::to_string),
+                        req.revision_id().map(str::to_string),
+                    ));
+                }
+                PublishVersionOutput::builder().version("4").build()
+            }),
+            mock!(Client::update_alias).then_output(|| {
+                UpdateAliasOutput::builder()
+                    .function_version("4")
+                    .revision_id("alias-rev-2")
+                    .build()
+            }),
+        ];
+        let (guard, notifier) = guard_with(Policy::from_toml(POLICY).expect("policy"), &[&rules]);
+
+        let report = guard.handle(&alarm_event(), false).await;
+
+        assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+        assert_eq!(
+            report.alias_after.as_ref().map(|a| a.version.as_str()),
+            Some("4")
+        );
+        // 409, 429, then the update; 429, then the publish.
+        assert_eq!(rules[6].num_calls() + rules[7].num_calls(), 3);
+        assert_eq!(rules[8].num_calls() + rules[9].num_calls(), 2);
+        let updates = updates.lock().expect("updates").clone();
+        assert_eq!(
+            updates,
+            vec![(env("false"), Some("latest-rev-1".to_string()))]
+        );
+        let publishes = publishes.lock().expect("publishes").clone();
+        assert_eq!(
+            publishes,
+            vec![(
+                Some("sha-release-3".to_string()),
+                Some("latest-rev-2".to_string())
+            )]
+        );
+        assert_eq!(notifier.sent().len(), 1);
+    }
 }

@@ -147,3 +147,68 @@ fn function_names_and_arns_are_checked() {
     ))
     .expect("an unqualified ARN is fine");
 }
+
+const LADDER: &str = r#"
+[[target]]
+name = "support-ai"
+function = "support-ai"
+alias = "live"
+
+[[trigger]]
+alarm = "support-ai-*"
+target = "support-ai"
+action = ["disable-ai", "rollback-alias"]
+escalate_after_minutes = 10
+"#;
+
+#[test]
+fn a_ladder_parses_with_its_escalation_time() {
+    let p = Policy::from_toml(LADDER).expect("valid");
+    assert_eq!(
+        p.triggers[0].actions,
+        vec![Action::DisableAi, Action::RollbackAlias]
+    );
+    assert_eq!(p.triggers[0].escalate_after_minutes, Some(10));
+    assert_eq!(
+        p.triggers[0].fallback_after(Action::DisableAi),
+        Some(Action::RollbackAlias)
+    );
+    assert_eq!(p.triggers[0].fallback_after(Action::RollbackAlias), None);
+}
+
+#[test]
+fn ladder_mistakes_are_named() {
+    let no_wait = LADDER.replace("escalate_after_minutes = 10\n", "");
+    assert!(
+        error(&no_wait).starts_with("policy: trigger[0].escalate_after_minutes: required"),
+        "{}",
+        error(&no_wait)
+    );
+    let zero = LADDER.replace("= 10", "= 0");
+    assert!(
+        error(&zero).starts_with("policy: trigger[0].escalate_after_minutes: expected a positive")
+    );
+    let single = LADDER.replace(r#"["disable-ai", "rollback-alias"]"#, r#""disable-ai""#);
+    assert!(error(&single)
+        .starts_with("policy: trigger[0].escalate_after_minutes: only meaningful with a ladder"));
+    let twice = LADDER.replace(
+        r#"["disable-ai", "rollback-alias"]"#,
+        r#"["disable-ai", "disable-ai"]"#,
+    );
+    assert!(error(&twice).contains("appears twice"));
+    let empty = LADDER.replace(r#"["disable-ai", "rollback-alias"]"#, "[]");
+    assert!(error(&empty).starts_with("policy: trigger[0].action: expected an action"));
+    let unknown = LADDER.replace(r#""rollback-alias"]"#, r#""reboot"]"#);
+    assert!(error(&unknown).starts_with("policy: trigger[0].action: unknown action `reboot`"));
+}
+
+#[test]
+fn disable_ai_needs_no_alias_but_rollback_does() {
+    let no_alias = "[[target]]\nname='a'\nfunction='a'\n[[trigger]]\nalarm='a'\ntarget='a'\naction='disable-ai'\n";
+    Policy::from_toml(no_alias).expect("disable-ai on $LATEST is fine");
+    let ladder = no_alias.replace(
+        "action='disable-ai'",
+        "action=['disable-ai','rollback-alias']\nescalate_after_minutes=5",
+    );
+    assert!(error(&ladder).contains("rollback-alias needs an alias"));
+}
