@@ -125,6 +125,71 @@ impl Emulator {
         Ok(())
     }
 
+    /// Deploys new code to `$LATEST` (unpublished), as a deployment pipeline would.
+    pub async fn deploy_code(&self, name: &str, marker: &str) -> Res<()> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut zip = zip::ZipWriter::new(&mut buf);
+            zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())?;
+            zip.write_all(format!("#!/bin/sh\necho {marker}\n").as_bytes())?;
+            zip.finish()?;
+        }
+        self.lambda
+            .update_function_code()
+            .function_name(name)
+            .zip_file(aws_sdk_lambda::primitives::Blob::new(buf.into_inner()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// A version's environment variables (`None`: `$LATEST`).
+    pub async fn environment(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Res<std::collections::BTreeMap<String, String>> {
+        let out = self
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .set_qualifier(version.map(str::to_string))
+            .send()
+            .await?;
+        Ok(out
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    /// A version's code hash (`None`: `$LATEST`).
+    pub async fn code_sha256(&self, name: &str, version: Option<&str>) -> Res<String> {
+        let out = self
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .set_qualifier(version.map(str::to_string))
+            .send()
+            .await?;
+        Ok(out.code_sha256().unwrap_or_default().to_string())
+    }
+
+    /// Published version numbers.
+    pub async fn versions(&self, name: &str) -> Res<Vec<String>> {
+        let out = self
+            .lambda
+            .list_versions_by_function()
+            .function_name(name)
+            .send()
+            .await?;
+        Ok(out
+            .versions()
+            .iter()
+            .filter_map(|v| v.version().filter(|v| *v != "$LATEST").map(str::to_string))
+            .collect())
+    }
+
     /// The alias's version and canary weights, as `version` or `version + v=w`.
     pub async fn alias(&self, function: &str, alias: &str) -> Res<String> {
         let out = self
@@ -341,4 +406,118 @@ pub fn event_text(name: &str) -> String {
 pub fn event_for(name: &str, from: &str, to: &str) -> Value {
     let text = event_text(name).replace(from, to);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+/// The trigger line of a plain alias rollback, for [`Sandbox::new`].
+pub const ROLLBACK: &str = r#"action = "rollback-alias""#;
+
+/// One test's own corner of the emulator: a function `orders-ai-<unique>` with published
+/// versions and a `live` alias, its alarm `<name>-error-rate`, an SNS topic and an event bus
+/// read back through SQS, and a policy whose one trigger (`<name>-*`) runs `trigger`.
+pub struct Sandbox {
+    pub emu: Emulator,
+    /// The target's name, which is also the function's and the alarms' prefix.
+    pub name: String,
+    pub topic: String,
+    pub inbox: String,
+    pub audit: String,
+    pub policy: rollback_guard::Policy,
+}
+
+impl Sandbox {
+    pub async fn new(
+        trigger: &str,
+        versions: u32,
+        version: &str,
+        weights: &[(&str, f64)],
+        alarm_state: &str,
+    ) -> Self {
+        let emu = Emulator::connect().await;
+        let name = unique("orders-ai");
+        emu.function(&name, versions, "live", version, weights)
+            .await
+            .expect("function");
+        emu.alarm(&format!("{name}-error-rate"), alarm_state)
+            .await
+            .expect("alarm");
+        let (topic, inbox) = emu
+            .topic_with_queue(&format!("{name}-notify"))
+            .await
+            .expect("topic");
+        let audit = emu
+            .bus_with_queue(&format!("{name}-bus"))
+            .await
+            .expect("bus");
+        let policy = rollback_guard::Policy::from_toml(&format!(
+            r#"
+            [guard]
+            accounts = ["123456789012"]
+            notify_topic_arn = "{topic}"
+            event_bus = "{name}-bus"
+            cooldown_minutes = 30
+
+            [[target]]
+            name = "{name}"
+            function = "{name}"
+            alias = "live"
+
+            [[trigger]]
+            alarm = "{name}-*"
+            target = "{name}"
+            {trigger}
+            "#
+        ))
+        .expect("policy");
+        Self {
+            emu,
+            name,
+            topic,
+            inbox,
+            audit,
+            policy,
+        }
+    }
+
+    /// A fresh guard, as a new Lambda instance would be: nothing remembered in memory.
+    pub fn guard(&self) -> rollback_guard::Guard {
+        rollback_guard::Guard::new(
+            self.policy.clone(),
+            rollback_guard::adapters::aws_ports(&self.emu.config),
+        )
+    }
+
+    /// A fresh guard whose clock is `clock` (escalations, cooldowns).
+    pub fn guard_at(
+        &self,
+        clock: std::sync::Arc<dyn rollback_guard::ports::Clock>,
+    ) -> rollback_guard::Guard {
+        let mut ports = rollback_guard::adapters::aws_ports(&self.emu.config);
+        ports.clock = clock;
+        rollback_guard::Guard::new(self.policy.clone(), ports)
+    }
+
+    /// A catalog event, renamed to this sandbox's function and alarms.
+    pub fn event(&self, file: &str) -> Value {
+        event_for(file, "orders-ai", &self.name)
+    }
+
+    pub async fn alias(&self) -> String {
+        self.emu.alias(&self.name, "live").await.expect("alias")
+    }
+
+    pub async fn notifications(&self) -> Vec<Value> {
+        self.emu.drain(&self.inbox).await.expect("inbox")
+    }
+
+    pub async fn audit_events(&self) -> Vec<Value> {
+        self.emu.drain(&self.audit).await.expect("audit queue")
+    }
+
+    /// The alias still on `version`, no record written, nothing published.
+    pub async fn assert_untouched(&self, version: &str) {
+        assert_eq!(self.alias().await, version);
+        assert!(self.emu.tags(&self.name).await.expect("tags").is_empty());
+        assert!(self.notifications().await.is_empty());
+        assert!(self.audit_events().await.is_empty());
+    }
 }

@@ -2,100 +2,10 @@
 //! CloudWatch, SNS and EventBridge state; notifications and audit events read back through
 //! SQS. Each test provisions its own names, so they run side by side.
 
-use guard_e2e::{event_for, Emulator};
+use guard_e2e::{Sandbox as World, ROLLBACK};
+use rollback_guard::adapters;
 use rollback_guard::guard::Outcome;
-use rollback_guard::{adapters, Guard, Policy};
 use serde_json::Value;
-
-struct World {
-    emu: Emulator,
-    /// The target's name, which is also the function's and the alarms' prefix.
-    name: String,
-    topic: String,
-    inbox: String,
-    audit: String,
-    policy: Policy,
-}
-
-impl World {
-    /// A function with `versions` published versions and `live` on `version` (+ weights),
-    /// its alarm `<name>-error-rate` in `alarm_state`, a topic and a bus read through SQS.
-    async fn new(versions: u32, version: &str, weights: &[(&str, f64)], alarm_state: &str) -> Self {
-        let emu = Emulator::connect().await;
-        let name = guard_e2e::unique("orders-ai");
-        emu.function(&name, versions, "live", version, weights)
-            .await
-            .expect("function");
-        emu.alarm(&format!("{name}-error-rate"), alarm_state)
-            .await
-            .expect("alarm");
-        let (topic, inbox) = emu
-            .topic_with_queue(&format!("{name}-notify"))
-            .await
-            .expect("topic");
-        let audit = emu
-            .bus_with_queue(&format!("{name}-bus"))
-            .await
-            .expect("bus");
-        let policy = Policy::from_toml(&format!(
-            r#"
-            [guard]
-            accounts = ["123456789012"]
-            notify_topic_arn = "{topic}"
-            event_bus = "{name}-bus"
-            cooldown_minutes = 30
-
-            [[target]]
-            name = "{name}"
-            function = "{name}"
-            alias = "live"
-
-            [[trigger]]
-            alarm = "{name}-*"
-            target = "{name}"
-            action = "rollback-alias"
-            "#
-        ))
-        .expect("policy");
-        Self {
-            emu,
-            name,
-            topic,
-            inbox,
-            audit,
-            policy,
-        }
-    }
-
-    /// A fresh guard, as a new Lambda instance would be: nothing remembered in memory.
-    fn guard(&self) -> Guard {
-        Guard::new(self.policy.clone(), adapters::aws_ports(&self.emu.config))
-    }
-
-    fn event(&self, file: &str) -> Value {
-        event_for(file, "orders-ai", &self.name)
-    }
-
-    async fn alias(&self) -> String {
-        self.emu.alias(&self.name, "live").await.expect("alias")
-    }
-
-    async fn notifications(&self) -> Vec<Value> {
-        self.emu.drain(&self.inbox).await.expect("inbox")
-    }
-
-    async fn audit_events(&self) -> Vec<Value> {
-        self.emu.drain(&self.audit).await.expect("audit queue")
-    }
-
-    /// The alias still on `version`, no record written, nothing published.
-    async fn assert_untouched(&self, version: &str) {
-        assert_eq!(self.alias().await, version);
-        assert!(self.emu.tags(&self.name).await.expect("tags").is_empty());
-        assert!(self.notifications().await.is_empty());
-        assert!(self.audit_events().await.is_empty());
-    }
-}
 
 fn detail_types(events: &[Value]) -> Vec<String> {
     events
@@ -113,7 +23,7 @@ fn notification_json(n: &Value) -> Value {
 
 #[tokio::test]
 async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
-    let w = World::new(3, "2", &[("3", 0.1)], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "2", &[("3", 0.1)], "ALARM").await;
     assert_eq!(w.alias().await, "2 + 3=0.1");
 
     let report = w
@@ -168,7 +78,7 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
 
 #[tokio::test]
 async fn full_shift_rolls_back_to_the_recorded_stable_version() {
-    let w = World::new(4, "4", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 4, "4", &[], "ALARM").await;
     let ports = adapters::aws_ports(&w.emu.config);
     let retry = rollback_guard::retry::RetryPolicy::default();
     let stable = rollback_guard::operator::mark_stable(
@@ -208,7 +118,7 @@ async fn full_shift_rolls_back_to_the_recorded_stable_version() {
 
 #[tokio::test]
 async fn full_shift_without_a_record_rolls_back_to_the_previous_published_version() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let report = w
         .guard()
         .handle(&w.event("lambda-action-alarm.json"), false)
@@ -220,7 +130,7 @@ async fn full_shift_without_a_record_rolls_back_to_the_previous_published_versio
 #[tokio::test]
 async fn latest_is_never_chosen_and_the_failure_is_announced() {
     // Version 1 is the only published version: the one older "version" is $LATEST.
-    let w = World::new(1, "1", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 1, "1", &[], "ALARM").await;
     let report = w
         .guard()
         .handle(&w.event("eventbridge-alarm.json"), false)
@@ -251,7 +161,7 @@ async fn latest_is_never_chosen_and_the_failure_is_announced() {
 
 #[tokio::test]
 async fn a_missing_recorded_stable_version_is_a_clear_failure() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", w.name);
     w.emu
         .lambda
@@ -284,7 +194,7 @@ async fn a_missing_recorded_stable_version_is_a_clear_failure() {
 
 #[tokio::test]
 async fn ok_insufficient_data_and_unmatched_alarms_change_nothing() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let guard = w.guard();
     let expected = [
         ("eventbridge-ok.json", Outcome::NoAction),
@@ -301,7 +211,7 @@ async fn ok_insufficient_data_and_unmatched_alarms_change_nothing() {
 #[tokio::test]
 async fn an_alarm_that_has_recovered_is_not_acted_on() {
     // The event says ALARM, but by the time it arrives the alarm is OK again.
-    let w = World::new(3, "3", &[], "OK").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "OK").await;
     let report = w
         .guard()
         .handle(&w.event("eventbridge-alarm.json"), false)
@@ -314,7 +224,7 @@ async fn an_alarm_that_has_recovered_is_not_acted_on() {
 
 #[tokio::test]
 async fn one_transition_over_three_transports_is_one_rollback_and_one_notification() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let mut outcomes = Vec::new();
     for file in [
         "eventbridge-alarm.json",
@@ -344,7 +254,7 @@ async fn one_transition_over_three_transports_is_one_rollback_and_one_notificati
 
 #[tokio::test]
 async fn cooldown_holds_back_a_second_transition_and_says_so() {
-    let w = World::new(4, "4", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 4, "4", &[], "ALARM").await;
     let first = w
         .guard()
         .handle(&w.event("eventbridge-alarm.json"), false)
@@ -368,7 +278,7 @@ async fn cooldown_holds_back_a_second_transition_and_says_so() {
 
 #[tokio::test]
 async fn bad_inputs_are_rejected_without_touching_the_target() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let guard = w.guard();
     let dir = guard_e2e::events_dir();
     let mut files: Vec<String> = std::fs::read_dir(&dir)
@@ -394,7 +304,7 @@ async fn bad_inputs_are_rejected_without_touching_the_target() {
 
 #[tokio::test]
 async fn replayed_events_are_planned_and_change_nothing() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let report = w
         .guard()
         .handle(&w.event("eventbridge-replayed.json"), false)
@@ -416,7 +326,7 @@ async fn replayed_events_are_planned_and_change_nothing() {
 
 #[tokio::test]
 async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
-    let w = World::new(3, "3", &[], "ALARM").await;
+    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     let ports = adapters::aws_ports(&w.emu.config);
     let retry = rollback_guard::retry::RetryPolicy::default();
     let clock = rollback_guard::ports::SystemClock;
@@ -460,7 +370,7 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
     ));
 
     // A fresh target for the other case: the guard rolls back, then someone else moves it.
-    let w2 = World::new(3, "3", &[], "ALARM").await;
+    let w2 = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
     assert_eq!(
         w2.guard()
             .handle(&w2.event("eventbridge-alarm.json"), false)
