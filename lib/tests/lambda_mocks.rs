@@ -235,6 +235,9 @@ mod disable_ai {
     use aws_sdk_lambda::types::{EnvironmentResponse, LastUpdateStatus};
     use std::collections::HashMap;
 
+    /// Requests a mocked operation received.
+    type Recorded<T> = Arc<Mutex<Vec<T>>>;
+
     const POLICY: &str = r#"
         [guard]
         notify_topic_arn = "arn:aws:sns:us-east-1:123456789012:rollback-guard"
@@ -283,8 +286,8 @@ mod disable_ai {
     async fn configuration_and_publish_faults_are_retried_and_the_requests_are_exact() {
         // $LATEST's variables, as the (mocked) service holds them.
         let latest = Arc::new(Mutex::new(env("true")));
-        let updates: Arc<Mutex<Vec<(HashMap<String, String>, Option<String>)>>> = Arc::default();
-        let publishes: Arc<Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+        let updates: Recorded<(HashMap<String, String>, Option<String>)> = Arc::default();
+        let publishes: Recorded<(Option<String>, Option<String>)> = Arc::default();
         let (l1, l2, u, p) = (
             latest.clone(),
             latest.clone(),
