@@ -10,9 +10,11 @@ $bin/demo provision
 
 echo
 echo "== 2. the alarms fire: guard replay --policy events/policy.toml ... =="
-echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback)"
+echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback;"
+echo "    support-ai's fallback-rate alarm switches its AI off, keeping its other settings)"
 $bin/guard replay --policy events/policy.toml \
-  events/eventbridge-alarm.json events/sns-alarm.json events/eventbridge-canary-alarm.json |
+  events/eventbridge-alarm.json events/sns-alarm.json events/eventbridge-canary-alarm.json \
+  events/eventbridge-fallback-rate.json |
   tee .emulator/replay.jsonl |
   python3 -c '
 import json, sys

@@ -81,6 +81,8 @@ impl Emulator {
         let env = aws_sdk_lambda::types::Environment::builder()
             .variables("AI_ENABLED", "true")
             .variables("MODEL_ID", "anthropic.claude-3-haiku")
+            .variables("LOG_LEVEL", "info")
+            .variables("ORDERS_TABLE", "orders-prod")
             .build();
         self.lambda
             .create_function()

@@ -52,7 +52,7 @@ async fn disable_ai_serves_the_same_code_with_the_flag_off_and_every_other_varia
     assert_eq!(notes.len(), 1);
     let body = notes[0]["Message"].as_str().unwrap_or("");
     assert!(
-        body.contains("Variables kept as they were: MODEL_ID"),
+        body.contains("Variables kept as they were: LOG_LEVEL, MODEL_ID, ORDERS_TABLE"),
         "{body}"
     );
     assert!(
@@ -63,7 +63,7 @@ async fn disable_ai_serves_the_same_code_with_the_flag_off_and_every_other_varia
     assert_eq!(audit[0]["detail-type"], "AI Disabled");
     assert_eq!(
         audit[0]["detail"]["preserved_variables"],
-        serde_json::json!(["MODEL_ID"])
+        serde_json::json!(["LOG_LEVEL", "MODEL_ID", "ORDERS_TABLE"])
     );
 }
 

@@ -2,7 +2,8 @@
 //!   demo provision  builds the sample account on the emulator
 //!   demo show       prints the aliases, the notifications and the audit events
 //! The sample matches events/policy.toml: `orders-ai` fully shifted to a bad version 3 (with
-//! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3).
+//! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3), and
+//! `support-ai` on version 3 whose AI falls back to rules too often (ladder: disable-ai first).
 
 use guard_e2e::Emulator;
 use rollback_guard::operator::mark_stable;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const INBOX: &str = "rollback-guard-inbox";
+const FUNCTIONS: [&str; 3] = ["orders-ai", "checkout-ai", "support-ai"];
 const AUDIT: &str = "default-audit";
 
 async fn provision(emu: &Emulator) -> Res<()> {
@@ -36,7 +38,13 @@ async fn provision(emu: &Emulator) -> Res<()> {
     // checkout-ai: a canary sending 10 % to release 3.
     emu.function("checkout-ai", 3, "live", "2", &[("3", 0.1)])
         .await?;
-    for alarm in ["orders-ai-error-rate", "checkout-ai-error-rate"] {
+    // support-ai: the AI path misbehaves; its settings must survive the AI being switched off.
+    emu.function("support-ai", 3, "live", "3", &[]).await?;
+    for alarm in [
+        "orders-ai-error-rate",
+        "checkout-ai-error-rate",
+        "support-ai-fallback-rate",
+    ] {
         emu.alarm(alarm, "ALARM").await?;
     }
     emu.topic_with_queue("rollback-guard").await?;
@@ -63,9 +71,17 @@ async fn provision(emu: &Emulator) -> Res<()> {
 }
 
 async fn print_aliases(emu: &Emulator, when: &str) -> Res<()> {
-    for f in ["orders-ai", "checkout-ai"] {
-        println!("  {f}:live {when}: version {}", emu.alias(f, "live").await?);
+    for f in FUNCTIONS {
+        let version = emu.alias(f, "live").await?;
+        println!("  {f}:live {when}: version {version}");
     }
+    let served = emu.alias("support-ai", "live").await?;
+    let env = emu.environment("support-ai", Some(&served)).await?;
+    let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "  support-ai version {served} environment: {}",
+        env.join(" ")
+    );
     Ok(())
 }
 
