@@ -107,7 +107,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
-            let guard = Guard::new(policy, adapters::aws_ports(&config));
+            let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
+            let guard = Guard::new(policy, adapters::aws_ports(&config)).with_insights(insights);
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;

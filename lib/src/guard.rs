@@ -4,6 +4,7 @@
 use crate::ai::{disabled_environment, unpublished_differences};
 use crate::decision::{decide, untrusted_account, Decision, Mode};
 use crate::flag;
+use crate::insight::{incident_request, rules_for_incident, Insight, InsightEngine};
 use crate::intake::{self, Inbound};
 use crate::notify;
 use crate::policy::{Action, Policy, Target, Trigger};
@@ -82,6 +83,12 @@ pub struct Report {
     pub escalation: Option<String>,
     /// Things that went wrong after the outcome was settled (an announcement that failed).
     pub notes: Vec<String>,
+    /// What the insight path makes of the incident (model, or rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insight: Option<Insight>,
+    /// Why the insight came from the rules, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insight_fallback: Option<String>,
     /// Earlier reports this one follows from: a refused action before its fallback, the
     /// escalations of a scheduled check.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -114,6 +121,8 @@ impl Report {
             preserved_variables: Vec::new(),
             undo: None,
             escalation: None,
+            insight: None,
+            insight_fallback: None,
             notes: Vec::new(),
             steps: Vec::new(),
             transition: None,
@@ -175,6 +184,7 @@ pub struct Guard {
     policy: Policy,
     ports: Ports,
     retry: RetryPolicy,
+    insights: InsightEngine,
     /// Dedupe keys this instance has settled: a warm instance answers duplicates from memory.
     settled: Mutex<HashSet<String>>,
 }
@@ -200,8 +210,15 @@ impl Guard {
             policy,
             ports,
             retry: RetryPolicy::default(),
+            insights: InsightEngine::rules_only(),
             settled: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Explains incidents with this insight path (default: rules only).
+    pub fn with_insights(mut self, insights: InsightEngine) -> Self {
+        self.insights = insights;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -274,6 +291,23 @@ impl Guard {
         let mut report = self.act_once(report, t, target, trigger, mode, &key).await;
         self.announce(&mut report).await;
         report
+    }
+
+    /// Adds the insight to a report people will read. Runs after the action, never before:
+    /// the insight explains, it does not decide, and its budget bounds only the notification.
+    async fn explain(&self, report: &mut Report) {
+        if !notify::notifies_people(report.outcome) || report.insight.is_some() {
+            return;
+        }
+        let alarm = report.alarm.clone().unwrap_or_default();
+        let (reason, datapoints) = match &report.transition {
+            Some(t) => (t.reason.clone(), t.datapoints.clone()),
+            None => (report.reason.clone(), Vec::new()),
+        };
+        let request = incident_request(&alarm, &reason, &datapoints, &report.reason);
+        let explained = self.insights.explain(&request, rules_for_incident(&alarm, &reason)).await;
+        report.insight = Some(explained.insight);
+        report.insight_fallback = explained.fallback_reason;
     }
 
     async fn act_once(
@@ -1041,6 +1075,7 @@ impl Guard {
     /// Sends the notification and the audit event the outcome calls for. A failure here is
     /// recorded on the report (and makes the handler fail), never swallowed.
     async fn announce(&self, report: &mut Report) {
+        self.explain(report).await;
         if let Some(event) = notify::audit_event(report) {
             let bus = &self.policy.guard.event_bus;
             if let Err(e) = self

@@ -14,6 +14,7 @@ pub mod decision;
 pub mod fakes;
 pub mod flag;
 pub mod guard;
+pub mod insight;
 pub mod intake;
 pub mod notify;
 pub mod operator;

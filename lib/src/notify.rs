@@ -81,6 +81,8 @@ pub fn report_json(r: &Report) -> Value {
         "after": r.alias_after,
         "preserved_variables": r.preserved_variables,
         "escalation": r.escalation,
+        "insight": r.insight,
+        "insight_fallback": r.insight_fallback,
         "undo": r.undo,
         "notes": r.notes,
     })
@@ -175,6 +177,20 @@ pub fn notification(r: &Report) -> Notification {
     }
     if let Some(next) = &r.escalation {
         let _ = writeln!(body, "Next: {next}");
+    }
+    if let Some(i) = &r.insight {
+        let source = match i.source {
+            crate::insight::InsightSource::Model => "model",
+            crate::insight::InsightSource::Fallback => "rules (fallback)",
+        };
+        let _ = writeln!(
+            body,
+            "AI insight ({source}): {}, risk {}/100, confidence {:.2}. {}",
+            i.prediction_type, i.risk_score, i.confidence, i.explanation
+        );
+        if !i.recommendations.is_empty() {
+            let _ = writeln!(body, "Recommendations: {}", i.recommendations.join("; "));
+        }
     }
     match &r.undo {
         Some(undo) => {

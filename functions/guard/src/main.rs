@@ -8,7 +8,8 @@ async fn main() -> Result<(), Error> {
     // A bad policy stops the function at start, with the field named, before any event.
     let policy = Policy::from_env()?;
     let config = adapters::sdk_config().await;
-    let guard = Guard::new(policy, adapters::aws_ports(&config));
+    let insights = adapters::guard_insights(&config)?;
+    let guard = Guard::new(policy, adapters::aws_ports(&config)).with_insights(insights);
     run(service_fn(|event: LambdaEvent<Value>| {
         guard_function::function_handler(event, &guard)
     }))
