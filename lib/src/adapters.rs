@@ -3,8 +3,8 @@
 use crate::ai::{FunctionConfig, UpdateStatus};
 use crate::guard::Ports;
 use crate::insight::{
-    tool_schema, ConfigError, InsightEngine, InsightModel, InsightRequest, ModelConfig, ModelError, ModelReply,
-    TEMPERATURE, TOOL_NAME,
+    tool_schema, ConfigError, InsightEngine, InsightModel, InsightRequest, ModelConfig, ModelError,
+    ModelReply, TEMPERATURE, TOOL_NAME,
 };
 use crate::notify::{AuditEvent, Notification};
 use crate::ports::{
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use aws_config::SdkConfig as SdkConfig;
+pub use aws_config::SdkConfig;
 /// The EventBridge client, for functions that build an [`EventBridgeAuditBus`] themselves.
 pub type EventBridgeClient = aws_sdk_eventbridge::Client;
 
@@ -493,7 +493,11 @@ pub fn guard_insights(config: &SdkConfig) -> Result<InsightEngine, ConfigError> 
     let model = ModelConfig::from_lookup(&get, Duration::from_secs(3))?;
     let client = BedrockInsightModel::client(config, model.settings.budget);
     Ok(InsightEngine::new(
-        Arc::new(BedrockInsightModel::new(client, &model.model_id, model.max_tokens)),
+        Arc::new(BedrockInsightModel::new(
+            client,
+            &model.model_id,
+            model.max_tokens,
+        )),
         model.settings,
     ))
 }
@@ -520,7 +524,11 @@ impl BedrockInsightModel {
     pub fn client(config: &SdkConfig, budget: Duration) -> aws_sdk_bedrockruntime::Client {
         let conf = aws_sdk_bedrockruntime::config::Builder::from(config)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(budget).build())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(budget)
+                    .build(),
+            )
             .build();
         aws_sdk_bedrockruntime::Client::from_conf(conf)
     }
@@ -534,7 +542,8 @@ impl InsightModel for BedrockInsightModel {
             SpecificToolChoice, SystemContentBlock, Tool, ToolChoice, ToolConfiguration,
             ToolInputSchema, ToolSpecification,
         };
-        let build = |e: aws_sdk_bedrockruntime::error::BuildError| ModelError::Permanent(e.to_string());
+        let build =
+            |e: aws_sdk_bedrockruntime::error::BuildError| ModelError::Permanent(e.to_string());
         let tool = ToolSpecification::builder()
             .name(TOOL_NAME)
             .description("Record the insight about the incident or sample.")
@@ -543,7 +552,12 @@ impl InsightModel for BedrockInsightModel {
             .map_err(build)?;
         let tools = ToolConfiguration::builder()
             .tools(Tool::ToolSpec(tool))
-            .tool_choice(ToolChoice::Tool(SpecificToolChoice::builder().name(TOOL_NAME).build().map_err(build)?))
+            .tool_choice(ToolChoice::Tool(
+                SpecificToolChoice::builder()
+                    .name(TOOL_NAME)
+                    .build()
+                    .map_err(build)?,
+            ))
             .build()
             .map_err(build)?;
         let message = Message::builder()
@@ -585,21 +599,27 @@ impl InsightModel for BedrockInsightModel {
 }
 
 /// Sorts Bedrock's errors: transient ones are worth a retry, the rest are not.
-fn model_error(e: SdkError<aws_sdk_bedrockruntime::operation::converse::ConverseError, HttpResponse>) -> ModelError {
+fn model_error(
+    e: SdkError<aws_sdk_bedrockruntime::operation::converse::ConverseError, HttpResponse>,
+) -> ModelError {
     use aws_sdk_bedrockruntime::operation::converse::ConverseError as E;
     let text = DisplayErrorContext(&e).to_string();
     match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ModelError::Retryable(text),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ModelError::Retryable(text)
+        }
         SdkError::ServiceError(se) => match se.err() {
             E::ThrottlingException(_)
             | E::ServiceUnavailableException(_)
             | E::ModelNotReadyException(_)
             | E::InternalServerException(_)
             | E::ModelTimeoutException(_) => ModelError::Retryable(text),
-            E::ValidationException(_) | E::AccessDeniedException(_) | E::ResourceNotFoundException(_) => {
-                ModelError::Permanent(text)
+            E::ValidationException(_)
+            | E::AccessDeniedException(_)
+            | E::ResourceNotFoundException(_) => ModelError::Permanent(text),
+            _ if se.raw().status().as_u16() >= 500 || se.raw().status().as_u16() == 429 => {
+                ModelError::Retryable(text)
             }
-            _ if se.raw().status().as_u16() >= 500 || se.raw().status().as_u16() == 429 => ModelError::Retryable(text),
             _ => ModelError::Permanent(text),
         },
         _ => ModelError::Permanent(text),
@@ -619,7 +639,9 @@ pub fn to_document(v: &serde_json::Value) -> aws_smithy_types::Document {
         }),
         serde_json::Value::String(s) => Document::String(s.clone()),
         serde_json::Value::Array(a) => Document::Array(a.iter().map(to_document).collect()),
-        serde_json::Value::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), to_document(v))).collect()),
+        serde_json::Value::Object(o) => {
+            Document::Object(o.iter().map(|(k, v)| (k.clone(), to_document(v))).collect())
+        }
     }
 }
 
@@ -630,9 +652,15 @@ pub fn from_document(d: &aws_smithy_types::Document) -> serde_json::Value {
         Document::Bool(b) => (*b).into(),
         Document::Number(Number::PosInt(u)) => (*u).into(),
         Document::Number(Number::NegInt(i)) => (*i).into(),
-        Document::Number(Number::Float(f)) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+        Document::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
         Document::String(s) => s.clone().into(),
         Document::Array(a) => a.iter().map(from_document).collect(),
-        Document::Object(o) => o.iter().map(|(k, v)| (k.clone(), from_document(v))).collect::<serde_json::Map<_, _>>().into(),
+        Document::Object(o) => o
+            .iter()
+            .map(|(k, v)| (k.clone(), from_document(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     }
 }

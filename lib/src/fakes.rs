@@ -3,6 +3,7 @@
 //! assert on what happened rather than on "no error".
 
 use crate::ai::{FunctionConfig, UpdateStatus};
+use crate::insight::{InsightModel, InsightRequest, ModelError, ModelReply};
 use crate::notify::{AuditEvent, Notification};
 use crate::ports::{
     AlarmStates, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
@@ -68,6 +69,8 @@ pub struct FakeLambda {
     interleaved: Mutex<Option<(String, String, AliasState)>>,
     /// Every mutating call: `UpdateAlias function:alias -> state`, `TagResource function`.
     pub calls: Mutex<Vec<String>>,
+    /// When each mutating call happened (tokio's clock, so paused-time tests can read it).
+    times: Mutex<Vec<tokio::time::Instant>>,
 }
 
 impl FakeLambda {
@@ -158,6 +161,19 @@ impl FakeLambda {
 
     pub fn calls(&self) -> Vec<String> {
         lock(&self.calls).clone()
+    }
+
+    /// Mutating calls with the time each happened.
+    pub fn timeline(&self) -> Vec<(String, tokio::time::Instant)> {
+        self.calls()
+            .into_iter()
+            .zip(lock(&self.times).iter().copied())
+            .collect()
+    }
+
+    fn log(&self, call: String) {
+        lock(&self.calls).push(call);
+        lock(&self.times).push(tokio::time::Instant::now());
     }
 
     pub fn alias_updates(&self) -> usize {
@@ -257,7 +273,7 @@ impl AliasManager for FakeLambda {
             };
             Ok(current.clone())
         })?;
-        lock(&self.calls).push(format!("UpdateAlias {function}:{alias} -> {to}"));
+        self.log(format!("UpdateAlias {function}:{alias} -> {to}"));
         Ok(updated)
     }
 
@@ -272,7 +288,7 @@ impl AliasManager for FakeLambda {
             f.tags.extend(tags.clone());
             Ok(())
         })?;
-        lock(&self.calls).push(format!("TagResource {function}"));
+        self.log(format!("TagResource {function}"));
         Ok(())
     }
 }
@@ -316,7 +332,7 @@ impl FunctionSettings for FakeLambda {
             latest.revision_id = Some(revision);
             Ok(())
         })?;
-        lock(&self.calls).push(format!("UpdateFunctionConfiguration {function}"));
+        self.log(format!("UpdateFunctionConfiguration {function}"));
         Ok(())
     }
 
@@ -361,7 +377,7 @@ impl FunctionSettings for FakeLambda {
             );
             Ok(version)
         })?;
-        lock(&self.calls).push(format!(
+        self.log(format!(
             "PublishVersion {function} -> {version} ({description})"
         ));
         Ok(version)
@@ -391,12 +407,18 @@ impl AlarmStates for FakeAlarmStates {
 #[derive(Default)]
 pub struct FakeNotifier {
     pub sent: Mutex<Vec<(String, Notification)>>,
+    times: Mutex<Vec<tokio::time::Instant>>,
     fail: Mutex<Option<PortError>>,
 }
 
 impl FakeNotifier {
     pub fn sent(&self) -> Vec<(String, Notification)> {
         lock(&self.sent).clone()
+    }
+
+    /// When each notification was published (tokio's clock).
+    pub fn sent_at(&self) -> Vec<tokio::time::Instant> {
+        lock(&self.times).clone()
     }
 
     /// Every publish fails with `e` from now on.
@@ -412,6 +434,7 @@ impl Notifier for FakeNotifier {
             return Err(e);
         }
         lock(&self.sent).push((topic_arn.into(), notification.clone()));
+        lock(&self.times).push(tokio::time::Instant::now());
         Ok(())
     }
 }
@@ -459,5 +482,47 @@ impl FakeClock {
 impl Clock for FakeClock {
     fn now(&self) -> DateTime<Utc> {
         *lock(&self.0)
+    }
+}
+
+/// A model that answers after `delay` with a fixed reply (or error).
+pub struct FakeInsightModel {
+    delay: std::time::Duration,
+    reply: Result<ModelReply, ModelError>,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl FakeInsightModel {
+    pub fn answering(delay: std::time::Duration, tool_input: serde_json::Value) -> Self {
+        Self {
+            delay,
+            reply: Ok(ModelReply {
+                tool_input,
+                input_tokens: 100,
+                output_tokens: 30,
+            }),
+            calls: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    pub fn failing(error: ModelError) -> Self {
+        Self {
+            delay: std::time::Duration::ZERO,
+            reply: Err(error),
+            calls: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl InsightModel for FakeInsightModel {
+    async fn converse(&self, _request: &InsightRequest) -> Result<ModelReply, ModelError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.reply.clone()
     }
 }

@@ -305,7 +305,10 @@ impl Guard {
             None => (report.reason.clone(), Vec::new()),
         };
         let request = incident_request(&alarm, &reason, &datapoints, &report.reason);
-        let explained = self.insights.explain(&request, rules_for_incident(&alarm, &reason)).await;
+        let explained = self
+            .insights
+            .explain(&request, rules_for_incident(&alarm, &reason))
+            .await;
         report.insight = Some(explained.insight);
         report.insight_fallback = explained.fallback_reason;
     }

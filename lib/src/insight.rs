@@ -64,13 +64,21 @@ impl MetricSample {
             return Err("`stream_id`: expected a non-empty string".into());
         }
         if crate::transition::parse_timestamp(&self.timestamp).is_none() {
-            return Err(format!("`timestamp`: `{}` is not an RFC 3339 timestamp", self.timestamp));
+            return Err(format!(
+                "`timestamp`: `{}` is not an RFC 3339 timestamp",
+                self.timestamp
+            ));
         }
         let checks = [
             ("utilization", self.utilization, 0.0, 100.0),
             ("error_rate", self.error_rate, 0.0, 100.0),
             ("latency_ms", self.latency_ms, 0.0, f64::MAX),
-            ("baseline_latency_ms", self.baseline_latency_ms, 0.0, f64::MAX),
+            (
+                "baseline_latency_ms",
+                self.baseline_latency_ms,
+                0.0,
+                f64::MAX,
+            ),
         ];
         for (field, v, lo, hi) in checks {
             if !v.is_finite() || v < lo || v > hi {
@@ -84,17 +92,32 @@ impl MetricSample {
 /// The seed runbooks' rules for a metric sample.
 pub fn rules_for_sample(s: &MetricSample) -> Insight {
     let (kind, risk, why) = if s.utilization > 90.0 {
-        ("resource_saturation", 85, format!("utilisation is {:.1} %, above 90 %", s.utilization))
+        (
+            "resource_saturation",
+            85,
+            format!("utilisation is {:.1} %, above 90 %", s.utilization),
+        )
     } else if s.baseline_latency_ms > 0.0 && s.latency_ms > 2.0 * s.baseline_latency_ms {
         (
             "performance_degradation",
             75,
-            format!("latency {:.0} ms is more than twice the baseline {:.0} ms", s.latency_ms, s.baseline_latency_ms),
+            format!(
+                "latency {:.0} ms is more than twice the baseline {:.0} ms",
+                s.latency_ms, s.baseline_latency_ms
+            ),
         )
     } else if s.error_rate > 5.0 {
-        ("connection_instability", 70, format!("error rate is {:.1} %, above 5 %", s.error_rate))
+        (
+            "connection_instability",
+            70,
+            format!("error rate is {:.1} %, above 5 %", s.error_rate),
+        )
     } else {
-        ("normal", 10, "utilisation, latency and error rate are within their bounds".to_string())
+        (
+            "normal",
+            10,
+            "utilisation, latency and error rate are within their bounds".to_string(),
+        )
     };
     fallback(kind, risk, why)
 }
@@ -121,11 +144,26 @@ pub fn rules_for_incident(alarm: &str, reason: &str) -> Insight {
 
 fn fallback(kind: &str, risk: u8, why: String) -> Insight {
     let recommendations = match kind {
-        "resource_saturation" => vec!["raise memory or reserved concurrency", "check for a retry storm"],
-        "performance_degradation" => vec!["compare the new version's duration with the stable one", "check downstream latency"],
-        "connection_instability" => vec!["check downstream dependencies and timeouts", "roll back if errors started with the deployment"],
-        "ai_quality_degradation" => vec!["switch the AI path off until the model answers again", "check the model's quotas and errors"],
-        "cost_anomaly" => vec!["check token usage per request", "cap max tokens or switch the AI path off"],
+        "resource_saturation" => vec![
+            "raise memory or reserved concurrency",
+            "check for a retry storm",
+        ],
+        "performance_degradation" => vec![
+            "compare the new version's duration with the stable one",
+            "check downstream latency",
+        ],
+        "connection_instability" => vec![
+            "check downstream dependencies and timeouts",
+            "roll back if errors started with the deployment",
+        ],
+        "ai_quality_degradation" => vec![
+            "switch the AI path off until the model answers again",
+            "check the model's quotas and errors",
+        ],
+        "cost_anomaly" => vec![
+            "check token usage per request",
+            "cap max tokens or switch the AI path off",
+        ],
         _ => vec!["no action needed"],
     };
     Insight {
@@ -156,16 +194,28 @@ pub fn tool_schema() -> Value {
 /// Validates what the model put in the tool call; anything off is a failure.
 pub fn parse_model_output(input: &Value) -> Result<Insight, String> {
     let obj = input.as_object().ok_or("tool input is not an object")?;
-    let text = |k: &str| obj.get(k).and_then(Value::as_str).ok_or(format!("`{k}` missing or not a string"));
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .ok_or(format!("`{k}` missing or not a string"))
+    };
     let prediction_type = text("prediction_type")?;
     if !PREDICTION_TYPES.contains(&prediction_type) {
-        return Err(format!("`prediction_type` `{prediction_type}` is not one of {PREDICTION_TYPES:?}"));
+        return Err(format!(
+            "`prediction_type` `{prediction_type}` is not one of {PREDICTION_TYPES:?}"
+        ));
     }
-    let risk = obj.get("risk_score").and_then(Value::as_f64).ok_or("`risk_score` missing or not a number")?;
+    let risk = obj
+        .get("risk_score")
+        .and_then(Value::as_f64)
+        .ok_or("`risk_score` missing or not a number")?;
     if !(0.0..=100.0).contains(&risk) || risk.fract() != 0.0 {
         return Err(format!("`risk_score` {risk} is not an integer in 0..=100"));
     }
-    let confidence = obj.get("confidence").and_then(Value::as_f64).ok_or("`confidence` missing or not a number")?;
+    let confidence = obj
+        .get("confidence")
+        .and_then(Value::as_f64)
+        .ok_or("`confidence` missing or not a number")?;
     if !(0.0..=1.0).contains(&confidence) {
         return Err(format!("`confidence` {confidence} is outside 0..=1"));
     }
@@ -174,7 +224,11 @@ pub fn parse_model_output(input: &Value) -> Result<Insight, String> {
         .and_then(Value::as_array)
         .ok_or("`recommendations` missing or not a list")?
         .iter()
-        .map(|r| r.as_str().map(String::from).ok_or("a recommendation is not a string"))
+        .map(|r| {
+            r.as_str()
+                .map(String::from)
+                .ok_or("a recommendation is not a string")
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Insight {
         prediction_type: prediction_type.into(),
@@ -212,7 +266,12 @@ pub fn sample_request(s: &MetricSample) -> InsightRequest {
     }
 }
 
-pub fn incident_request(alarm: &str, reason: &str, datapoints: &[f64], action: &str) -> InsightRequest {
+pub fn incident_request(
+    alarm: &str,
+    reason: &str,
+    datapoints: &[f64],
+    action: &str,
+) -> InsightRequest {
     InsightRequest {
         system: SYSTEM.into(),
         prompt: format!(
@@ -287,12 +346,20 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>, default_budget: Duration) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+        default_budget: Duration,
+    ) -> Result<Self, ConfigError> {
         let err = |variable, message: String| ConfigError { variable, message };
         let enabled = match get("AI_ENABLED").as_deref() {
             None | Some("true") => true,
             Some("false") => false,
-            Some(other) => return Err(err("AI_ENABLED", format!("expected \"true\" or \"false\", got `{other}`"))),
+            Some(other) => {
+                return Err(err(
+                    "AI_ENABLED",
+                    format!("expected \"true\" or \"false\", got `{other}`"),
+                ))
+            }
         };
         let millis = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match get(variable) {
@@ -311,7 +378,8 @@ impl ModelConfig {
                 .filter(|n| (1..=4096).contains(n))
                 .ok_or_else(|| err("MAX_TOKENS", format!("expected 1..=4096, got `{v}`")))?,
         };
-        let model_id = get("MODEL_ID").unwrap_or_else(|| "anthropic.claude-3-haiku-20240307-v1:0".into());
+        let model_id =
+            get("MODEL_ID").unwrap_or_else(|| "anthropic.claude-3-haiku-20240307-v1:0".into());
         if model_id.trim().is_empty() {
             return Err(err("MODEL_ID", "expected a Bedrock model id".into()));
         }
@@ -355,14 +423,20 @@ struct Attempts {
 
 impl InsightEngine {
     pub fn new(model: Arc<dyn InsightModel>, settings: InsightSettings) -> Self {
-        Self { model: Some(model), settings }
+        Self {
+            model: Some(model),
+            settings,
+        }
     }
 
     /// Rules only: no model configured.
     pub fn rules_only() -> Self {
         Self {
             model: None,
-            settings: InsightSettings { enabled: false, ..InsightSettings::default() },
+            settings: InsightSettings {
+                enabled: false,
+                ..InsightSettings::default()
+            },
         }
     }
 
@@ -380,18 +454,32 @@ impl InsightEngine {
             }
         };
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let attempt = tokio::time::timeout(self.settings.budget, self.attempts(model.as_ref(), request, &calls)).await;
+        let attempt = tokio::time::timeout(
+            self.settings.budget,
+            self.attempts(model.as_ref(), request, &calls),
+        )
+        .await;
         let attempts = match attempt {
             Ok(a) => a,
             Err(_) => Attempts {
                 calls: calls.load(std::sync::atomic::Ordering::SeqCst),
-                result: Err(format!("time budget of {} ms exhausted", self.settings.budget.as_millis())),
+                result: Err(format!(
+                    "time budget of {} ms exhausted",
+                    self.settings.budget.as_millis()
+                )),
             },
         };
         match attempts.result {
             Ok((insight, input_tokens, output_tokens)) => {
                 let latency_ms = started.elapsed().as_millis() as u64;
-                info!(path = "model", calls = attempts.calls, latency_ms, input_tokens, output_tokens, "insight");
+                info!(
+                    path = "model",
+                    calls = attempts.calls,
+                    latency_ms,
+                    input_tokens,
+                    output_tokens,
+                    "insight"
+                );
                 Explained {
                     insight,
                     calls: attempts.calls,
@@ -427,18 +515,31 @@ impl InsightEngine {
                     return Attempts { calls: n, result };
                 }
                 Err(ModelError::Retryable(e)) if retry < self.settings.max_retries => {
-                    let delay = self.settings.base_delay.saturating_mul(2u32.saturating_pow(retry));
+                    let delay = self
+                        .settings
+                        .base_delay
+                        .saturating_mul(2u32.saturating_pow(retry));
                     warn!(attempt = n, error = %e, delay_ms = delay.as_millis() as u64, "model call failed; retrying");
                     tokio::time::sleep(delay).await;
                     retry += 1;
                 }
-                Err(e) => return Attempts { calls: n, result: Err(format!("model call failed: {e}")) },
+                Err(e) => {
+                    return Attempts {
+                        calls: n,
+                        result: Err(format!("model call failed: {e}")),
+                    }
+                }
             }
         }
     }
 }
 
-fn explained_fallback(insight: Insight, calls: u32, started: tokio::time::Instant, why: String) -> Explained {
+fn explained_fallback(
+    insight: Insight,
+    calls: u32,
+    started: tokio::time::Instant,
+    why: String,
+) -> Explained {
     Explained {
         insight,
         calls,
@@ -497,11 +598,20 @@ mod tests {
     #[test]
     fn the_fallback_rules_follow_the_runbook_order() {
         let r = rules_for_sample(&sample(95.0, 900.0, 100.0, 20.0));
-        assert_eq!((r.prediction_type.as_str(), r.risk_score), ("resource_saturation", 85));
+        assert_eq!(
+            (r.prediction_type.as_str(), r.risk_score),
+            ("resource_saturation", 85)
+        );
         assert_eq!(r.confidence, 0.6);
         assert_eq!(r.source, InsightSource::Fallback);
-        assert_eq!(rules_for_sample(&sample(50.0, 201.0, 100.0, 20.0)).prediction_type, "performance_degradation");
-        assert_eq!(rules_for_sample(&sample(50.0, 200.0, 100.0, 5.1)).prediction_type, "connection_instability");
+        assert_eq!(
+            rules_for_sample(&sample(50.0, 201.0, 100.0, 20.0)).prediction_type,
+            "performance_degradation"
+        );
+        assert_eq!(
+            rules_for_sample(&sample(50.0, 200.0, 100.0, 5.1)).prediction_type,
+            "connection_instability"
+        );
         let normal = rules_for_sample(&sample(90.0, 200.0, 100.0, 5.0));
         assert_eq!(normal.prediction_type, "normal");
         assert!(normal.risk_score < 30);
@@ -528,7 +638,10 @@ mod tests {
     #[test]
     fn samples_are_validated() {
         assert!(sample(50.0, 1.0, 1.0, 1.0).validate().is_ok());
-        assert!(sample(150.0, 1.0, 1.0, 1.0).validate().expect_err("too high").contains("utilization"));
+        assert!(sample(150.0, 1.0, 1.0, 1.0)
+            .validate()
+            .expect_err("too high")
+            .contains("utilization"));
         assert!(sample(50.0, f64::NAN, 1.0, 1.0).validate().is_err());
         let mut s = sample(50.0, 1.0, 1.0, 1.0);
         s.stream_id = " ".into();
@@ -548,7 +661,15 @@ mod tests {
         let line = emf_line("ai-insight", &e, 1);
         assert_eq!(line["FallbackCount"], 1);
         assert_eq!(line["InsightCount"], 1);
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "RollbackGuard/Insight");
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().map(Vec::len), Some(5));
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "RollbackGuard/Insight"
+        );
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .map(Vec::len),
+            Some(5)
+        );
     }
 }

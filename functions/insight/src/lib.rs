@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use rollback_guard::insight::{rules_for_sample, sample_request, ConfigError, InsightEngine, MetricSample, ModelConfig};
+use rollback_guard::insight::{
+    rules_for_sample, sample_request, ConfigError, InsightEngine, MetricSample, ModelConfig,
+};
 use rollback_guard::notify::AuditEvent;
 use rollback_guard::ports::{AuditBus, Clock};
 use rollback_guard::record::fingerprint;
@@ -77,7 +79,12 @@ pub struct InsightService {
 }
 
 impl InsightService {
-    pub fn new(config: Config, engine: InsightEngine, bus: Arc<dyn AuditBus>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        config: Config,
+        engine: InsightEngine,
+        bus: Arc<dyn AuditBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             config,
             engine,
@@ -91,17 +98,32 @@ impl InsightService {
         let sample: MetricSample =
             serde_json::from_value(event).map_err(|e| InsightError::BadSample(e.to_string()))?;
         sample.validate().map_err(InsightError::BadSample)?;
-        let explained = self.engine.explain(&sample_request(&sample), rules_for_sample(&sample)).await;
+        let explained = self
+            .engine
+            .explain(&sample_request(&sample), rules_for_sample(&sample))
+            .await;
         let now = self.clock.now();
         // The EMF line goes to stdout, where Lambda's log stream turns it into metrics.
-        println!("{}", rollback_guard::insight::emf_line(&self.config.function_name, &explained, now.timestamp_millis()));
+        println!(
+            "{}",
+            rollback_guard::insight::emf_line(
+                &self.config.function_name,
+                &explained,
+                now.timestamp_millis()
+            )
+        );
         let insight = &explained.insight;
         let mut alert_id = None;
-        if insight.risk_score >= CRITICAL_RISK && self.due(&sample.stream_id, &insight.prediction_type, now) {
+        if insight.risk_score >= CRITICAL_RISK
+            && self.due(&sample.stream_id, &insight.prediction_type, now)
+        {
             let id = format!(
                 "{}-{}",
                 insight.prediction_type,
-                fingerprint(&format!("{}@{}@{}", sample.stream_id, insight.prediction_type, sample.timestamp))
+                fingerprint(&format!(
+                    "{}@{}@{}",
+                    sample.stream_id, insight.prediction_type, sample.timestamp
+                ))
             );
             let event = AuditEvent {
                 source: self.config.source.clone(),
@@ -121,7 +143,10 @@ impl InsightService {
                 .await
                 .map_err(|e| InsightError::NotPublished(e.to_string()))?;
             if let Ok(mut recent) = self.recent.lock() {
-                recent.insert((sample.stream_id.clone(), insight.prediction_type.clone()), now);
+                recent.insert(
+                    (sample.stream_id.clone(), insight.prediction_type.clone()),
+                    now,
+                );
             }
             alert_id = Some(id);
         }
@@ -139,11 +164,17 @@ impl InsightService {
         let window = chrono::Duration::minutes(CRITICAL_WINDOW_MINUTES);
         self.recent
             .lock()
-            .map(|r| r.get(&(stream.to_string(), kind.to_string())).is_none_or(|last| now >= *last + window))
+            .map(|r| {
+                r.get(&(stream.to_string(), kind.to_string()))
+                    .is_none_or(|last| now >= *last + window)
+            })
             .unwrap_or(true)
     }
 }
 
-pub async fn function_handler(event: LambdaEvent<Value>, service: &InsightService) -> Result<Value, InsightError> {
+pub async fn function_handler(
+    event: LambdaEvent<Value>,
+    service: &InsightService,
+) -> Result<Value, InsightError> {
     service.handle(event.payload).await
 }

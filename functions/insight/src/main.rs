@@ -16,5 +16,8 @@ async fn main() -> Result<(), Error> {
     let engine = InsightEngine::new(Arc::new(model), config.model.settings);
     let bus = Arc::new(EventBridgeAuditBus::new(EventBridgeClient::new(&sdk)));
     let service = InsightService::new(config, engine, bus, Arc::new(SystemClock));
-    run(service_fn(|event: LambdaEvent<Value>| ai_insight::function_handler(event, &service))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        ai_insight::function_handler(event, &service)
+    }))
+    .await
 }
