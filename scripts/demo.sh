@@ -12,7 +12,8 @@ echo
 echo "== 2. the alarms fire: guard replay --policy events/policy.toml ... =="
 echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback;"
 echo "    support-ai's fallback-rate alarm switches its AI off, keeping its other settings)"
-$bin/guard replay --policy events/policy.toml \
+# Insights from the local Bedrock (llm-katan, a stand-in: its answers are placeholders).
+MODEL_ID=anthropic.claude-3-haiku-20240307-v1:0 $bin/guard replay --policy events/policy.toml \
   events/eventbridge-alarm.json events/sns-alarm.json events/eventbridge-canary-alarm.json \
   events/eventbridge-fallback-rate.json |
   tee .emulator/replay.jsonl |

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Starts or stops the local AWS emulator (moto's server) on a free loopback port.
-#   scripts/emulator.sh start   -> prints the endpoint, writes .emulator/{pid,endpoint}
-#   scripts/emulator.sh stop    -> stops it by its process id
+# Starts or stops the local emulators on free loopback ports: moto's server (AWS) and
+# llm-katan (Bedrock Runtime, echo backend: answers Converse, fills tool use from the schema).
+#   scripts/emulator.sh start   -> prints the AWS endpoint; writes .emulator/{pid,endpoint,
+#                                  bedrock.pid,bedrock_endpoint}
+#   scripts/emulator.sh stop    -> stops both by their process ids
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.emulator
@@ -29,13 +31,28 @@ case "${1:-}" in
     curl -sf -X POST "$endpoint/moto-api/config" -H 'Content-Type: application/json' \
       -d '{"lambda":{"use_docker":false}}' >/dev/null
     echo "$endpoint" >"$state/endpoint"
+
+    bport=$(free_port)
+    .venv/bin/llm-katan --model rollback-guard-test --backend echo --providers bedrock \
+      --host 127.0.0.1 --port "$bport" --log-level warning >"$state/llm-katan.log" 2>&1 &
+    echo $! >"$state/bedrock.pid"
+    bedrock="http://127.0.0.1:$bport"
+    for _ in $(seq 1 150); do
+      if curl -sf "$bedrock/health" >/dev/null 2>&1; then break; fi
+      sleep 0.1
+    done
+    curl -sf "$bedrock/health" >/dev/null || { echo "llm-katan did not start; see $state/llm-katan.log" >&2; exit 1; }
+    echo "$bedrock" >"$state/bedrock_endpoint"
     echo "$endpoint"
     ;;
   stop)
-    if [ -f "$state/pid" ]; then
-      kill "$(cat "$state/pid")" 2>/dev/null || true
-      rm -f "$state/pid" "$state/endpoint"
-    fi
+    for p in pid bedrock.pid; do
+      if [ -f "$state/$p" ]; then
+        kill "$(cat "$state/$p")" 2>/dev/null || true
+        rm -f "$state/$p"
+      fi
+    done
+    rm -f "$state/endpoint" "$state/bedrock_endpoint"
     ;;
   *)
     echo "usage: $0 start|stop" >&2; exit 2 ;;
