@@ -526,3 +526,53 @@ impl InsightModel for FakeInsightModel {
         self.reply.clone()
     }
 }
+
+/// Every backend faked, on one clock: what a test's guard runs on.
+pub struct FakeBackends {
+    pub lambda: std::sync::Arc<FakeLambda>,
+    pub alarms: std::sync::Arc<FakeAlarmStates>,
+    pub notifier: std::sync::Arc<FakeNotifier>,
+    pub audit: std::sync::Arc<FakeAuditBus>,
+    pub clock: std::sync::Arc<FakeClock>,
+}
+
+impl FakeBackends {
+    /// `lambda` as given, `alarm` in ALARM, the clock at `now`.
+    pub fn new(lambda: FakeLambda, alarm: &str, now: DateTime<Utc>) -> Self {
+        let alarms = FakeAlarmStates::default();
+        alarms.set(alarm, AlarmState::Alarm);
+        Self {
+            lambda: std::sync::Arc::new(lambda),
+            alarms: std::sync::Arc::new(alarms),
+            notifier: std::sync::Arc::default(),
+            audit: std::sync::Arc::default(),
+            clock: std::sync::Arc::new(FakeClock::at(now)),
+        }
+    }
+
+    pub fn ports(&self) -> crate::guard::Ports {
+        crate::guard::Ports {
+            aliases: self.lambda.clone(),
+            functions: self.lambda.clone(),
+            alarms: self.alarms.clone(),
+            notifier: self.notifier.clone(),
+            audit: self.audit.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A guard over these backends with millisecond retries; a new one is a new instance,
+    /// remembering nothing.
+    pub fn guard(&self, policy: crate::policy::Policy) -> crate::guard::Guard {
+        crate::guard::Guard::new(policy, self.ports()).with_retry(fast_retry())
+    }
+}
+
+/// The retry schedule for tests: the same attempts, millisecond delays.
+pub fn fast_retry() -> crate::retry::RetryPolicy {
+    crate::retry::RetryPolicy {
+        attempts: 4,
+        base_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(4),
+    }
+}

@@ -1,7 +1,7 @@
 //! The pipeline: intake, decision, confirmation, the action exactly once, and the
 //! announcement. Talks to AWS only through the ports.
 
-use crate::ai::{disabled_environment, unpublished_differences};
+use crate::ai::{disabled_environment, unpublished_differences, FunctionConfig};
 use crate::decision::{decide, untrusted_account, Decision, Mode};
 use crate::flag;
 use crate::insight::{incident_request, rules_for_incident, Insight, InsightEngine};
@@ -193,6 +193,12 @@ enum UpdateResult {
     Updated(AliasState),
     /// Another delivery of the same transition got there first.
     AlreadyThere,
+}
+
+/// Whether an action goes on, or has settled its report already.
+enum Step {
+    Go(Report),
+    Done(Report),
 }
 
 /// What an action runs for.
@@ -626,20 +632,11 @@ impl Guard {
                 )
             }
         };
-        report.preserved_variables = preserved(&served.variables, flag);
-        if served.ai_disabled(flag) {
-            report.ladder_continues = true;
-            self.settle_key(&ctx.key);
-            return report.settle(
-                Outcome::AlreadyDone,
-                format!("AI already disabled: alias {alias} serves version {served_version} with {flag}=false"),
-            );
-        }
-        if let Some(e) = &served.environment_error {
-            return report.refuse(format!(
-                "the environment of version {served_version} cannot be read ({e})"
-            ));
-        }
+        let place = format!("version {served_version} (served by alias {alias})");
+        let mut report = match self.check_flag(report, &served, flag, &place, &ctx.key) {
+            Step::Go(report) => report,
+            Step::Done(settled) => return settled,
+        };
         let latest = match flag::settled(functions.as_ref(), &self.retry, function).await {
             Ok(c) => c,
             Err(e) => {
@@ -755,12 +752,7 @@ impl Guard {
     }
 
     /// `disable-ai` on a target invoked through `$LATEST` (no alias, or an alias on `$LATEST`).
-    async fn disable_ai_on_latest(
-        &self,
-        mut report: Report,
-        target: &Target,
-        ctx: &Ctx<'_>,
-    ) -> Report {
+    async fn disable_ai_on_latest(&self, report: Report, target: &Target, ctx: &Ctx<'_>) -> Report {
         let function = target.function.as_str();
         let flag = target.ai_flag.as_str();
         let functions = self.ports.functions.as_ref();
@@ -773,20 +765,11 @@ impl Guard {
                 )
             }
         };
-        report.preserved_variables = preserved(&latest.variables, flag);
-        if latest.ai_disabled(flag) {
-            report.ladder_continues = true;
-            self.settle_key(&ctx.key);
-            return report.settle(
-                Outcome::AlreadyDone,
-                format!("AI already disabled: {flag}=false on $LATEST of {function}"),
-            );
-        }
-        if let Some(e) = &latest.environment_error {
-            return report.refuse(format!(
-                "the environment of {function} cannot be read ({e})"
-            ));
-        }
+        let place = format!("$LATEST of {function}");
+        let mut report = match self.check_flag(report, &latest, flag, &place, &ctx.key) {
+            Step::Go(report) => report,
+            Step::Done(settled) => return settled,
+        };
         if ctx.mode == Mode::Plan {
             return report.settle(
                 Outcome::Planned,
@@ -825,6 +808,34 @@ impl Guard {
                 "AI disabled: {flag}=false on $LATEST of {function}; {kept} other variable(s) kept"
             ),
         )
+    }
+
+    /// What every disable-ai path checks on the configuration it would change: the flag
+    /// already off (a no-op the ladder may go on from) or variables that cannot be read (a
+    /// refusal: writing them back would lose them).
+    fn check_flag(
+        &self,
+        mut report: Report,
+        config: &FunctionConfig,
+        flag: &str,
+        place: &str,
+        key: &str,
+    ) -> Step {
+        report.preserved_variables = preserved(&config.variables, flag);
+        if config.ai_disabled(flag) {
+            report.ladder_continues = true;
+            self.settle_key(key);
+            return Step::Done(report.settle(
+                Outcome::AlreadyDone,
+                format!("AI already disabled: {flag}=false on {place}"),
+            ));
+        }
+        if let Some(e) = &config.environment_error {
+            return Step::Done(
+                report.refuse(format!("the environment of {place} cannot be read ({e})")),
+            );
+        }
+        Step::Go(report)
     }
 
     async fn write_record(

@@ -2,40 +2,37 @@
 //! clock). The same behaviours run on the emulator in tests/tests/disable_ai.rs.
 
 use chrono::{DateTime, Duration, Utc};
-use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::operator::{undo, OperatorError};
 use rollback_guard::ports::PortError;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
-use rollback_guard::{Guard, Outcome, Policy, Ports};
+use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::Value;
-use std::sync::Arc;
 
 const ALARM: &str = "support-ai-fallback-rate";
 
 struct World {
-    lambda: Arc<FakeLambda>,
-    alarms: Arc<FakeAlarmStates>,
-    notifier: Arc<FakeNotifier>,
-    audit: Arc<FakeAuditBus>,
-    clock: Arc<FakeClock>,
+    fakes: FakeBackends,
     policy: Policy,
+}
+
+impl std::ops::Deref for World {
+    type Target = FakeBackends;
+    fn deref(&self) -> &FakeBackends {
+        &self.fakes
+    }
 }
 
 impl World {
     /// `support-ai` with versions 1..=3, `live` on `on`, its fallback-rate alarm in ALARM, and
     /// the catalog policy (ladder: disable-ai, then rollback-alias after 10 minutes).
     fn new(on: AliasState) -> Self {
-        let alarms = FakeAlarmStates::default();
-        alarms.set(ALARM, AlarmState::Alarm);
+        let lambda = FakeLambda::default().with_function("support-ai", 3, "live", on);
         let start: DateTime<Utc> = "2026-11-20T05:03:00Z".parse().expect("time");
         Self {
-            lambda: Arc::new(FakeLambda::default().with_function("support-ai", 3, "live", on)),
-            alarms: Arc::new(alarms),
-            notifier: Arc::new(FakeNotifier::default()),
-            audit: Arc::new(FakeAuditBus::default()),
-            clock: Arc::new(FakeClock::at(start)),
+            fakes: FakeBackends::new(lambda, ALARM, start),
             policy: Policy::from_file(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/../events/policy.toml"
@@ -50,20 +47,7 @@ impl World {
     }
 
     fn guard(&self) -> Guard {
-        let ports = Ports {
-            aliases: self.lambda.clone(),
-            functions: self.lambda.clone(),
-            alarms: self.alarms.clone(),
-            notifier: self.notifier.clone(),
-            audit: self.audit.clone(),
-            clock: self.clock.clone(),
-        };
-        let fast = RetryPolicy {
-            attempts: 4,
-            base_delay: std::time::Duration::from_millis(1),
-            max_delay: std::time::Duration::from_millis(4),
-        };
-        Guard::new(self.policy.clone(), ports).with_retry(fast)
+        self.fakes.guard(self.policy.clone())
     }
 
     fn alias(&self) -> AliasState {

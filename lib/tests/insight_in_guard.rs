@@ -1,34 +1,21 @@
 //! The guard's notifications carry an insight, and the insight never delays the action.
 
-use rollback_guard::fakes::{
-    FakeAlarmStates, FakeAuditBus, FakeClock, FakeInsightModel, FakeLambda, FakeNotifier,
-};
+use rollback_guard::fakes::{FakeBackends, FakeInsightModel, FakeLambda};
 use rollback_guard::insight::{InsightEngine, InsightSettings, ModelError};
 use rollback_guard::rollback::AliasState;
-use rollback_guard::transition::AlarmState;
-use rollback_guard::{Guard, Outcome, Policy, Ports};
+use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-fn guard(
-    model: Arc<FakeInsightModel>,
-    budget: Duration,
-) -> (Guard, Arc<FakeLambda>, Arc<FakeNotifier>) {
-    let alarms = FakeAlarmStates::default();
-    alarms.set("orders-ai-error-rate", AlarmState::Alarm);
-    let lambda =
-        Arc::new(FakeLambda::default().with_function("orders-ai", 3, "live", AliasState::on("3")));
-    let notifier = Arc::new(FakeNotifier::default());
-    let ports = Ports {
-        aliases: lambda.clone(),
-        functions: lambda.clone(),
-        alarms: Arc::new(alarms),
-        notifier: notifier.clone(),
-        audit: Arc::new(FakeAuditBus::default()),
-        clock: Arc::new(FakeClock::at("2026-11-20T03:13:00Z".parse().expect("time"))),
-    };
+fn guard(model: Arc<FakeInsightModel>, budget: Duration) -> (Guard, FakeBackends) {
+    let lambda = FakeLambda::default().with_function("orders-ai", 3, "live", AliasState::on("3"));
+    let fakes = FakeBackends::new(
+        lambda,
+        "orders-ai-error-rate",
+        "2026-11-20T03:13:00Z".parse().expect("time"),
+    );
     let policy = Policy::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../events/policy.toml"
@@ -40,8 +27,10 @@ fn guard(
         base_delay: Duration::from_secs(1),
         max_retries: 3,
     };
-    let guard = Guard::new(policy, ports).with_insights(InsightEngine::new(model, settings));
-    (guard, lambda, notifier)
+    let guard = fakes
+        .guard(policy)
+        .with_insights(InsightEngine::new(model, settings));
+    (guard, fakes)
 }
 
 fn event() -> Value {
@@ -68,7 +57,8 @@ async fn a_bedrock_stall_of_ten_seconds_adds_nothing_to_the_action() {
         Duration::from_secs(10),
         model_answer(),
     ));
-    let (guard, lambda, notifier) = guard(model.clone(), Duration::from_secs(3));
+    let (guard, fakes) = guard(model.clone(), Duration::from_secs(3));
+    let (lambda, notifier) = (&fakes.lambda, &fakes.notifier);
     let start = Instant::now();
 
     let report = guard.handle(&event(), false).await;
@@ -97,7 +87,8 @@ async fn the_notification_carries_the_model_insight_when_it_answers_in_time() {
         Duration::from_millis(400),
         model_answer(),
     ));
-    let (guard, _, notifier) = guard(model, Duration::from_secs(3));
+    let (guard, fakes) = guard(model, Duration::from_secs(3));
+    let notifier = &fakes.notifier;
     let report = guard.handle(&event(), false).await;
     assert_eq!(report.insight.as_ref().map(|i| i.risk_score), Some(88));
     let message = &notifier.sent()[0].1.message;
@@ -117,7 +108,7 @@ async fn no_insight_is_asked_for_what_people_are_not_told() {
     let model = Arc::new(FakeInsightModel::failing(ModelError::Permanent(
         "unused".into(),
     )));
-    let (guard, _, _) = guard(model.clone(), Duration::from_secs(3));
+    let (guard, _fakes) = guard(model.clone(), Duration::from_secs(3));
     let mut ok = event();
     ok["detail"]["state"]["value"] = "OK".into();
     assert_eq!(guard.handle(&ok, false).await.outcome, Outcome::NoAction);

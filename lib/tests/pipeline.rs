@@ -2,14 +2,12 @@
 //! cooldown with an injected clock, and failures that are reported, never silent.
 
 use chrono::{DateTime, Duration, Utc};
-use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::ports::PortError;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
-use rollback_guard::transition::AlarmState;
-use rollback_guard::{Guard, Outcome, Policy, Ports};
+use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// The catalog's policy: `orders-ai`, alias `live`, triggered by `orders-ai-*`.
 fn policy() -> Policy {
@@ -20,45 +18,26 @@ fn policy() -> Policy {
     .expect("policy")
 }
 
-struct Fakes {
-    lambda: Arc<FakeLambda>,
-    alarms: Arc<FakeAlarmStates>,
-    notifier: Arc<FakeNotifier>,
-    audit: Arc<FakeAuditBus>,
-    clock: Arc<FakeClock>,
+struct Fakes(FakeBackends);
+
+impl std::ops::Deref for Fakes {
+    type Target = FakeBackends;
+    fn deref(&self) -> &FakeBackends {
+        &self.0
+    }
 }
 
 impl Fakes {
     /// `orders-ai` with versions 1..=3 and `live` on `on`; its error-rate alarm in ALARM.
     fn new(on: AliasState) -> Self {
-        let alarms = FakeAlarmStates::default();
-        alarms.set("orders-ai-error-rate", AlarmState::Alarm);
+        let lambda = FakeLambda::default().with_function("orders-ai", 3, "live", on);
         let start: DateTime<Utc> = "2026-11-20T03:13:00Z".parse().expect("time");
-        Self {
-            lambda: Arc::new(FakeLambda::default().with_function("orders-ai", 3, "live", on)),
-            alarms: Arc::new(alarms),
-            notifier: Arc::new(FakeNotifier::default()),
-            audit: Arc::new(FakeAuditBus::default()),
-            clock: Arc::new(FakeClock::at(start)),
-        }
+        Self(FakeBackends::new(lambda, "orders-ai-error-rate", start))
     }
 
     /// A guard instance over these backends (a new one = a new Lambda instance).
     fn guard(&self) -> Guard {
-        let ports = Ports {
-            aliases: self.lambda.clone(),
-            functions: self.lambda.clone(),
-            alarms: self.alarms.clone(),
-            notifier: self.notifier.clone(),
-            audit: self.audit.clone(),
-            clock: self.clock.clone(),
-        };
-        let fast = RetryPolicy {
-            attempts: 4,
-            base_delay: std::time::Duration::from_millis(1),
-            max_delay: std::time::Duration::from_millis(4),
-        };
-        Guard::new(policy(), ports).with_retry(fast)
+        self.0.guard(policy())
     }
 
     fn alias(&self) -> AliasState {

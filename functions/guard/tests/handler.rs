@@ -2,33 +2,18 @@
 //! stable error types (what alarms on the guard and its failure destination key on).
 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::rollback::AliasState;
-use rollback_guard::transition::AlarmState;
-use rollback_guard::{Guard, Policy, Ports};
+use rollback_guard::{Guard, Policy};
 use serde_json::Value;
-use std::sync::Arc;
 
 fn guard(versions: u32, on: &str) -> Guard {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/policy.toml");
     let policy = Policy::from_file(path).expect("catalog policy");
-    let alarms = FakeAlarmStates::default();
-    alarms.set("orders-ai-error-rate", AlarmState::Alarm);
-    let lambda = Arc::new(FakeLambda::default().with_function(
-        "orders-ai",
-        versions,
-        "live",
-        AliasState::on(on),
-    ));
-    let ports = Ports {
-        aliases: lambda.clone(),
-        functions: lambda,
-        alarms: Arc::new(alarms),
-        notifier: Arc::new(FakeNotifier::default()),
-        audit: Arc::new(FakeAuditBus::default()),
-        clock: Arc::new(FakeClock::at("2026-11-20T03:13:00Z".parse().expect("time"))),
-    };
-    Guard::new(policy, ports)
+    let lambda =
+        FakeLambda::default().with_function("orders-ai", versions, "live", AliasState::on(on));
+    let now = "2026-11-20T03:13:00Z".parse().expect("time");
+    FakeBackends::new(lambda, "orders-ai-error-rate", now).guard(policy)
 }
 
 fn event(name: &str) -> LambdaEvent<Value> {
