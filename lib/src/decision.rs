@@ -1,8 +1,8 @@
 //! The pure decision core: a validated transition and the policy in, a [`Decision`] out.
 //! No I/O, no SDK types; the part of the guard with the most tests.
 
-use crate::intake::{self, Inbound, IntakeError};
-use crate::policy::{Policy, ReplayMode, Target, Trigger};
+use crate::intake::{self, ActionRequest, Inbound, InsightAlert, IntakeError};
+use crate::policy::{Action, Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
 use serde::Serialize;
 use serde_json::Value;
@@ -48,15 +48,9 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
             t.alarm_name, t.new_state
         ));
     }
-    let mode = match (&t.replay_name, policy.guard.on_replay) {
-        (Some(replay), ReplayMode::Ignore) => {
-            return Decision::Ignored(format!(
-                "event replayed from archive (replay `{replay}`) and guard.on_replay = \"ignore\""
-            ))
-        }
-        (Some(_), ReplayMode::DryRun) => Mode::Plan,
-        _ if force_plan => Mode::Plan,
-        _ => Mode::Execute,
+    let mode = match replay_mode(policy, t.replay_name.as_deref(), force_plan) {
+        Ok(mode) => mode,
+        Err(ignored) => return ignored,
     };
     // Validation guarantees every trigger names an existing target.
     match policy.target(&trigger.target) {
@@ -67,6 +61,76 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
         },
         None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
     }
+}
+
+/// How an event is acted on: replayed events as `on_replay` says, `force_plan` as a plan.
+fn replay_mode(policy: &Policy, replay: Option<&str>, force_plan: bool) -> Result<Mode, Decision> {
+    match (replay, policy.guard.on_replay) {
+        (Some(replay), ReplayMode::Ignore) => Err(Decision::Ignored(format!(
+            "event replayed from archive (replay `{replay}`) and guard.on_replay = \"ignore\""
+        ))),
+        (Some(_), ReplayMode::DryRun) => Ok(Mode::Plan),
+        _ if force_plan => Ok(Mode::Plan),
+        _ => Ok(Mode::Execute),
+    }
+}
+
+/// A Critical Insight acts through the first insight trigger for its source and stream, when
+/// its risk reaches the trigger's `min_risk`. Sources no trigger names are not trusted.
+pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> Decision {
+    if let Some(rejection) = untrusted_account(policy, &a.account) {
+        return rejection;
+    }
+    if !policy.accepts_insights_from(&a.source) {
+        return Decision::Rejected(format!("insight source `{}` is not named by any trigger's insight_source", a.source));
+    }
+    let Some(trigger) = policy.insight_trigger_for(&a.source, &a.stream_id) else {
+        return Decision::Ignored(format!("no insight trigger for stream `{}`", a.stream_id));
+    };
+    let min_risk = trigger.insight.as_ref().map_or(0, |m| m.min_risk);
+    if a.risk_score < min_risk {
+        return Decision::NoAction(format!("risk {} is below the trigger's min_risk {min_risk}", a.risk_score));
+    }
+    let mode = match replay_mode(policy, a.replay_name.as_deref(), force_plan) {
+        Ok(mode) => mode,
+        Err(ignored) => return ignored,
+    };
+    match policy.target(&trigger.target) {
+        Some(target) => Decision::Act { target: target.clone(), trigger: trigger.clone(), mode },
+        None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
+    }
+}
+
+/// A manual request acts when its source is in `guard.request_sources` and it names a target
+/// and an action the policy allows.
+pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> Decision {
+    if let Some(rejection) = untrusted_account(policy, &r.account) {
+        return rejection;
+    }
+    if !policy.guard.request_sources.contains(&r.source) {
+        return Decision::Rejected(format!("requests from source `{}` are not accepted (guard.request_sources)", r.source));
+    }
+    let Some(target) = policy.target(&r.target) else {
+        return Decision::Rejected(format!("unknown target `{}`", r.target));
+    };
+    let Some(action) = Action::parse(&r.action) else {
+        return Decision::Rejected(format!("unknown action `{}`; expected rollback-alias or disable-ai", r.action));
+    };
+    if action == Action::RollbackAlias && target.alias.is_none() {
+        return Decision::Rejected(format!("target `{}` has no alias to roll back", target.name));
+    }
+    let mode = match replay_mode(policy, r.replay_name.as_deref(), force_plan) {
+        Ok(mode) => mode,
+        Err(ignored) => return ignored,
+    };
+    let trigger = Trigger {
+        alarm: None,
+        insight: None,
+        target: target.name.clone(),
+        actions: vec![action],
+        escalate_after_minutes: None,
+    };
+    Decision::Act { target: target.clone(), trigger, mode }
 }
 
 /// Events from accounts outside `guard.accounts` are not trusted.
@@ -114,7 +178,22 @@ fn evaluate_inbound(
                 "scheduled check: pending escalations are read from the targets, so only `guard replay` can tell".into(),
             ),
         },
+        Ok(Inbound::Insight(a)) => verdict_of(decide_insight(policy, &a, force_plan), "Critical Insight"),
+        Ok(Inbound::Request(r)) => verdict_of(decide_request(policy, &r, force_plan), "Rollback Requested"),
         Err(e) => verdict("rejected", e.to_string()),
+    }
+}
+
+fn verdict_of(decision: Decision, what: &str) -> Evaluation {
+    match decision {
+        Decision::Act { target, trigger, mode } => Evaluation {
+            action: Some(trigger.first_action().as_str()),
+            target: Some(target.name),
+            ..verdict(if mode == Mode::Plan { "dry-run" } else { "act" }, format!("{what} accepted"))
+        },
+        Decision::NoAction(r) => verdict("no-action", r),
+        Decision::Ignored(r) => verdict("ignored", r),
+        Decision::Rejected(r) => verdict("rejected", r),
     }
 }
 

@@ -2,10 +2,10 @@
 //! announcement. Talks to AWS only through the ports.
 
 use crate::ai::{disabled_environment, unpublished_differences, FunctionConfig};
-use crate::decision::{decide, untrusted_account, Decision, Mode};
+use crate::decision::{decide, decide_insight, decide_request, untrusted_account, Decision, Mode};
 use crate::flag;
 use crate::insight::{incident_request, rules_for_incident, Insight, InsightEngine};
-use crate::intake::{self, Inbound};
+use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::notify;
 use crate::policy::{Action, Policy, Target, Trigger};
 use crate::ports::{
@@ -14,7 +14,7 @@ use crate::ports::{
 use crate::record::{fingerprint, stable_tag, ActionRecord, AliasChange, Escalation, FlagChange};
 use crate::retry::RetryPolicy;
 use crate::rollback::{plan_rollback, AliasPlan, AliasState};
-use crate::transition::{rfc3339_millis, AlarmState, Transition};
+use crate::transition::{rfc3339_millis, AlarmState, Transition, Transport};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -201,6 +201,63 @@ enum Step {
     Done(Report),
 }
 
+/// What moves the guard to act.
+enum Cause {
+    Alarm(Transition),
+    Insight(InsightAlert),
+    Request(ActionRequest),
+}
+
+impl Cause {
+    /// One cause, one action, however often and by whichever transport it arrives.
+    fn key(&self) -> String {
+        match self {
+            Self::Alarm(t) => t.dedupe_key(),
+            Self::Insight(a) => format!("insight:{}:{}", a.source, a.alert_id),
+            Self::Request(r) => format!("request:{}:{}", r.source, r.id),
+        }
+    }
+
+    /// The alarm to confirm before acting and to escalate on.
+    fn alarm(&self) -> Option<&str> {
+        match self {
+            Self::Alarm(t) => Some(&t.alarm_name),
+            _ => None,
+        }
+    }
+
+    /// Automatic causes are held back by the cooldown; a person's request is not.
+    fn automatic(&self) -> bool {
+        !matches!(self, Self::Request(_))
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::Alarm(t) => t.alarm_name.clone(),
+            Self::Insight(a) => format!("Critical Insight {} on {} (risk {})", a.alert_id, a.stream_id, a.risk_score),
+            Self::Request(r) => format!(
+                "request {} by {}{}",
+                r.id,
+                r.requested_by.as_deref().unwrap_or(&r.source),
+                if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) }
+            ),
+        }
+    }
+
+    fn report(&self, outcome: Outcome, reason: String) -> Report {
+        match self {
+            Self::Alarm(t) => Report::about(t, outcome, reason),
+            _ => Report {
+                outcome,
+                alarm: Some(self.label()),
+                transport: Some(Transport::Eventbridge.as_str()),
+                dedupe_key: Some(self.key()),
+                ..Report::rejected(reason)
+            },
+        }
+    }
+}
+
 /// What an action runs for.
 struct Ctx<'a> {
     /// The transition's dedupe key, or an escalation's own key.
@@ -251,10 +308,22 @@ impl Guard {
     /// Handles one event end to end and announces the outcome. `force_plan` makes every action
     /// a plan (`guard replay --dry-run`).
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
-        let t = match intake::parse_inbound(event) {
-            Ok(Inbound::Alarm(t)) => t,
+        let policy = &self.policy;
+        let (cause, decision) = match intake::parse_inbound(event) {
+            Ok(Inbound::Alarm(t)) => {
+                let d = decide(policy, &t, force_plan);
+                (Cause::Alarm(t), d)
+            }
+            Ok(Inbound::Insight(a)) => {
+                let d = decide_insight(policy, &a, force_plan);
+                (Cause::Insight(a), d)
+            }
+            Ok(Inbound::Request(r)) => {
+                let d = decide_request(policy, &r, force_plan);
+                (Cause::Request(r), d)
+            }
             Ok(Inbound::Schedule { account }) => {
-                if let Some(Decision::Rejected(r)) = untrusted_account(&self.policy, &account) {
+                if let Some(Decision::Rejected(r)) = untrusted_account(policy, &account) {
                     warn!(reason = %r, "schedule event rejected");
                     return Report::rejected(r);
                 }
@@ -265,21 +334,21 @@ impl Guard {
                 return Report::rejected(e.to_string());
             }
         };
-        let report = match decide(&self.policy, &t, force_plan) {
+        let report = match decision {
             Decision::Rejected(r) => {
-                warn!(alarm = %t.alarm_name, reason = %r, "event rejected");
-                return Report::about(&t, Outcome::Rejected, r);
+                warn!(cause = %cause.label(), reason = %r, "event rejected");
+                return cause.report(Outcome::Rejected, r);
             }
-            Decision::Ignored(r) => return Report::about(&t, Outcome::Ignored, r),
-            Decision::NoAction(r) => return Report::about(&t, Outcome::NoAction, r),
+            Decision::Ignored(r) => return cause.report(Outcome::Ignored, r),
+            Decision::NoAction(r) => return cause.report(Outcome::NoAction, r),
             Decision::Act {
                 target,
                 trigger,
                 mode,
-            } => self.act(&t, &target, &trigger, mode).await,
+            } => self.act(&cause, &target, &trigger, mode).await,
         };
         info!(
-            alarm = %t.alarm_name,
+            cause = %cause.label(),
             target = report.target.as_deref().unwrap_or(""),
             action = report.action.unwrap_or(""),
             outcome = report.outcome.as_str(),
@@ -289,12 +358,12 @@ impl Guard {
         report
     }
 
-    /// The first rung of the trigger's ladder for a transition into ALARM, exactly once.
-    async fn act(&self, t: &Transition, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
+    /// The first rung of the trigger's ladder (or the requested action), exactly once.
+    async fn act(&self, cause: &Cause, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
         let action = trigger.first_action();
-        let key = t.dedupe_key();
-        let report = Report::about(t, Outcome::Failed, String::new()).on_target(target, action);
-        let mut report = self.act_once(report, t, target, trigger, mode, &key).await;
+        let key = cause.key();
+        let report = cause.report(Outcome::Failed, String::new()).on_target(target, action);
+        let mut report = self.act_once(report, cause, target, trigger, mode, &key).await;
         self.announce(&mut report).await;
         report
     }
@@ -322,7 +391,7 @@ impl Guard {
     async fn act_once(
         &self,
         report: Report,
-        t: &Transition,
+        cause: &Cause,
         target: &Target,
         trigger: &Trigger,
         mode: Mode,
@@ -335,8 +404,8 @@ impl Guard {
             );
         }
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
-        if mode == Mode::Execute {
-            if let Err((outcome, why)) = self.confirm_alarm(&t.alarm_name).await {
+        if let Some(alarm) = cause.alarm().filter(|_| mode == Mode::Execute) {
+            if let Err((outcome, why)) = self.confirm_alarm(alarm).await {
                 return report.settle(outcome, why);
             }
         }
@@ -369,7 +438,7 @@ impl Guard {
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
         if let Some(r) = record
             .as_ref()
-            .filter(|r| mode == Mode::Execute && now < r.at + cooldown)
+            .filter(|r| mode == Mode::Execute && cause.automatic() && now < r.at + cooldown)
         {
             return report.settle(
                 Outcome::Skipped,
@@ -382,9 +451,10 @@ impl Guard {
                 ),
             );
         }
+        let label = cause.label();
         let ctx = Ctx {
             key: key.to_string(),
-            alarm: &t.alarm_name,
+            alarm: &label,
             mode,
             now,
         };
@@ -394,16 +464,16 @@ impl Guard {
         if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
             // The refusal is announced on its own; then the ladder's alias rollback runs now.
             self.announce(&mut report).await;
-            let next = Report::about(t, Outcome::Failed, String::new()).on_target(target, fallback);
+            let next = cause.report(Outcome::Failed, String::new()).on_target(target, fallback);
             let mut next = self.run_action(next, target, fallback, &tags, &ctx).await;
             next.reason = format!("{} (fallback: {action} was refused)", next.reason);
             next.steps.push(report);
             report = next;
             done = fallback;
         }
-        if mode == Mode::Execute && report.ladder_continues {
-            self.schedule_next(&mut report, target, trigger, done, &t.alarm_name, now)
-                .await;
+        // Escalation watches an alarm: only alarm causes have a ladder to climb.
+        if let Some(alarm) = cause.alarm().filter(|_| mode == Mode::Execute && report.ladder_continues) {
+            self.schedule_next(&mut report, target, trigger, done, alarm, now).await;
         }
         report
     }

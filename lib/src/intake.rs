@@ -47,6 +47,12 @@ impl IntakeError {
     }
 }
 
+/// The EventBridge detail-type of insight alerts (from the ai-insight function or any
+/// producer the policy names).
+pub const CRITICAL_INSIGHT: &str = "Critical Insight";
+/// The EventBridge detail-type of manual requests (`guard request`).
+pub const ROLLBACK_REQUESTED: &str = "Rollback Requested";
+
 /// Everything the guard function accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
@@ -54,6 +60,56 @@ pub enum Inbound {
     Alarm(Transition),
     /// The every-minute schedule: time to check pending escalations.
     Schedule { account: String },
+    /// A Critical Insight event.
+    Insight(InsightAlert),
+    /// A manual request for an action on a target.
+    Request(ActionRequest),
+}
+
+/// A `Critical Insight` event: an insight with a high risk about a stream.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InsightAlert {
+    pub source: String,
+    pub account: String,
+    pub alert_id: String,
+    pub risk_score: u8,
+    pub stream_id: String,
+    pub explanation: String,
+    pub replay_name: Option<String>,
+}
+
+/// A `Rollback Requested` event: a person asking for an action on a target.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ActionRequest {
+    /// The EventBridge event id: one request, one action, however often it is delivered.
+    pub id: String,
+    pub source: String,
+    pub account: String,
+    pub target: String,
+    pub action: String,
+    pub reason: String,
+    pub requested_by: Option<String>,
+    pub replay_name: Option<String>,
+}
+
+// Producers may add fields; the ones the guard relies on must be there.
+#[derive(Deserialize)]
+struct InsightDetail {
+    alert_id: String,
+    risk_score: f64,
+    stream_id: String,
+    explanation: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestDetail {
+    target: String,
+    action: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    requested_by: Option<String>,
 }
 
 /// Parses raw bytes (a file, a Lambda payload) into a transition.
@@ -75,6 +131,8 @@ pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
     match parse_inbound(event)? {
         Inbound::Alarm(t) => Ok(t),
         Inbound::Schedule { .. } => Err(IntakeError::WrongDetailType(SCHEDULED_EVENT.into())),
+        Inbound::Insight(_) => Err(IntakeError::WrongDetailType(CRITICAL_INSIGHT.into())),
+        Inbound::Request(_) => Err(IntakeError::WrongDetailType(ROLLBACK_REQUESTED.into())),
     }
 }
 
@@ -96,6 +154,8 @@ pub fn parse_inbound(event: &Value) -> Result<Inbound, IntakeError> {
 // its alarm types reject metric-math and composite alarms, so this shape is our own.
 #[derive(Deserialize)]
 struct EventBridgeEnvelope {
+    #[serde(default)]
+    id: String,
     #[serde(rename = "detail-type")]
     detail_type: String,
     source: String,
@@ -141,6 +201,9 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
             account: env.account,
         });
     }
+    if env.detail_type == CRITICAL_INSIGHT || env.detail_type == ROLLBACK_REQUESTED {
+        return custom_event(env);
+    }
     if env.source != CLOUDWATCH_SOURCE {
         return Err(IntakeError::WrongSource(env.source));
     }
@@ -178,6 +241,55 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
         account: env.account,
         region: env.region,
         transport,
+        replay_name: env.replay_name,
+    }))
+}
+
+/// Critical Insight and Rollback Requested events. Their `source` is checked against the
+/// policy by the decision, not here: any producer may be named there.
+fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
+    let transport = Transport::Eventbridge;
+    if !crate::transition::is_account_id(&env.account) {
+        return Err(IntakeError::malformed(transport, format!("`account` `{}` is not an account id", env.account)));
+    }
+    if env.source.trim().is_empty() {
+        return Err(IntakeError::malformed(transport, "`source` is empty"));
+    }
+    if env.detail_type == CRITICAL_INSIGHT {
+        let d = InsightDetail::deserialize(&env.detail)
+            .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
+        if !(0.0..=100.0).contains(&d.risk_score) || d.risk_score.fract() != 0.0 {
+            return Err(IntakeError::malformed(
+                transport,
+                format!("detail.risk_score: {} is not an integer in 0..=100", d.risk_score),
+            ));
+        }
+        if d.alert_id.trim().is_empty() || d.stream_id.trim().is_empty() {
+            return Err(IntakeError::malformed(transport, "detail.alert_id and detail.stream_id must not be empty"));
+        }
+        return Ok(Inbound::Insight(InsightAlert {
+            source: env.source,
+            account: env.account,
+            alert_id: d.alert_id,
+            risk_score: d.risk_score as u8,
+            stream_id: d.stream_id,
+            explanation: d.explanation,
+            replay_name: env.replay_name,
+        }));
+    }
+    let d = RequestDetail::deserialize(&env.detail)
+        .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
+    if env.id.trim().is_empty() {
+        return Err(IntakeError::malformed(transport, "a request needs its event `id`"));
+    }
+    Ok(Inbound::Request(ActionRequest {
+        id: env.id,
+        source: env.source,
+        account: env.account,
+        target: d.target,
+        action: d.action,
+        reason: d.reason.unwrap_or_default(),
+        requested_by: d.requested_by,
         replay_name: env.replay_name,
     }))
 }

@@ -94,6 +94,8 @@ pub struct Settings {
     pub event_bus: String,
     pub cooldown_minutes: u32,
     pub on_replay: ReplayMode,
+    /// Sources whose `Rollback Requested` events are accepted.
+    pub request_sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,9 +107,21 @@ pub struct Target {
     pub ai_flag: String,
 }
 
+/// Which Critical Insight events a trigger matches: from `source`, about `stream_id`, with a
+/// risk of at least `min_risk`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsightMatch {
+    pub source: String,
+    pub stream_id: String,
+    pub min_risk: u8,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
-    pub alarm: AlarmPattern,
+    /// Alarm triggers: the alarms they match.
+    pub alarm: Option<AlarmPattern>,
+    /// Insight triggers: the Critical Insight events they match.
+    pub insight: Option<InsightMatch>,
     pub target: String,
     /// The escalation ladder: the first action runs on ALARM, each next one when the alarm is
     /// still in ALARM `escalate_after_minutes` after the previous one.
@@ -162,6 +176,8 @@ struct RawSettings {
     event_bus: Option<String>,
     cooldown_minutes: Option<i64>,
     on_replay: Option<String>,
+    #[serde(default)]
+    request_sources: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,7 +192,10 @@ struct RawTarget {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTrigger {
-    alarm: String,
+    alarm: Option<String>,
+    insight_source: Option<String>,
+    stream_id: Option<String>,
+    min_risk: Option<i64>,
     target: String,
     action: OneOrMany,
     escalate_after_minutes: Option<i64>,
@@ -256,7 +275,25 @@ impl Policy {
 
     /// The first trigger, in file order, that matches the alarm.
     pub fn trigger_for(&self, alarm: &str) -> Option<&Trigger> {
-        self.triggers.iter().find(|t| t.alarm.matches(alarm))
+        self.triggers
+            .iter()
+            .find(|t| t.alarm.as_ref().is_some_and(|p| p.matches(alarm)))
+    }
+
+    /// The first insight trigger, in file order, for this source and stream, whatever the risk.
+    pub fn insight_trigger_for(&self, source: &str, stream_id: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|t| {
+            t.insight
+                .as_ref()
+                .is_some_and(|m| m.source == source && m.stream_id == stream_id)
+        })
+    }
+
+    /// Whether any insight trigger names this source.
+    pub fn accepts_insights_from(&self, source: &str) -> bool {
+        self.triggers
+            .iter()
+            .any(|t| t.insight.as_ref().is_some_and(|m| m.source == source))
     }
 }
 
@@ -311,7 +348,11 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
             ))
         }
     };
+    if let Some(bad) = raw.request_sources.iter().find(|s| s.trim().is_empty()) {
+        return Err(PolicyError::new("guard.request_sources", format!("`{bad}` is not an event source")));
+    }
     Ok(Settings {
+        request_sources: raw.request_sources,
         accounts: raw.accounts,
         notify_topic_arn: raw.notify_topic_arn,
         event_bus,
@@ -368,6 +409,19 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
     })
 }
 
+/// `name` or `prefix*`: exact names, or prefixes; `*` only once, at the end.
+fn alarm_pattern(field: &str, alarm: String) -> Result<AlarmPattern, PolicyError> {
+    match alarm.split_once('*') {
+        _ if alarm.is_empty() => Err(PolicyError::new(field, "expected an alarm name or a prefix ending in `*`")),
+        None => Ok(AlarmPattern::Exact(alarm)),
+        Some((prefix, "")) if !prefix.is_empty() => Ok(AlarmPattern::Prefix(prefix.into())),
+        Some(_) => Err(PolicyError::new(
+            field,
+            format!("`{alarm}`: `*` is allowed only once, at the end, after a non-empty prefix"),
+        )),
+    }
+}
+
 /// A function name (1-64 of [a-zA-Z0-9-_]) or `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
 fn valid_function_ref(s: &str) -> bool {
     let name_ok = |n: &str| {
@@ -390,22 +444,42 @@ fn valid_function_ref(s: &str) -> bool {
 
 fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, PolicyError> {
     let field = |f: &str| format!("trigger[{i}].{f}");
-    let alarm = match raw.alarm.split_once('*') {
-        _ if raw.alarm.is_empty() => {
-            return Err(PolicyError::new(
-                field("alarm"),
-                "expected an alarm name or a prefix ending in `*`",
-            ))
+    let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
+        return Err(PolicyError::new(
+            field("target"),
+            format!("unknown target `{}`; expected one of the [[target]] names", raw.target),
+        ));
+    };
+    let (alarm, insight) = match (raw.alarm, raw.insight_source) {
+        (Some(alarm), None) => {
+            if raw.stream_id.is_some() || raw.min_risk.is_some() {
+                return Err(PolicyError::new(
+                    field("stream_id"),
+                    "`stream_id` and `min_risk` belong to insight triggers (with `insight_source`)",
+                ));
+            }
+            (Some(alarm_pattern(&field("alarm"), alarm)?), None)
         }
-        None => AlarmPattern::Exact(raw.alarm),
-        Some((prefix, "")) if !prefix.is_empty() => AlarmPattern::Prefix(prefix.into()),
-        Some(_) => {
+        (None, Some(source)) if !source.trim().is_empty() => {
+            let min_risk = match raw.min_risk {
+                None => 80,
+                Some(r) => u8::try_from(r).ok().filter(|r| *r <= 100).ok_or_else(|| {
+                    PolicyError::new(field("min_risk"), format!("expected a risk score in 0..=100, got {r}"))
+                })?,
+            };
+            let stream_id = raw.stream_id.unwrap_or_else(|| target.name.clone());
+            (None, Some(InsightMatch { source, stream_id, min_risk }))
+        }
+        (None, Some(_)) => {
+            return Err(PolicyError::new(field("insight_source"), "expected an event source, got an empty string"))
+        }
+        (Some(_), Some(_)) => {
+            return Err(PolicyError::new(field("alarm"), "a trigger has either `alarm` or `insight_source`, not both"))
+        }
+        (None, None) => {
             return Err(PolicyError::new(
                 field("alarm"),
-                format!(
-                    "`{}`: `*` is allowed only once, at the end, after a non-empty prefix",
-                    raw.alarm
-                ),
+                "expected `alarm` (an alarm name or prefix*) or `insight_source` (Critical Insight events)",
             ))
         }
     };
@@ -473,8 +547,15 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
             ))
         }
     };
+    if insight.is_some() && actions.len() > 1 {
+        return Err(PolicyError::new(
+            field("action"),
+            "an escalation ladder needs an alarm to watch: insight triggers take one action",
+        ));
+    }
     Ok(Trigger {
         alarm,
+        insight,
         target: raw.target,
         actions,
         escalate_after_minutes,

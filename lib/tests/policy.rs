@@ -34,7 +34,7 @@ fn a_good_policy_parses_with_defaults() {
     assert_eq!(p.targets[0].ai_flag, "AI_ENABLED");
     assert_eq!(
         p.triggers[0].alarm,
-        AlarmPattern::Prefix("orders-ai-".into())
+        Some(AlarmPattern::Prefix("orders-ai-".into()))
     );
     assert_eq!(p.triggers[0].actions, vec![Action::RollbackAlias]);
     assert_eq!(p.triggers[0].escalate_after_minutes, None);
