@@ -1,8 +1,13 @@
 //! `guard`: the rollback guard's operator CLI.
 
 use clap::{Parser, Subcommand};
+use rollback_guard::adapters::{EventBridgeAuditBus, EventBridgeClient};
 use rollback_guard::decision::evaluate;
+use rollback_guard::intake::ROLLBACK_REQUESTED;
+use rollback_guard::notify::AuditEvent;
 use rollback_guard::operator::{self, OperatorError};
+use rollback_guard::policy::Action;
+use rollback_guard::ports::AuditBus;
 use rollback_guard::ports::SystemClock;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::{adapters, Guard, Outcome, Policy};
@@ -53,6 +58,24 @@ enum Command {
         alias: String,
         #[arg(long)]
         version: Option<String>,
+    },
+    /// Asks the guard for an action: puts a `Rollback Requested` event on the policy's bus.
+    Request {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long)]
+        target: String,
+        /// rollback-alias or disable-ai.
+        #[arg(long)]
+        action: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The event's source; it must be in the policy's guard.request_sources.
+        #[arg(long, default_value = "rollback-guard.cli")]
+        source: String,
+        /// Who asks (default: $USER).
+        #[arg(long)]
+        requested_by: Option<String>,
     },
     /// Restores what the guard's last action on a target changed.
     Undo {
@@ -157,6 +180,18 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             println!("{function}:{alias}: stable version is now {v}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Request {
+            policy,
+            target,
+            action,
+            reason,
+            source,
+            requested_by,
+        } => {
+            let policy = load_policy(policy.as_deref())?;
+            request(&policy, &target, &action, &reason, &source, requested_by).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Undo { policy, target } => {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
@@ -180,6 +215,47 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+/// Sends a request the guard will accept, or says why it would not.
+async fn request(
+    policy: &Policy,
+    target: &str,
+    action: &str,
+    reason: &str,
+    source: &str,
+    requested_by: Option<String>,
+) -> Result<(), String> {
+    let t = policy
+        .target(target)
+        .ok_or_else(|| format!("unknown target `{target}` in the policy"))?;
+    let a = Action::parse(action).ok_or_else(|| {
+        format!("unknown action `{action}`; expected rollback-alias or disable-ai")
+    })?;
+    if a == Action::RollbackAlias && t.alias.is_none() {
+        return Err(format!("target `{target}` has no alias to roll back"));
+    }
+    if !policy.guard.request_sources.iter().any(|s| s == source) {
+        return Err(format!("source `{source}` is not in the policy's guard.request_sources: the guard would reject the request"));
+    }
+    let requested_by = requested_by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let event = AuditEvent {
+        source: source.into(),
+        detail_type: ROLLBACK_REQUESTED.into(),
+        resources: Vec::new(),
+        detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by }),
+    };
+    let config = adapters::sdk_config().await;
+    let bus = EventBridgeAuditBus::new(EventBridgeClient::new(&config));
+    let bus_name = &policy.guard.event_bus;
+    RetryPolicy::default()
+        .run("PutEvents", || bus.put(bus_name, &event))
+        .await
+        .map_err(|e| format!("request not sent: {e}"))?;
+    println!("requested {action} on {target} (bus {bus_name}, source {source}, by {requested_by})");
+    Ok(())
 }
 
 #[tokio::main]

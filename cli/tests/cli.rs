@@ -83,7 +83,7 @@ fn validate_names_the_bad_field_and_fails() {
         events_dir().join("policy.toml").to_str().expect("path"),
     ]);
     assert!(ok.status.success());
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("policy OK: 3 target(s), 3 trigger(s)"));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("policy OK: 3 target(s), 4 trigger(s)"));
 }
 
 #[tokio::test]
@@ -157,4 +157,74 @@ async fn replay_mark_stable_and_undo_work_against_the_emulator() {
     let refused = guard(&["undo", "--policy", policy, "--target", &name]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("undo refused"));
+}
+
+#[tokio::test]
+async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
+    let emu = Emulator::connect().await;
+    let name = guard_e2e::unique("checkout-ai");
+    emu.function(&name, 3, "live", "3", &[])
+        .await
+        .expect("function");
+    let bus = format!("{name}-bus");
+    let queue = emu
+        .bus_with_queue_for(&bus, r#"{"detail-type":["Rollback Requested"]}"#)
+        .await
+        .expect("bus");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy_path = dir.path().join("policy.toml");
+    let policy_text = format!(
+        "[guard]\nevent_bus = \"{bus}\"\nrequest_sources = [\"rollback-guard.cli\"]\n\n[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"
+    );
+    std::fs::write(&policy_path, &policy_text).expect("policy");
+    let policy = policy_path.to_str().expect("path");
+
+    let unknown = guard(&[
+        "request",
+        "--policy",
+        policy,
+        "--target",
+        "nope",
+        "--action",
+        "rollback-alias",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let out = guard(&[
+        "request",
+        "--policy",
+        policy,
+        "--target",
+        &name,
+        "--action",
+        "rollback-alias",
+        "--reason",
+        "p95 doubled",
+        "--requested-by",
+        "oncall",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the rule delivered is exactly what the guard function would be invoked with.
+    let delivered = emu.drain(&queue).await.expect("queue");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["detail"]["requested_by"], "oncall");
+    let policy = rollback_guard::Policy::from_toml(&policy_text).expect("policy");
+    let g = rollback_guard::Guard::new(policy, rollback_guard::adapters::aws_ports(&emu.config));
+    // The emulator leaves `account` out of delivered events; EventBridge always sets it, and
+    // the guard rightly refuses events without one.
+    let mut event = delivered[0].clone();
+    assert!(event.get("account").is_none(), "the emulator now sets `account`: drop this patch");
+    event["account"] = "123456789012".into();
+    let report = g.handle(&event, false).await;
+    assert_eq!(
+        report.outcome,
+        rollback_guard::Outcome::Executed,
+        "{}",
+        report.reason
+    );
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
 }

@@ -82,21 +82,31 @@ pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> De
         return rejection;
     }
     if !policy.accepts_insights_from(&a.source) {
-        return Decision::Rejected(format!("insight source `{}` is not named by any trigger's insight_source", a.source));
+        return Decision::Rejected(format!(
+            "insight source `{}` is not named by any trigger's insight_source",
+            a.source
+        ));
     }
     let Some(trigger) = policy.insight_trigger_for(&a.source, &a.stream_id) else {
         return Decision::Ignored(format!("no insight trigger for stream `{}`", a.stream_id));
     };
     let min_risk = trigger.insight.as_ref().map_or(0, |m| m.min_risk);
     if a.risk_score < min_risk {
-        return Decision::NoAction(format!("risk {} is below the trigger's min_risk {min_risk}", a.risk_score));
+        return Decision::NoAction(format!(
+            "risk {} is below the trigger's min_risk {min_risk}",
+            a.risk_score
+        ));
     }
     let mode = match replay_mode(policy, a.replay_name.as_deref(), force_plan) {
         Ok(mode) => mode,
         Err(ignored) => return ignored,
     };
     match policy.target(&trigger.target) {
-        Some(target) => Decision::Act { target: target.clone(), trigger: trigger.clone(), mode },
+        Some(target) => Decision::Act {
+            target: target.clone(),
+            trigger: trigger.clone(),
+            mode,
+        },
         None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
     }
 }
@@ -108,16 +118,25 @@ pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> D
         return rejection;
     }
     if !policy.guard.request_sources.contains(&r.source) {
-        return Decision::Rejected(format!("requests from source `{}` are not accepted (guard.request_sources)", r.source));
+        return Decision::Rejected(format!(
+            "requests from source `{}` are not accepted (guard.request_sources)",
+            r.source
+        ));
     }
     let Some(target) = policy.target(&r.target) else {
         return Decision::Rejected(format!("unknown target `{}`", r.target));
     };
     let Some(action) = Action::parse(&r.action) else {
-        return Decision::Rejected(format!("unknown action `{}`; expected rollback-alias or disable-ai", r.action));
+        return Decision::Rejected(format!(
+            "unknown action `{}`; expected rollback-alias or disable-ai",
+            r.action
+        ));
     };
     if action == Action::RollbackAlias && target.alias.is_none() {
-        return Decision::Rejected(format!("target `{}` has no alias to roll back", target.name));
+        return Decision::Rejected(format!(
+            "target `{}` has no alias to roll back",
+            target.name
+        ));
     }
     let mode = match replay_mode(policy, r.replay_name.as_deref(), force_plan) {
         Ok(mode) => mode,
@@ -130,7 +149,11 @@ pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> D
         actions: vec![action],
         escalate_after_minutes: None,
     };
-    Decision::Act { target: target.clone(), trigger, mode }
+    Decision::Act {
+        target: target.clone(),
+        trigger,
+        mode,
+    }
 }
 
 /// Events from accounts outside `guard.accounts` are not trusted.
@@ -186,10 +209,17 @@ fn evaluate_inbound(
 
 fn verdict_of(decision: Decision, what: &str) -> Evaluation {
     match decision {
-        Decision::Act { target, trigger, mode } => Evaluation {
+        Decision::Act {
+            target,
+            trigger,
+            mode,
+        } => Evaluation {
             action: Some(trigger.first_action().as_str()),
             target: Some(target.name),
-            ..verdict(if mode == Mode::Plan { "dry-run" } else { "act" }, format!("{what} accepted"))
+            ..verdict(
+                if mode == Mode::Plan { "dry-run" } else { "act" },
+                format!("{what} accepted"),
+            )
         },
         Decision::NoAction(r) => verdict("no-action", r),
         Decision::Ignored(r) => verdict("ignored", r),

@@ -234,12 +234,19 @@ impl Cause {
     fn label(&self) -> String {
         match self {
             Self::Alarm(t) => t.alarm_name.clone(),
-            Self::Insight(a) => format!("Critical Insight {} on {} (risk {})", a.alert_id, a.stream_id, a.risk_score),
+            Self::Insight(a) => format!(
+                "Critical Insight {} on {} (risk {})",
+                a.alert_id, a.stream_id, a.risk_score
+            ),
             Self::Request(r) => format!(
                 "request {} by {}{}",
                 r.id,
                 r.requested_by.as_deref().unwrap_or(&r.source),
-                if r.reason.is_empty() { String::new() } else { format!(": {}", r.reason) }
+                if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.reason)
+                }
             ),
         }
     }
@@ -362,8 +369,12 @@ impl Guard {
     async fn act(&self, cause: &Cause, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
         let action = trigger.first_action();
         let key = cause.key();
-        let report = cause.report(Outcome::Failed, String::new()).on_target(target, action);
-        let mut report = self.act_once(report, cause, target, trigger, mode, &key).await;
+        let report = cause
+            .report(Outcome::Failed, String::new())
+            .on_target(target, action);
+        let mut report = self
+            .act_once(report, cause, target, trigger, mode, &key)
+            .await;
         self.announce(&mut report).await;
         report
     }
@@ -464,7 +475,9 @@ impl Guard {
         if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
             // The refusal is announced on its own; then the ladder's alias rollback runs now.
             self.announce(&mut report).await;
-            let next = cause.report(Outcome::Failed, String::new()).on_target(target, fallback);
+            let next = cause
+                .report(Outcome::Failed, String::new())
+                .on_target(target, fallback);
             let mut next = self.run_action(next, target, fallback, &tags, &ctx).await;
             next.reason = format!("{} (fallback: {action} was refused)", next.reason);
             next.steps.push(report);
@@ -472,8 +485,12 @@ impl Guard {
             done = fallback;
         }
         // Escalation watches an alarm: only alarm causes have a ladder to climb.
-        if let Some(alarm) = cause.alarm().filter(|_| mode == Mode::Execute && report.ladder_continues) {
-            self.schedule_next(&mut report, target, trigger, done, alarm, now).await;
+        if let Some(alarm) = cause
+            .alarm()
+            .filter(|_| mode == Mode::Execute && report.ladder_continues)
+        {
+            self.schedule_next(&mut report, target, trigger, done, alarm, now)
+                .await;
         }
         report
     }

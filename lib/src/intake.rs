@@ -250,7 +250,10 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
 fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
     let transport = Transport::Eventbridge;
     if !crate::transition::is_account_id(&env.account) {
-        return Err(IntakeError::malformed(transport, format!("`account` `{}` is not an account id", env.account)));
+        return Err(IntakeError::malformed(
+            transport,
+            format!("`account` `{}` is not an account id", env.account),
+        ));
     }
     if env.source.trim().is_empty() {
         return Err(IntakeError::malformed(transport, "`source` is empty"));
@@ -261,11 +264,17 @@ fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
         if !(0.0..=100.0).contains(&d.risk_score) || d.risk_score.fract() != 0.0 {
             return Err(IntakeError::malformed(
                 transport,
-                format!("detail.risk_score: {} is not an integer in 0..=100", d.risk_score),
+                format!(
+                    "detail.risk_score: {} is not an integer in 0..=100",
+                    d.risk_score
+                ),
             ));
         }
         if d.alert_id.trim().is_empty() || d.stream_id.trim().is_empty() {
-            return Err(IntakeError::malformed(transport, "detail.alert_id and detail.stream_id must not be empty"));
+            return Err(IntakeError::malformed(
+                transport,
+                "detail.alert_id and detail.stream_id must not be empty",
+            ));
         }
         return Ok(Inbound::Insight(InsightAlert {
             source: env.source,
@@ -280,7 +289,10 @@ fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
     let d = RequestDetail::deserialize(&env.detail)
         .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
     if env.id.trim().is_empty() {
-        return Err(IntakeError::malformed(transport, "a request needs its event `id`"));
+        return Err(IntakeError::malformed(
+            transport,
+            "a request needs its event `id`",
+        ));
     }
     Ok(Inbound::Request(ActionRequest {
         id: env.id,

@@ -349,7 +349,10 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
         }
     };
     if let Some(bad) = raw.request_sources.iter().find(|s| s.trim().is_empty()) {
-        return Err(PolicyError::new("guard.request_sources", format!("`{bad}` is not an event source")));
+        return Err(PolicyError::new(
+            "guard.request_sources",
+            format!("`{bad}` is not an event source"),
+        ));
     }
     Ok(Settings {
         request_sources: raw.request_sources,
@@ -412,7 +415,10 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
 /// `name` or `prefix*`: exact names, or prefixes; `*` only once, at the end.
 fn alarm_pattern(field: &str, alarm: String) -> Result<AlarmPattern, PolicyError> {
     match alarm.split_once('*') {
-        _ if alarm.is_empty() => Err(PolicyError::new(field, "expected an alarm name or a prefix ending in `*`")),
+        _ if alarm.is_empty() => Err(PolicyError::new(
+            field,
+            "expected an alarm name or a prefix ending in `*`",
+        )),
         None => Ok(AlarmPattern::Exact(alarm)),
         Some((prefix, "")) if !prefix.is_empty() => Ok(AlarmPattern::Prefix(prefix.into())),
         Some(_) => Err(PolicyError::new(
@@ -447,7 +453,10 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
     let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
         return Err(PolicyError::new(
             field("target"),
-            format!("unknown target `{}`; expected one of the [[target]] names", raw.target),
+            format!(
+                "unknown target `{}`; expected one of the [[target]] names",
+                raw.target
+            ),
         ));
     };
     let (alarm, insight) = match (raw.alarm, raw.insight_source) {

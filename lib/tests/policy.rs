@@ -212,3 +212,54 @@ fn disable_ai_needs_no_alias_but_rollback_does() {
     );
     assert!(error(&ladder).contains("rollback-alias needs an alias"));
 }
+
+const INSIGHT: &str = r#"
+[guard]
+request_sources = ["rollback-guard.cli"]
+
+[[target]]
+name = "support-ai"
+function = "support-ai"
+alias = "live"
+
+[[trigger]]
+insight_source = "rollback-guard.insight"
+target = "support-ai"
+action = "disable-ai"
+"#;
+
+#[test]
+fn insight_triggers_default_to_the_targets_stream_and_risk_80() {
+    let p = Policy::from_toml(INSIGHT).expect("valid");
+    let m = p.triggers[0].insight.as_ref().expect("insight trigger");
+    assert_eq!(
+        (m.source.as_str(), m.stream_id.as_str(), m.min_risk),
+        ("rollback-guard.insight", "support-ai", 80)
+    );
+    assert_eq!(p.guard.request_sources, vec!["rollback-guard.cli"]);
+    assert!(p.accepts_insights_from("rollback-guard.insight"));
+    assert!(!p.accepts_insights_from("my.scraper"));
+}
+
+#[test]
+fn insight_trigger_mistakes_are_named() {
+    let both = INSIGHT.replace("insight_source =", "alarm = \"a\"\ninsight_source =");
+    assert!(error(&both).contains("either `alarm` or `insight_source`"));
+    let neither = INSIGHT.replace("insight_source = \"rollback-guard.insight\"\n", "");
+    assert!(error(&neither).starts_with("policy: trigger[0].alarm: expected `alarm`"));
+    let risky = INSIGHT.replace(
+        "target = \"support-ai\"\naction",
+        "min_risk = 101\ntarget = \"support-ai\"\naction",
+    );
+    assert!(error(&risky).starts_with("policy: trigger[0].min_risk:"));
+    let ladder = INSIGHT.replace(
+        "action = \"disable-ai\"",
+        "action = [\"disable-ai\", \"rollback-alias\"]\nescalate_after_minutes = 5",
+    );
+    assert!(error(&ladder).contains("needs an alarm to watch"));
+    let stray = GOOD.replace(
+        "action = \"rollback-alias\"",
+        "action = \"rollback-alias\"\nmin_risk = 50",
+    );
+    assert!(error(&stray).contains("belong to insight triggers"));
+}

@@ -306,6 +306,12 @@ impl Emulator {
     /// An event bus whose `rollback-guard` events land in an SQS queue (the emulator cannot
     /// deliver to SNS or Lambda targets), returning the queue URL.
     pub async fn bus_with_queue(&self, bus: &str) -> Res<String> {
+        self.bus_with_queue_for(bus, r#"{"source":["rollback-guard"]}"#)
+            .await
+    }
+
+    /// An event bus whose events matching `pattern` land in an SQS queue.
+    pub async fn bus_with_queue_for(&self, bus: &str, pattern: &str) -> Res<String> {
         self.events.create_event_bus().name(bus).send().await?;
         let (url, arn) = self.queue(&format!("{bus}-audit")).await?;
         let rule = format!("{bus}-audit");
@@ -313,7 +319,7 @@ impl Emulator {
             .put_rule()
             .name(&rule)
             .event_bus_name(bus)
-            .event_pattern(r#"{"source":["rollback-guard"]}"#)
+            .event_pattern(pattern)
             .send()
             .await?;
         self.events

@@ -1,0 +1,142 @@
+//! Critical Insight and Rollback Requested events through the pipeline, over fakes: the same
+//! decision core, intake errors and exactly-once as alarm transitions.
+
+use rollback_guard::fakes::{FakeBackends, FakeLambda};
+use rollback_guard::rollback::AliasState;
+use rollback_guard::{Guard, Outcome, Policy};
+use serde_json::Value;
+
+fn backends() -> FakeBackends {
+    let mut canary = AliasState::on("2");
+    canary.weights.insert("3".into(), 0.1);
+    let lambda = FakeLambda::default()
+        .with_function("support-ai", 3, "live", AliasState::on("3"))
+        .with_function("checkout-ai", 3, "live", canary);
+    FakeBackends::new(
+        lambda,
+        "checkout-ai-error-rate",
+        "2026-11-20T05:31:00Z".parse().expect("time"),
+    )
+}
+
+fn guard(b: &FakeBackends) -> Guard {
+    b.guard(
+        Policy::from_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/policy.toml"
+        ))
+        .expect("policy"),
+    )
+}
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+}
+
+fn alias(b: &FakeBackends, function: &str) -> AliasState {
+    let mut a = b.lambda.alias(function, "live").expect("alias");
+    a.revision_id = None;
+    a
+}
+
+#[tokio::test]
+async fn a_critical_insight_runs_its_triggers_action_once() {
+    let b = backends();
+    let first = guard(&b)
+        .handle(&event("insight-critical.json"), false)
+        .await;
+    assert_eq!(first.outcome, Outcome::Executed, "{}", first.reason);
+    assert_eq!(first.action, Some("disable-ai"));
+    assert_eq!(alias(&b, "support-ai"), AliasState::on("4"));
+    assert!(first
+        .alarm
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("Critical Insight resource_saturation-5c1d2a9e0b7f4e31"));
+    // Delivered again (EventBridge is at-least-once): nothing more.
+    let again = guard(&b)
+        .handle(&event("insight-critical.json"), false)
+        .await;
+    assert_eq!(again.outcome, Outcome::AlreadyDone);
+    assert_eq!(b.lambda.count_calls("PublishVersion"), 1);
+    assert_eq!(b.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn low_risk_and_untrusted_insights_change_nothing() {
+    let b = backends();
+    let low = guard(&b)
+        .handle(&event("insight-low-risk.json"), false)
+        .await;
+    assert_eq!(low.outcome, Outcome::NoAction);
+    assert!(
+        low.reason.contains("below the trigger's min_risk 80"),
+        "{}",
+        low.reason
+    );
+    let untrusted = guard(&b)
+        .handle(&event("bad-insight-unknown-source.json"), false)
+        .await;
+    assert_eq!(untrusted.outcome, Outcome::Rejected);
+    assert!(
+        untrusted.reason.contains("`my.scraper`"),
+        "{}",
+        untrusted.reason
+    );
+    let malformed = guard(&b)
+        .handle(&event("bad-insight-risk-out-of-range.json"), false)
+        .await;
+    assert_eq!(malformed.outcome, Outcome::Rejected);
+    assert!(b.lambda.calls().is_empty());
+    assert!(b.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_manual_request_acts_once_even_inside_the_cooldown() {
+    let b = backends();
+    // An alarm aborted checkout-ai's canary a minute ago: the cooldown is running.
+    let alarm = guard(&b)
+        .handle(&event("eventbridge-canary-alarm.json"), false)
+        .await;
+    assert_eq!(alarm.outcome, Outcome::Executed, "{}", alarm.reason);
+    // A person asks for a rollback: the cooldown holds back automatic actions, not people.
+    let request = guard(&b)
+        .handle(&event("request-rollback.json"), false)
+        .await;
+    assert_eq!(request.outcome, Outcome::Executed, "{}", request.reason);
+    assert_eq!(alias(&b, "checkout-ai"), AliasState::on("1"));
+    assert!(request
+        .alarm
+        .as_deref()
+        .unwrap_or("")
+        .contains("oncall@example.com"));
+    let again = guard(&b)
+        .handle(&event("request-rollback.json"), false)
+        .await;
+    assert_eq!(again.outcome, Outcome::AlreadyDone);
+    assert_eq!(b.lambda.alias_updates(), 2);
+}
+
+#[tokio::test]
+async fn requests_from_unlisted_sources_or_for_unknown_targets_are_rejected() {
+    let b = backends();
+    for file in [
+        "bad-request-unlisted-source.json",
+        "bad-request-unknown-target.json",
+    ] {
+        let r = guard(&b).handle(&event(file), false).await;
+        assert_eq!(r.outcome, Outcome::Rejected, "{file}");
+    }
+    assert!(b.lambda.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_replayed_request_is_only_planned() {
+    let b = backends();
+    let mut replayed = event("request-rollback.json");
+    replayed["replay-name"] = "last-week".into();
+    let r = guard(&b).handle(&replayed, false).await;
+    assert_eq!(r.outcome, Outcome::Planned, "{}", r.reason);
+    assert!(b.lambda.calls().is_empty());
+}
