@@ -217,7 +217,10 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
     // The emulator leaves `account` out of delivered events; EventBridge always sets it, and
     // the guard rightly refuses events without one.
     let mut event = delivered[0].clone();
-    assert!(event.get("account").is_none(), "the emulator now sets `account`: drop this patch");
+    assert!(
+        event.get("account").is_none(),
+        "the emulator now sets `account`: drop this patch"
+    );
     event["account"] = "123456789012".into();
     let report = g.handle(&event, false).await;
     assert_eq!(

@@ -15,6 +15,8 @@ pub enum Mode {
     Plan,
 }
 
+// One decision per event, moved once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Run the first action of the trigger's ladder on the target.
@@ -50,7 +52,7 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
     }
     let mode = match replay_mode(policy, t.replay_name.as_deref(), force_plan) {
         Ok(mode) => mode,
-        Err(ignored) => return ignored,
+        Err(why) => return Decision::Ignored(why),
     };
     // Validation guarantees every trigger names an existing target.
     match policy.target(&trigger.target) {
@@ -64,11 +66,12 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
 }
 
 /// How an event is acted on: replayed events as `on_replay` says, `force_plan` as a plan.
-fn replay_mode(policy: &Policy, replay: Option<&str>, force_plan: bool) -> Result<Mode, Decision> {
+/// `Err` holds why the event is ignored.
+fn replay_mode(policy: &Policy, replay: Option<&str>, force_plan: bool) -> Result<Mode, String> {
     match (replay, policy.guard.on_replay) {
-        (Some(replay), ReplayMode::Ignore) => Err(Decision::Ignored(format!(
+        (Some(replay), ReplayMode::Ignore) => Err(format!(
             "event replayed from archive (replay `{replay}`) and guard.on_replay = \"ignore\""
-        ))),
+        )),
         (Some(_), ReplayMode::DryRun) => Ok(Mode::Plan),
         _ if force_plan => Ok(Mode::Plan),
         _ => Ok(Mode::Execute),
@@ -99,7 +102,7 @@ pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> De
     }
     let mode = match replay_mode(policy, a.replay_name.as_deref(), force_plan) {
         Ok(mode) => mode,
-        Err(ignored) => return ignored,
+        Err(why) => return Decision::Ignored(why),
     };
     match policy.target(&trigger.target) {
         Some(target) => Decision::Act {
@@ -140,7 +143,7 @@ pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> D
     }
     let mode = match replay_mode(policy, r.replay_name.as_deref(), force_plan) {
         Ok(mode) => mode,
-        Err(ignored) => return ignored,
+        Err(why) => return Decision::Ignored(why),
     };
     let trigger = Trigger {
         alarm: None,
