@@ -7,8 +7,10 @@ use crate::insight::{
     ModelReply, TEMPERATURE, TOOL_NAME,
 };
 use crate::notify::{AuditEvent, Notification};
+use crate::policy::AlarmPattern;
 use crate::ports::{
-    AlarmStates, AliasManager, AuditBus, FunctionSettings, Notifier, PortError, SystemClock,
+    AlarmStates, AlarmStatus, AliasManager, AuditBus, FunctionSettings, Notifier, PortError,
+    SystemClock,
 };
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
@@ -405,6 +407,52 @@ impl AlarmStates for CloudWatchAlarmStates {
                 .map(Some)
                 .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", s.as_str()))),
         }
+    }
+
+    async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
+        use aws_sdk_cloudwatch::types::AlarmType;
+        let request = self
+            .client
+            .describe_alarms()
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm);
+        let request = match pattern {
+            AlarmPattern::Exact(name) => request.alarm_names(name),
+            AlarmPattern::Prefix(prefix) => request.alarm_name_prefix(prefix),
+        };
+        let mut pages = request.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(port_error)?;
+            let metric = page.metric_alarms().iter().map(|a| {
+                (
+                    a.alarm_name(),
+                    a.state_value().map(|s| s.as_str()),
+                    a.state_updated_timestamp(),
+                )
+            });
+            let composite = page.composite_alarms().iter().map(|a| {
+                (
+                    a.alarm_name(),
+                    a.state_value().map(|s| s.as_str()),
+                    a.state_updated_timestamp(),
+                )
+            });
+            for (name, state, since) in metric.chain(composite) {
+                let (Some(name), Some(state)) = (name, state.and_then(AlarmState::parse)) else {
+                    continue;
+                };
+                let since = since
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or_default();
+                out.push(AlarmStatus {
+                    name: name.to_string(),
+                    state,
+                    since,
+                });
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -5,8 +5,9 @@
 use crate::ai::{FunctionConfig, UpdateStatus};
 use crate::insight::{InsightModel, InsightRequest, ModelError, ModelReply};
 use crate::notify::{AuditEvent, Notification};
+use crate::policy::AlarmPattern;
 use crate::ports::{
-    AlarmStates, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
+    AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
 };
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
@@ -387,19 +388,39 @@ impl FunctionSettings for FakeLambda {
 /// Alarm states in memory; an alarm not set does not exist.
 #[derive(Default)]
 pub struct FakeAlarmStates {
-    states: Mutex<HashMap<String, AlarmState>>,
+    states: Mutex<std::collections::BTreeMap<String, (AlarmState, DateTime<Utc>)>>,
 }
 
 impl FakeAlarmStates {
+    /// The alarm in `state` since the start of 2026.
     pub fn set(&self, alarm: &str, state: AlarmState) {
-        lock(&self.states).insert(alarm.into(), state);
+        let since = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        self.set_since(alarm, state, since);
+    }
+
+    pub fn set_since(&self, alarm: &str, state: AlarmState, since: DateTime<Utc>) {
+        lock(&self.states).insert(alarm.into(), (state, since));
     }
 }
 
 #[async_trait]
 impl AlarmStates for FakeAlarmStates {
     async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError> {
-        Ok(lock(&self.states).get(alarm_name).copied())
+        Ok(lock(&self.states).get(alarm_name).map(|(s, _)| *s))
+    }
+
+    async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
+        Ok(lock(&self.states)
+            .iter()
+            .filter(|(name, _)| pattern.matches(name))
+            .map(|(name, (state, since))| AlarmStatus {
+                name: name.clone(),
+                state: *state,
+                since: *since,
+            })
+            .collect())
     }
 }
 

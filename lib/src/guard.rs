@@ -11,7 +11,10 @@ use crate::policy::{Action, Policy, Target, Trigger};
 use crate::ports::{
     AlarmStates, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
 };
-use crate::record::{fingerprint, stable_tag, ActionRecord, AliasChange, Escalation, FlagChange};
+use crate::record::{
+    blind_tags, fingerprint, stable_tag, warned_blind, ActionRecord, AliasChange, Escalation,
+    FlagChange,
+};
 use crate::retry::RetryPolicy;
 use crate::rollback::{plan_rollback, AliasPlan, AliasState};
 use crate::transition::{rfc3339_millis, AlarmState, Transition, Transport};
@@ -998,10 +1001,14 @@ impl Guard {
         }
     }
 
-    /// The every-minute check: runs the escalations that are due.
+    /// The every-minute check: runs the escalations that are due, and warns once about each
+    /// watched alarm that has been without data too long.
     async fn sweep(&self) -> Report {
         let now = self.ports.clock.now();
         let mut steps = Vec::new();
+        for target in &self.policy.targets {
+            steps.extend(self.blindness(target, now).await);
+        }
         let mut seen = HashSet::new();
         for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
             if !seen.insert(trigger.target.as_str()) {
@@ -1022,17 +1029,135 @@ impl Guard {
         } else {
             Outcome::NoAction
         };
+        let blind = steps
+            .iter()
+            .filter(|r| r.reason.starts_with("blind:"))
+            .count();
         let mut report = Report::rejected(String::new());
         report.outcome = outcome;
         report.reason = format!(
-            "scheduled check: {} escalation(s) due, {} executed, {} cancelled, {} failed",
-            steps.len(),
+            "scheduled check: {blind} blindness warning(s); {} escalation(s) due, {} executed, {} cancelled, {} failed",
+            steps.len() - blind,
             count(Outcome::Executed),
-            count(Outcome::NoAction),
+            count(Outcome::NoAction) - blind,
             count(Outcome::Failed)
         );
         report.steps = steps;
         report
+    }
+
+    /// Watched alarms of `target` in INSUFFICIENT_DATA for longer than `blind_after_minutes`,
+    /// each warned about once per spell (recorded in the target's tags).
+    async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
+        let minutes = self.policy.guard.blind_after_minutes;
+        let limit = chrono::Duration::minutes(i64::from(minutes));
+        let mut blind = Vec::new();
+        let mut failed = Vec::new();
+        for pattern in self
+            .policy
+            .triggers
+            .iter()
+            .filter(|t| t.target == target.name)
+            .filter_map(|t| t.alarm.as_ref())
+        {
+            match self
+                .retry
+                .run("DescribeAlarms", || self.ports.alarms.alarms(pattern))
+                .await
+            {
+                Ok(alarms) => {
+                    blind.extend(alarms.into_iter().filter(|a| {
+                        a.state == AlarmState::InsufficientData && now >= a.since + limit
+                    }))
+                }
+                Err(e) => failed.push(format!("cannot check the alarms of {}: {e}", target.name)),
+            }
+        }
+        let mut reports: Vec<Report> = failed
+            .into_iter()
+            .map(|why| {
+                let mut r = Report::rejected(why);
+                r.outcome = Outcome::Failed;
+                r.target = Some(target.name.clone());
+                r
+            })
+            .collect();
+        if blind.is_empty() {
+            return reports;
+        }
+        let function = target.function.as_str();
+        let tags = match self
+            .retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+        {
+            Ok(tags) => tags,
+            Err(e) => {
+                let mut r =
+                    Report::rejected(format!("cannot read the guard's record on {function}: {e}"));
+                r.outcome = Outcome::Failed;
+                reports.push(r);
+                return reports;
+            }
+        };
+        let mut warned = warned_blind(&tags);
+        for alarm in blind {
+            let since = rfc3339_millis(&alarm.since);
+            let spell = fingerprint(&format!("{}@{since}", alarm.name));
+            if warned.contains(&spell) {
+                continue;
+            }
+            let mut report = Report::rejected(format!(
+                "blind: alarm `{}` has been INSUFFICIENT_DATA since {since}, more than {minutes} min: the guard cannot see {}",
+                alarm.name, target.name
+            ));
+            report.outcome = Outcome::NoAction;
+            report.target = Some(target.name.clone());
+            report.alarm = Some(alarm.name.clone());
+            report.state = Some(AlarmState::InsufficientData);
+            let (notification, event) =
+                notify::blind_warning(&target.name, &alarm.name, &since, minutes);
+            if let Some(topic) = self.policy.guard.notify_topic_arn.as_deref() {
+                if let Err(e) = self
+                    .retry
+                    .run("Publish", || {
+                        self.ports.notifier.publish(topic, &notification)
+                    })
+                    .await
+                {
+                    report
+                        .notes
+                        .push(format!("blindness warning not delivered to {topic}: {e}"));
+                }
+            }
+            let bus = &self.policy.guard.event_bus;
+            if let Err(e) = self
+                .retry
+                .run("PutEvents", || self.ports.audit.put(bus, &event))
+                .await
+            {
+                report
+                    .notes
+                    .push(format!("audit event not delivered to bus {bus}: {e}"));
+            }
+            if report.notes.is_empty() {
+                warned.push(spell);
+            }
+            reports.push(report);
+        }
+        let record = blind_tags(&warned);
+        if let Err(e) = self
+            .retry
+            .run("TagResource", || self.ports.aliases.tag(function, &record))
+            .await
+        {
+            if let Some(last) = reports.last_mut() {
+                last.notes.push(format!(
+                    "the warning could not be recorded ({e}): it may be repeated"
+                ));
+            }
+        }
+        reports
     }
 
     /// The target's pending escalation, if it is due: the next rung if the alarm is still in

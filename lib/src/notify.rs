@@ -257,3 +257,47 @@ mod tests {
         assert_eq!(subject("short"), "short");
     }
 }
+
+/// The warning that the guard is blind to a target: a watched alarm has had no data for too
+/// long, so an incident would go unseen. Not an action; said once per spell.
+pub fn blind_warning(
+    target: &str,
+    alarm: &str,
+    since: &str,
+    minutes: u32,
+) -> (Notification, AuditEvent) {
+    let detail = json!({
+        "target": target,
+        "alarm": alarm,
+        "state": "INSUFFICIENT_DATA",
+        "since": since,
+        "blind_after_minutes": minutes,
+    });
+    let message = format!(
+        "rollback-guard is blind to {target}: alarm \"{alarm}\" has been in INSUFFICIENT_DATA since {since}, \
+more than {minutes} minutes. While it has no data the guard cannot see an incident on {target}.\n\
+What to do: check that the function is invoked and that the alarm's metric and dimensions still exist.\n\
+Nothing was changed.\n\n--- JSON ---\n{}",
+        serde_json::to_string_pretty(&detail).unwrap_or_default()
+    );
+    let attributes = BTreeMap::from([
+        ("outcome".to_string(), "blind".to_string()),
+        ("target".to_string(), target.to_string()),
+        ("alarm".to_string(), alarm.to_string()),
+    ]);
+    (
+        Notification {
+            subject: subject(&format!(
+                "Guard is blind to {target}: alarm {alarm} has no data"
+            )),
+            message,
+            attributes,
+        },
+        AuditEvent {
+            source: AUDIT_SOURCE.into(),
+            detail_type: "Guard Blind".into(),
+            resources: Vec::new(),
+            detail,
+        },
+    )
+}

@@ -96,6 +96,8 @@ pub struct Settings {
     pub on_replay: ReplayMode,
     /// Sources whose `Rollback Requested` events are accepted.
     pub request_sources: Vec<String>,
+    /// A watched alarm in INSUFFICIENT_DATA this long leaves the guard blind: one warning.
+    pub blind_after_minutes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +180,7 @@ struct RawSettings {
     on_replay: Option<String>,
     #[serde(default)]
     request_sources: Vec<String>,
+    blind_after_minutes: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -354,7 +357,17 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
             format!("`{bad}` is not an event source"),
         ));
     }
+    let blind_after_minutes = match raw.blind_after_minutes {
+        None => 30,
+        Some(m) => u32::try_from(m).ok().filter(|m| *m >= 1).ok_or_else(|| {
+            PolicyError::new(
+                "guard.blind_after_minutes",
+                format!("expected a positive number of minutes, got {m}"),
+            )
+        })?,
+    };
     Ok(Settings {
+        blind_after_minutes,
         request_sources: raw.request_sources,
         accounts: raw.accounts,
         notify_topic_arn: raw.notify_topic_arn,

@@ -3,6 +3,7 @@
 
 use crate::ai::FunctionConfig;
 use crate::notify::{AuditEvent, Notification};
+use crate::policy::AlarmPattern;
 use crate::rollback::AliasState;
 use crate::transition::AlarmState;
 use async_trait::async_trait;
@@ -91,6 +92,17 @@ pub trait FunctionSettings: Send + Sync {
 pub trait AlarmStates: Send + Sync {
     /// The alarm's current state; `None` when there is no such alarm.
     async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError>;
+    /// The alarms a pattern names (an exact name, or a prefix), with their state and when
+    /// they entered it.
+    async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError>;
+}
+
+/// An alarm's state and since when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmStatus {
+    pub name: String,
+    pub state: AlarmState,
+    pub since: DateTime<Utc>,
 }
 
 /// People-facing notifications (SNS).

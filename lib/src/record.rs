@@ -22,6 +22,10 @@ const LAST_AFTER: &str = "rollback-guard:last-after";
 const LAST_FLAG: &str = "rollback-guard:last-flag";
 const LAST_FLAG_BEFORE: &str = "rollback-guard:last-flag-before";
 const ESCALATION: &str = "rollback-guard:escalation";
+/// Fingerprints of the blind spells (alarm and since when) already warned about.
+pub const BLIND: &str = "rollback-guard:blind";
+/// Fingerprints kept in [`BLIND`]: 17 characters each within the 256 a tag value holds.
+const MAX_BLIND: usize = 15;
 const MAX_TAG_VALUE: usize = 256;
 /// Neither an alias name nor a version can contain `=`, so this never collides with one.
 const NONE: &str = "=none";
@@ -167,6 +171,24 @@ impl Escalation {
         let alarm = decode(parts.next()?)?;
         Some(Self { step, due, alarm })
     }
+}
+
+/// The blind spells already warned about.
+pub fn warned_blind(tags: &BTreeMap<String, String>) -> Vec<String> {
+    tags.get(BLIND)
+        .map(|v| {
+            v.split(' ')
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The tag recording `warned` (newest last), trimmed to what fits.
+pub fn blind_tags(warned: &[String]) -> BTreeMap<String, String> {
+    let keep = &warned[warned.len().saturating_sub(MAX_BLIND)..];
+    BTreeMap::from([(BLIND.to_string(), keep.join(" "))])
 }
 
 /// FNV-1a, 64 bit: stable across builds and platforms, unlike std's hasher.

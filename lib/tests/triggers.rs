@@ -140,3 +140,60 @@ async fn a_replayed_request_is_only_planned() {
     assert_eq!(r.outcome, Outcome::Planned, "{}", r.reason);
     assert!(b.lambda.calls().is_empty());
 }
+
+fn minutes_before(b: &FakeBackends, m: i64) -> chrono::DateTime<chrono::Utc> {
+    use rollback_guard::ports::Clock;
+    b.clock.now() - chrono::Duration::minutes(m)
+}
+
+#[tokio::test]
+async fn a_watched_alarm_without_data_too_long_is_one_warning_not_an_action() {
+    use rollback_guard::transition::AlarmState;
+    let b = backends();
+    b.alarms.set_since(
+        "checkout-ai-error-rate",
+        AlarmState::InsufficientData,
+        minutes_before(&b, 31),
+    );
+    // Not yet blind: 10 minutes without data.
+    b.alarms.set_since(
+        "orders-ai-latency-p95",
+        AlarmState::InsufficientData,
+        minutes_before(&b, 10),
+    );
+
+    let first = guard(&b).handle(&event("schedule.json"), false).await;
+    let warnings: Vec<_> = first
+        .steps
+        .iter()
+        .filter(|r| r.reason.starts_with("blind:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", first.steps);
+    assert_eq!(warnings[0].alarm.as_deref(), Some("checkout-ai-error-rate"));
+    let sent = b.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .1
+            .subject
+            .starts_with("Guard is blind to checkout-ai"),
+        "{}",
+        sent[0].1.subject
+    );
+    assert_eq!(b.audit.detail_types(), vec!["Guard Blind"]);
+    assert_eq!(b.lambda.alias_updates(), 0);
+
+    // The next minutes: the same spell is not warned about again.
+    b.clock.advance(chrono::Duration::minutes(1));
+    guard(&b).handle(&event("schedule.json"), false).await;
+    assert_eq!(b.notifier.sent().len(), 1);
+
+    // A new spell (the alarm had data, then lost it again) is.
+    b.alarms.set_since(
+        "checkout-ai-error-rate",
+        AlarmState::InsufficientData,
+        minutes_before(&b, 45),
+    );
+    guard(&b).handle(&event("schedule.json"), false).await;
+    assert_eq!(b.notifier.sent().len(), 2);
+}
