@@ -244,20 +244,6 @@ fn subject(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subject_is_printable_ascii_and_at_most_100_characters() {
-        let s = subject(&format!("Rolled back ünïcode\n{}", "x".repeat(200)));
-        assert_eq!(s.len(), 100);
-        assert!(s.ends_with("..."));
-        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
-        assert_eq!(subject("short"), "short");
-    }
-}
-
 /// The warning that the guard is blind to a target: a watched alarm has had no data for too
 /// long, so an incident would go unseen. Not an action; said once per spell.
 pub fn blind_warning(
@@ -300,4 +286,18 @@ Nothing was changed.\n\n--- JSON ---\n{}",
             detail,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_is_printable_ascii_and_at_most_100_characters() {
+        let s = subject(&format!("Rolled back ünïcode\n{}", "x".repeat(200)));
+        assert_eq!(s.len(), 100);
+        assert!(s.ends_with("..."));
+        assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+        assert_eq!(subject("short"), "short");
+    }
 }
