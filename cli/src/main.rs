@@ -77,6 +77,22 @@ enum Command {
         #[arg(long)]
         requested_by: Option<String>,
     },
+    /// Replays an EventBridge archive's window onto its bus: the guard runs each event as a
+    /// shadow backtest (`Rollback Planned`) and changes nothing.
+    Backtest {
+        /// The archive's name.
+        #[arg(long)]
+        archive: String,
+        /// Start of the window (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End of the window (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// The replay's name (default: backtest-<archive>-<now>).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Restores what the guard's last action on a target changed.
     Undo {
         #[arg(long)]
@@ -192,6 +208,15 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             request(&policy, &target, &action, &reason, &source, requested_by).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backtest {
+            archive,
+            from,
+            to,
+            name,
+        } => {
+            backtest(&archive, &from, &to, name).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Undo { policy, target } => {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
@@ -215,6 +240,51 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+async fn backtest(archive: &str, from: &str, to: &str, name: Option<String>) -> Result<(), String> {
+    let time = |flag: &str, v: &str| {
+        rollback_guard::transition::parse_timestamp(v)
+            .ok_or_else(|| format!("--{flag}: `{v}` is not an RFC 3339 time"))
+    };
+    let (from, to) = (time("from", from)?, time("to", to)?);
+    if from >= to {
+        return Err("--from must be before --to".into());
+    }
+    let name = name.unwrap_or_else(|| format!("backtest-{archive}-{}", chrono_now_compact()));
+    let config = adapters::sdk_config().await;
+    let replays = adapters::EventBridgeReplays::new(EventBridgeClient::new(&config));
+    let state = replays
+        .start(archive, from, to, &name)
+        .await
+        .map_err(|e| format!("replay not started: {e}"))?;
+    println!("replay {name} of archive {archive} ({from} to {to}): {state}");
+    // A replay runs on its own; follow it for a while so the operator sees how it ended.
+    for _ in 0..60 {
+        let (state, reason) = replays.state(&name).await.map_err(|e| e.to_string())?;
+        match state.as_str() {
+            "COMPLETED" => {
+                println!("replay {name}: COMPLETED; the guard reported each event as Rollback Planned on its bus");
+                return Ok(());
+            }
+            "FAILED" | "CANCELLED" => {
+                return Err(format!(
+                    "replay {name}: {state}: {}",
+                    reason.unwrap_or_default()
+                ))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+    println!("replay {name} still running; follow it with `aws events describe-replay --replay-name {name}`");
+    Ok(())
+}
+
+fn chrono_now_compact() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().to_string())
+        .unwrap_or_default()
 }
 
 /// Sends a request the guard will accept, or says why it would not.

@@ -231,3 +231,112 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
     );
     assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
 }
+
+#[tokio::test]
+async fn backtest_replays_an_archive_and_the_guard_only_plans() {
+    let s = guard_e2e::Sandbox::new(guard_e2e::ROLLBACK, 3, "3", &[], "ALARM").await;
+    let emu = &s.emu;
+    let bus = format!("{}-bus", s.name);
+    let bus_arn = format!("arn:aws:events:us-east-1:123456789012:event-bus/{bus}");
+    let archive = format!("{}-archive", s.name);
+    emu.events
+        .create_archive()
+        .archive_name(&archive)
+        .event_source_arn(&bus_arn)
+        .send()
+        .await
+        .expect("archive");
+    // What the guard function would receive: alarm events on the bus, read through SQS here.
+    let (queue, queue_arn) = emu
+        .queue(&format!("{}-alarms", s.name))
+        .await
+        .expect("queue");
+    emu.events
+        .put_rule()
+        .name(format!("{}-alarms", s.name))
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["aws.cloudwatch"]}"#)
+        .send()
+        .await
+        .expect("rule");
+    emu.events
+        .put_targets()
+        .rule(format!("{}-alarms", s.name))
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(queue_arn)
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("target");
+    let alarm = s.event("eventbridge-alarm.json");
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.cloudwatch")
+        .detail_type("CloudWatch Alarm State Change")
+        .detail(alarm["detail"].to_string())
+        .resources(alarm["resources"][0].as_str().unwrap_or_default())
+        .event_bus_name(&bus)
+        .build();
+    emu.events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .expect("put");
+    let live = emu.drain(&queue).await.expect("live");
+    assert_eq!(live.len(), 1);
+    assert!(live[0].get("replay-name").is_none());
+
+    let from = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let replay_name = format!("{}-backtest", s.name);
+    let out = guard(&[
+        "backtest",
+        "--archive",
+        &archive,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--name",
+        &replay_name,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("COMPLETED"));
+
+    let replayed = emu.drain(&queue).await.expect("replayed");
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert_eq!(replayed[0]["replay-name"], replay_name.as_str());
+    let mut event = replayed[0].clone();
+    if event.get("account").is_none() {
+        // See request_puts_an_event_on_the_bus_that_the_guard_acts_on.
+        event["account"] = "123456789012".into();
+    }
+    let report = s.guard().handle(&event, false).await;
+    assert_eq!(
+        report.outcome,
+        rollback_guard::Outcome::Planned,
+        "{}",
+        report.reason
+    );
+    assert_eq!(s.alias().await, "3");
+
+    let bad = guard(&[
+        "backtest",
+        "--archive",
+        &archive,
+        "--from",
+        &to,
+        "--to",
+        &from,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}
