@@ -411,7 +411,9 @@ impl Guard {
         mode: Mode,
         key: &str,
     ) -> Report {
-        if self.is_settled(key) {
+        // Plans change nothing, so a plan is never a duplicate: a backtest of a transition
+        // handled long ago still says what the policy would do.
+        if mode == Mode::Execute && self.is_settled(key) {
             return report.settle(
                 Outcome::AlreadyDone,
                 "duplicate delivery: this transition was already handled",
@@ -438,7 +440,10 @@ impl Guard {
             }
         };
         let record = ActionRecord::from_tags(&tags);
-        if let Some(r) = record.as_ref().filter(|r| r.event == fingerprint(key)) {
+        if let Some(r) = record
+            .as_ref()
+            .filter(|r| mode == Mode::Execute && r.event == fingerprint(key))
+        {
             self.settle_key(key);
             return report.settle(
                 Outcome::AlreadyDone,

@@ -529,3 +529,108 @@ impl Sandbox {
         assert!(self.audit_events().await.is_empty());
     }
 }
+
+/// The sample account's SNS inbox (the `rollback-guard` topic's SQS subscription).
+pub const SAMPLE_INBOX: &str = "rollback-guard-inbox";
+/// The sample account's audit queue (the default bus's `rollback-guard` events).
+pub const SAMPLE_AUDIT_QUEUE: &str = "default-audit";
+
+/// The sample account that `events/policy.toml` guards: `orders-ai` fully shifted to a bad
+/// version 3 (version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3),
+/// `support-ai` on version 3 with its AI on; every alarm the catalog names, in ALARM; the
+/// `rollback-guard` topic and the default bus's audit events read through SQS.
+pub async fn provision_sample(emu: &Emulator) -> Res<()> {
+    emu.function("orders-ai", 3, "live", "2", &[]).await?;
+    let ports = rollback_guard::adapters::aws_ports(&emu.config);
+    rollback_guard::operator::mark_stable(
+        ports.aliases.as_ref(),
+        &rollback_guard::retry::RetryPolicy::default(),
+        "orders-ai",
+        "live",
+        None,
+    )
+    .await?;
+    emu.lambda
+        .update_alias()
+        .function_name("orders-ai")
+        .name("live")
+        .function_version("3")
+        .send()
+        .await?;
+    emu.function("checkout-ai", 3, "live", "2", &[("3", 0.1)])
+        .await?;
+    emu.function("support-ai", 3, "live", "3", &[]).await?;
+    for alarm in [
+        "orders-ai-error-rate",
+        "orders-ai-latency-anomaly",
+        "orders-ai-composite",
+        "orders-ai-fallback-rate",
+        "checkout-ai-error-rate",
+        "support-ai-fallback-rate",
+        "payments-latency-p95",
+    ] {
+        emu.alarm(alarm, "ALARM").await?;
+    }
+    emu.topic_with_queue("rollback-guard").await?;
+    let (_, audit_arn) = emu.queue(SAMPLE_AUDIT_QUEUE).await?;
+    emu.events
+        .put_rule()
+        .name("rollback-guard-audit")
+        .event_pattern(r#"{"source":["rollback-guard"]}"#)
+        .send()
+        .await?;
+    emu.events
+        .put_targets()
+        .rule("rollback-guard-audit")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("audit")
+                .arn(audit_arn)
+                .build()?,
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// One catalog event replayed through the guard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayRow {
+    pub file: String,
+    pub expected: String,
+    pub got: String,
+    pub reason: String,
+}
+
+/// Replays every event in `events/` (in name order) through one guard over the sample
+/// account, against `events/policy.toml`, and sets each outcome beside the `replay`
+/// expectation in `events/expected.json`.
+pub async fn replay_catalog(emu: &Emulator) -> Res<Vec<ReplayRow>> {
+    let dir = events_dir();
+    let policy = rollback_guard::Policy::from_file(&dir.join("policy.toml").to_string_lossy())?;
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json"))?)?;
+    let guard =
+        rollback_guard::Guard::new(policy, rollback_guard::adapters::aws_ports(&emu.config));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".json") && f != "expected.json")
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for file in files {
+        let report = guard
+            .handle_bytes(&std::fs::read(dir.join(&file))?, false)
+            .await;
+        rows.push(ReplayRow {
+            expected: expected[&file]["replay"]
+                .as_str()
+                .unwrap_or("(none recorded)")
+                .to_string(),
+            got: report.outcome.as_str().to_string(),
+            reason: report.reason,
+            file,
+        });
+    }
+    Ok(rows)
+}

@@ -5,67 +5,15 @@
 //! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3), and
 //! `support-ai` on version 3 whose AI falls back to rules too often (ladder: disable-ai first).
 
-use guard_e2e::Emulator;
-use rollback_guard::operator::mark_stable;
-use rollback_guard::retry::RetryPolicy;
+use guard_e2e::{provision_sample, Emulator, SAMPLE_AUDIT_QUEUE as AUDIT, SAMPLE_INBOX as INBOX};
 use std::process::ExitCode;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const INBOX: &str = "rollback-guard-inbox";
 const FUNCTIONS: [&str; 3] = ["orders-ai", "checkout-ai", "support-ai"];
-const AUDIT: &str = "default-audit";
 
 async fn provision(emu: &Emulator) -> Res<()> {
-    // orders-ai: release 2 is known good; then release 3 is shifted in fully.
-    emu.function("orders-ai", 3, "live", "2", &[]).await?;
-    let ports = rollback_guard::adapters::aws_ports(&emu.config);
-    mark_stable(
-        ports.aliases.as_ref(),
-        &RetryPolicy::default(),
-        "orders-ai",
-        "live",
-        None,
-    )
-    .await?;
-    emu.lambda
-        .update_alias()
-        .function_name("orders-ai")
-        .name("live")
-        .function_version("3")
-        .send()
-        .await?;
-    // checkout-ai: a canary sending 10 % to release 3.
-    emu.function("checkout-ai", 3, "live", "2", &[("3", 0.1)])
-        .await?;
-    // support-ai: the AI path misbehaves; its settings must survive the AI being switched off.
-    emu.function("support-ai", 3, "live", "3", &[]).await?;
-    for alarm in [
-        "orders-ai-error-rate",
-        "checkout-ai-error-rate",
-        "support-ai-fallback-rate",
-    ] {
-        emu.alarm(alarm, "ALARM").await?;
-    }
-    emu.topic_with_queue("rollback-guard").await?;
-    let (_, audit_arn) = emu.queue(AUDIT).await?;
-    emu.events
-        .put_rule()
-        .name("rollback-guard-audit")
-        .event_pattern(r#"{"source":["rollback-guard"]}"#)
-        .send()
-        .await?;
-    emu.events
-        .put_targets()
-        .rule("rollback-guard-audit")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("audit")
-                .arn(audit_arn)
-                .build()?,
-        )
-        .send()
-        .await?;
+    provision_sample(emu).await?;
     println!("provisioned on the emulator:");
     print_aliases(emu, "before").await
 }

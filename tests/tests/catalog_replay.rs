@@ -1,0 +1,23 @@
+//! The whole event catalog through the guard on the sample account (what `make replay`
+//! prints as a table): every outcome as `events/expected.json` records it.
+
+use guard_e2e::{provision_sample, replay_catalog, Emulator};
+
+#[tokio::test]
+async fn every_catalog_event_replays_as_recorded() {
+    let emu = Emulator::connect().await;
+    provision_sample(&emu).await.expect("sample account");
+    let rows = replay_catalog(&emu).await.expect("replay");
+    assert!(rows.len() >= 29, "{} events", rows.len());
+    let mismatches: Vec<String> = rows
+        .iter()
+        .filter(|r| r.expected != r.got)
+        .map(|r| {
+            format!(
+                "{}: expected {}, got {} ({})",
+                r.file, r.expected, r.got, r.reason
+            )
+        })
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
