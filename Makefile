@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup build demo replay test lint fmt clean
+.PHONY: setup build demo replay watch invoke test lint fmt clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,19 @@ demo: setup
 replay: setup
 	cargo build -q -p guard-e2e --bin replay
 	$(WITH_EMULATOR) target/debug/replay
+
+# cargo lambda watch on loopback, with the emulators up and the catalog's policy; stop with ^C.
+# In another shell: make invoke FN=guard-function EVENT=events/eventbridge-alarm.json
+WATCH_PORT ?= 9009
+watch: setup
+	GUARD_POLICY_FILE=events/policy.toml $(WITH_EMULATOR) \
+	  .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+FN ?= guard-function
+EVENT ?= events/eventbridge-alarm.json
+invoke:
+	.venv/bin/cargo-lambda lambda invoke $(FN) --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
+	  --data-file $(EVENT) --output-format json
 
 lint:
 	cargo fmt --all -- --check

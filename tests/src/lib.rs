@@ -430,6 +430,8 @@ pub struct Sandbox {
     pub inbox: String,
     pub audit: String,
     pub policy: rollback_guard::Policy,
+    /// The policy as written, for tools that read a file.
+    pub policy_toml: String,
 }
 
 impl Sandbox {
@@ -456,7 +458,7 @@ impl Sandbox {
             .bus_with_queue(&format!("{name}-bus"))
             .await
             .expect("bus");
-        let policy = rollback_guard::Policy::from_toml(&format!(
+        let policy_toml = format!(
             r#"
             [guard]
             accounts = ["123456789012"]
@@ -474,8 +476,8 @@ impl Sandbox {
             target = "{name}"
             {trigger}
             "#
-        ))
-        .expect("policy");
+        );
+        let policy = rollback_guard::Policy::from_toml(&policy_toml).expect("policy");
         Self {
             emu,
             name,
@@ -483,6 +485,7 @@ impl Sandbox {
             inbox,
             audit,
             policy,
+            policy_toml,
         }
     }
 
