@@ -204,6 +204,25 @@ enum Step {
     Done(Report),
 }
 
+impl Ctx<'_> {
+    /// The record of an action taken for this cause, now.
+    fn record(
+        &self,
+        action: Action,
+        alias: Option<AliasChange>,
+        flag: Option<FlagChange>,
+    ) -> ActionRecord {
+        ActionRecord {
+            event: fingerprint(&self.key),
+            action: action.as_str().into(),
+            at: self.now,
+            alarm: self.alarm.to_string(),
+            alias,
+            flag,
+        }
+    }
+}
+
 /// What moves the guard to act.
 enum Cause {
     Alarm(Transition),
@@ -622,18 +641,15 @@ impl Guard {
         {
             return done;
         }
-        let record = ActionRecord {
-            event: fingerprint(&ctx.key),
-            action: Action::RollbackAlias.as_str().into(),
-            at: ctx.now,
-            alarm: ctx.alarm.to_string(),
-            alias: Some(AliasChange {
+        let record = ctx.record(
+            Action::RollbackAlias,
+            Some(AliasChange {
                 alias: alias.into(),
                 before,
                 after,
             }),
-            flag: None,
-        };
+            None,
+        );
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
         report.settle(Outcome::Executed, description)
@@ -819,21 +835,18 @@ impl Guard {
         {
             return done;
         }
-        let record = ActionRecord {
-            event: fingerprint(&ctx.key),
-            action: Action::DisableAi.as_str().into(),
-            at: ctx.now,
-            alarm: ctx.alarm.to_string(),
-            alias: Some(AliasChange {
+        let record = ctx.record(
+            Action::DisableAi,
+            Some(AliasChange {
                 alias: alias.into(),
                 before,
                 after,
             }),
-            flag: Some(FlagChange {
+            Some(FlagChange {
                 name: flag.into(),
                 before: served.flag(flag).map(str::to_string),
             }),
-        };
+        );
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
         report.ladder_continues = true;
@@ -882,17 +895,14 @@ impl Guard {
                 format!("could not set {flag}=false on $LATEST of {function} ({e}); its environment is as it was"),
             );
         }
-        let record = ActionRecord {
-            event: fingerprint(&ctx.key),
-            action: Action::DisableAi.as_str().into(),
-            at: ctx.now,
-            alarm: ctx.alarm.to_string(),
-            alias: None,
-            flag: Some(FlagChange {
+        let record = ctx.record(
+            Action::DisableAi,
+            None,
+            Some(FlagChange {
                 name: flag.into(),
                 before: flag_before,
             }),
-        };
+        );
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
         report.ladder_continues = true;
