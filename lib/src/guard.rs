@@ -1057,6 +1057,15 @@ impl Guard {
             count(Outcome::NoAction) - blind,
             count(Outcome::Failed)
         );
+        // What went wrong inside a step (an undelivered warning) is the check's too: the
+        // handler then fails, and says so.
+        report.notes = steps
+            .iter()
+            .flat_map(|r| {
+                let target = r.target.clone().unwrap_or_default();
+                r.notes.iter().map(move |n| format!("{target}: {n}"))
+            })
+            .collect();
         report.steps = steps;
         report
     }

@@ -197,3 +197,34 @@ async fn a_watched_alarm_without_data_too_long_is_one_warning_not_an_action() {
     guard(&b).handle(&event("schedule.json"), false).await;
     assert_eq!(b.notifier.sent().len(), 2);
 }
+
+#[tokio::test]
+async fn an_undelivered_blindness_warning_fails_the_check_and_is_tried_again() {
+    use rollback_guard::ports::PortError;
+    use rollback_guard::transition::AlarmState;
+    let b = backends();
+    b.alarms.set_since(
+        "checkout-ai-error-rate",
+        AlarmState::InsufficientData,
+        minutes_before(&b, 40),
+    );
+    b.notifier
+        .fail_with(PortError::Other("AuthorizationError".into()));
+    let check = guard(&b).handle(&event("schedule.json"), false).await;
+    assert!(check.is_error(), "{check:?}");
+    assert!(
+        check.notes[0].starts_with("checkout-ai: blindness warning not delivered"),
+        "{:?}",
+        check.notes
+    );
+    // Not recorded as warned: the next check tries again.
+    let again = guard(&b).handle(&event("schedule.json"), false).await;
+    assert_eq!(
+        again
+            .steps
+            .iter()
+            .filter(|r| r.reason.starts_with("blind:"))
+            .count(),
+        1
+    );
+}
