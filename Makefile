@@ -50,6 +50,7 @@ fmt:
 
 test: setup lint
 	$(WITH_EMULATOR) cargo test --workspace
+	$(MAKE) --no-print-directory replay
 
 clean:
 	scripts/emulator.sh stop
