@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup build demo replay watch invoke test lint fmt clean
+.PHONY: setup build demo replay watch invoke fuzz test lint fmt clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,12 @@ EVENT ?= events/eventbridge-alarm.json
 invoke:
 	.venv/bin/cargo-lambda lambda invoke $(FN) --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) \
 	  --data-file $(EVENT) --output-format json
+
+# Fuzz the intake (arbitrary bytes, mutated catalog events) for FUZZ_SECONDS per target;
+# make test runs one short pass.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p rollback-guard --test robustness -- --nocapture
 
 lint:
 	cargo fmt --all -- --check

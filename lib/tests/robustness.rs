@@ -1,0 +1,225 @@
+//! Robustness of the intake and the pipeline: arbitrary bytes and mutated real events never
+//! panic and are either valid transitions or rejected with an error; an alarm storm (1,000
+//! deliveries, 50 alarms, every transport, shuffled) moves each target once.
+//! `make fuzz` runs the fuzzing for FUZZ_SECONDS; `make test` runs a short pass.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rollback_guard::fakes::{FakeBackends, FakeLambda};
+use rollback_guard::intake::{parse_inbound_bytes, Inbound};
+use rollback_guard::rollback::AliasState;
+use rollback_guard::transition::{AlarmArn, AlarmState};
+use rollback_guard::{Outcome, Policy};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn catalog() -> Vec<Vec<u8>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("events/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("expected.json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read(p).expect("event"))
+        .collect()
+}
+
+/// What a parsed transition must satisfy, however strange the input was.
+fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok(Inbound::Alarm(t)) = parse_inbound_bytes(bytes) {
+        let arn = AlarmArn::parse(&t.alarm_arn)
+            .ok_or_else(|| TestCaseError::fail("accepted an invalid alarm ARN"))?;
+        prop_assert_eq!(arn.name, t.alarm_name.as_str());
+        prop_assert_eq!(arn.account, t.account.as_str());
+        prop_assert_eq!(arn.region, t.region.as_str());
+        prop_assert!(t.dedupe_key().starts_with(&t.alarm_arn));
+    }
+    Ok(())
+}
+
+/// Replaces, removes or retypes one value somewhere in the event.
+fn mutate(v: &mut Value, path: &[usize], replacement: &Value, remove: bool) {
+    let Some((&step, rest)) = path.split_first() else {
+        *v = replacement.clone();
+        return;
+    };
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            let key = map
+                .keys()
+                .nth(step % map.len())
+                .cloned()
+                .unwrap_or_default();
+            if !rest.is_empty() {
+                if let Some(child) = map.get_mut(&key) {
+                    mutate(child, rest, replacement, remove);
+                }
+            } else if remove {
+                map.remove(&key);
+            } else {
+                map.insert(key, replacement.clone());
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let i = step % items.len();
+            if !rest.is_empty() {
+                mutate(&mut items[i], rest, replacement, remove);
+            } else if remove {
+                items.remove(i);
+            } else {
+                items[i] = replacement.clone();
+            }
+        }
+        _ => *v = replacement.clone(),
+    }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::from),
+        Just(Value::from("ALARM")),
+        Just(Value::from("2026-11-20T03:12:45.123+0000")),
+        Just(Value::from(
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x"
+        )),
+        Just(serde_json::json!({})),
+        Just(serde_json::json!([])),
+    ]
+}
+
+/// Runs `cases` per batch, batch after batch until FUZZ_SECONDS have passed (one batch when
+/// it is not set).
+fn fuzz<S: Strategy>(
+    strategy: S,
+    cases: u32,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let budget = std::env::var("FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs);
+    let started = Instant::now();
+    loop {
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        if let Err(e) = runner.run(&strategy, &test) {
+            panic!("{e}");
+        }
+        if budget.is_none_or(|b| started.elapsed() >= b) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_and_never_make_an_invalid_transition() {
+    fuzz(
+        proptest::collection::vec(any::<u8>(), 0..2048),
+        2000,
+        |bytes| check(&bytes),
+    );
+}
+
+#[test]
+fn mutated_real_events_are_valid_or_rejected() {
+    let events: Vec<Value> = catalog()
+        .iter()
+        .filter_map(|b| serde_json::from_slice(b).ok())
+        .collect();
+    assert!(events.len() >= 25);
+    let strategy = (
+        0..events.len(),
+        proptest::collection::vec(0usize..64, 1..6),
+        json_value(),
+        any::<bool>(),
+        proptest::option::of(0usize..4096),
+    );
+    fuzz(strategy, 2000, |(i, path, replacement, remove, cut)| {
+        let mut event = events[i].clone();
+        mutate(&mut event, &path, &replacement, remove);
+        let mut bytes = serde_json::to_vec(&event).expect("json");
+        if let Some(cut) = cut {
+            bytes.truncate(cut % (bytes.len() + 1));
+        }
+        check(&bytes)
+    });
+}
+
+#[tokio::test]
+async fn an_alarm_storm_moves_each_target_once() {
+    const TARGETS: usize = 10;
+    const ALARMS_PER_TARGET: usize = 5;
+    let mut policy = String::from("[guard]\ncooldown_minutes = 30\n");
+    let mut lambda = FakeLambda::default();
+    for t in 0..TARGETS {
+        policy.push_str(&format!(
+            "[[target]]\nname = \"svc{t}\"\nfunction = \"svc{t}\"\nalias = \"live\"\n[[trigger]]\nalarm = \"svc{t}-*\"\ntarget = \"svc{t}\"\naction = \"rollback-alias\"\n"
+        ));
+        lambda = lambda.with_function(&format!("svc{t}"), 3, "live", AliasState::on("3"));
+    }
+    let backends = FakeBackends::new(
+        lambda,
+        "unused",
+        "2026-11-20T03:13:00Z".parse().expect("time"),
+    );
+    let templates = [
+        "eventbridge-alarm.json",
+        "sns-alarm.json",
+        "lambda-action-alarm.json",
+    ]
+    .map(|f| {
+        std::fs::read_to_string(format!("{}/../events/{f}", env!("CARGO_MANIFEST_DIR")))
+            .expect("event")
+    });
+    let mut deliveries = Vec::new();
+    for t in 0..TARGETS {
+        for a in 0..ALARMS_PER_TARGET {
+            let alarm = format!("svc{t}-alarm{a}");
+            backends.alarms.set(&alarm, AlarmState::Alarm);
+            // 20 deliveries of this alarm's one transition, over the three transports.
+            for d in 0..20 {
+                deliveries.push(templates[d % 3].replace("orders-ai-error-rate", &alarm));
+            }
+        }
+    }
+    assert_eq!(deliveries.len(), 1000);
+    // A fixed shuffle (an LCG), so a failure can be replayed.
+    let mut state: u64 = 0x5eed;
+    for i in (1..deliveries.len()).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        deliveries.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    let guard = backends.guard(Policy::from_toml(&policy).expect("policy"));
+    let mut outcomes = std::collections::BTreeMap::new();
+    for d in &deliveries {
+        let r = guard.handle_bytes(d.as_bytes(), false).await;
+        *outcomes.entry(r.outcome.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(backends.lambda.alias_updates(), TARGETS, "{outcomes:?}");
+    for t in 0..TARGETS {
+        let mut a = backends
+            .lambda
+            .alias(&format!("svc{t}"), "live")
+            .expect("alias");
+        a.revision_id = None;
+        assert_eq!(a, AliasState::on("2"), "svc{t}");
+    }
+    assert_eq!(
+        outcomes.get(Outcome::Executed.as_str()),
+        Some(&TARGETS),
+        "{outcomes:?}"
+    );
+}
