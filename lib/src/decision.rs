@@ -50,7 +50,17 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
             t.alarm_name, t.new_state
         ));
     }
-    let mode = match replay_mode(policy, t.replay_name.as_deref(), force_plan) {
+    act_through(policy, trigger, t.replay_name.as_deref(), force_plan)
+}
+
+/// Acting through a matched trigger: on its target, in the mode replays and dry runs call for.
+fn act_through(
+    policy: &Policy,
+    trigger: &Trigger,
+    replay: Option<&str>,
+    force_plan: bool,
+) -> Decision {
+    let mode = match replay_mode(policy, replay, force_plan) {
         Ok(mode) => mode,
         Err(why) => return Decision::Ignored(why),
     };
@@ -100,18 +110,7 @@ pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> De
             a.risk_score
         ));
     }
-    let mode = match replay_mode(policy, a.replay_name.as_deref(), force_plan) {
-        Ok(mode) => mode,
-        Err(why) => return Decision::Ignored(why),
-    };
-    match policy.target(&trigger.target) {
-        Some(target) => Decision::Act {
-            target: target.clone(),
-            trigger: trigger.clone(),
-            mode,
-        },
-        None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
-    }
+    act_through(policy, trigger, a.replay_name.as_deref(), force_plan)
 }
 
 /// A manual request acts when its source is in `guard.request_sources` and it names a target
