@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup build demo replay watch invoke fuzz test lint fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz test lint infra-lint deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -13,6 +13,19 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The SAM CLI and checkov, each in its own virtualenv (checkov pins an old boto3).
+setup-infra: .venv-sam/.installed .venv-checkov/.installed
+
+.venv-sam/.installed: infra/requirements-sam.txt
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+.venv-checkov/.installed: infra/requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
 build:
@@ -45,7 +58,7 @@ invoke:
 # make test runs one short pass.
 FUZZ_SECONDS ?= 60
 fuzz:
-	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p rollback-guard --test robustness -- --nocapture
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p rollback-guard --test suite robustness -- --nocapture
 
 lint:
 	cargo fmt --all -- --check
@@ -54,10 +67,29 @@ lint:
 fmt:
 	cargo fmt --all
 
-test: setup lint
+# The template, offline: cfn-lint (no error, warning or note), sam validate --lint, checkov
+# (no failed check; each skip has its reason beside it in the template).
+SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 .venv-sam/bin/sam
+infra-lint: setup setup-infra
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(SAM) validate --lint --template infra/template.yaml
+	.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation \
+	  --skip-download --compact --quiet
+
+# Deploys with infra/samconfig.toml (stack rollback-guard; the AWS profile and region are
+# yours). POLICY=path/to/policy.toml deploys that policy instead of the built-in one;
+# PARAMS='Key=Value ...' sets other parameters.
+deploy: setup-infra
+	scripts/deploy.sh
+
+undeploy: setup-infra
+	cd infra && $(abspath .venv-sam)/bin/sam delete --config-file samconfig.toml
+
+test: setup lint infra-lint
 	$(WITH_EMULATOR) cargo test --workspace
+	$(WITH_EMULATOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests
 	$(MAKE) --no-print-directory replay
 
 clean:
 	scripts/emulator.sh stop
-	rm -rf $(VENV) .emulator target
+	rm -rf $(VENV) .venv-sam .venv-checkov .emulator target

@@ -8,6 +8,10 @@ use std::fmt;
 
 pub const ENV_POLICY: &str = "GUARD_POLICY";
 pub const ENV_POLICY_FILE: &str = "GUARD_POLICY_FILE";
+/// Set by the deployment (infra/template.yaml): the topic and bus the stack created, which the
+/// guard's role may publish to.
+pub const ENV_NOTIFY_TOPIC_ARN: &str = "GUARD_NOTIFY_TOPIC_ARN";
+pub const ENV_EVENT_BUS: &str = "GUARD_EVENT_BUS";
 const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
 
 /// A policy problem, naming the field (`trigger[1].alarm`) and what was expected.
@@ -211,12 +215,70 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// What the deployment fixes for the policy: the notification topic and the audit events' bus
+/// that the stack created and that the guard's role may publish to. A policy may leave these
+/// out (the deployment's apply) or name the same ones; naming others is an error, since the
+/// guard could not publish there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    pub notify_topic_arn: Option<String>,
+    pub event_bus: Option<String>,
+}
+
+impl Deployment {
+    /// `GUARD_NOTIFY_TOPIC_ARN` and `GUARD_EVENT_BUS`, where set.
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            notify_topic_arn: get(ENV_NOTIFY_TOPIC_ARN),
+            event_bus: get(ENV_EVENT_BUS),
+        }
+    }
+}
+
+/// The policy's value, else the deployment's; both given must agree.
+fn deployed(
+    field: &str,
+    env: &str,
+    policy: Option<String>,
+    deployment: Option<&String>,
+) -> Result<Option<String>, PolicyError> {
+    match (policy, deployment) {
+        (Some(p), Some(d)) if &p != d => Err(PolicyError::new(
+            field,
+            format!(
+                "`{p}` differs from the deployment's `{d}` ({env}); leave the field out or name the same one"
+            ),
+        )),
+        (Some(p), _) => Ok(Some(p)),
+        (None, d) => Ok(d.cloned()),
+    }
+}
+
 impl Policy {
     /// Parses and validates policy TOML.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        Self::from_toml_deployed(text, &Deployment::default())
+    }
+
+    /// Parses and validates policy TOML for a deployment that fixes the topic and the bus.
+    pub fn from_toml_deployed(text: &str, deployment: &Deployment) -> Result<Self, PolicyError> {
         let raw: RawPolicy = toml::from_str(text)
             .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
-        let guard = settings(raw.guard)?;
+        let mut raw_settings = raw.guard;
+        raw_settings.notify_topic_arn = deployed(
+            "guard.notify_topic_arn",
+            ENV_NOTIFY_TOPIC_ARN,
+            raw_settings.notify_topic_arn,
+            deployment.notify_topic_arn.as_ref(),
+        )?;
+        raw_settings.event_bus = deployed(
+            "guard.event_bus",
+            ENV_EVENT_BUS,
+            raw_settings.event_bus,
+            deployment.event_bus.as_ref(),
+        )?;
+        let guard = settings(raw_settings)?;
         let targets = raw
             .target
             .into_iter()
@@ -252,13 +314,15 @@ impl Policy {
     }
 
     /// Reads the policy from `GUARD_POLICY` (the TOML itself, for Lambda) or
-    /// `GUARD_POLICY_FILE` (a path).
+    /// `GUARD_POLICY_FILE` (a path), with the deployment's topic and bus (`Deployment`).
     pub fn from_env() -> Result<Self, PolicyError> {
+        let deployment = Deployment::from_env();
         if let Ok(text) = std::env::var(ENV_POLICY) {
-            return Self::from_toml(&text);
+            return Self::from_toml_deployed(&text, &deployment);
         }
         match std::env::var(ENV_POLICY_FILE) {
-            Ok(path) => Self::from_file(&path),
+            Ok(path) => Self::read_file(&path)
+                .and_then(|text| Self::from_toml_deployed(&text, &deployment)),
             Err(_) => Err(PolicyError::new(
                 ENV_POLICY_FILE,
                 format!("not set; set {ENV_POLICY_FILE} to the policy file's path or {ENV_POLICY} to the TOML itself"),
@@ -267,9 +331,12 @@ impl Policy {
     }
 
     pub fn from_file(path: &str) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::new(ENV_POLICY_FILE, format!("cannot read `{path}`: {e}")))?;
-        Self::from_toml(&text)
+        Self::from_toml(&Self::read_file(path)?)
+    }
+
+    fn read_file(path: &str) -> Result<String, PolicyError> {
+        std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::new(ENV_POLICY_FILE, format!("cannot read `{path}`: {e}")))
     }
 
     pub fn target(&self, name: &str) -> Option<&Target> {

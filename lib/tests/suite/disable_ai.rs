@@ -1,5 +1,5 @@
 //! `disable-ai`, the escalation ladder and undo, over in-memory fakes (with an injected
-//! clock). The same behaviours run on the emulator in tests/tests/disable_ai.rs.
+//! clock). The same behaviours run on the emulator in tests/tests/e2e/disable_ai.rs.
 
 use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};

@@ -1,6 +1,6 @@
 //! Policy validation: each mistake is one clear error naming the field.
 
-use rollback_guard::policy::{Action, AlarmPattern, Policy, ReplayMode};
+use rollback_guard::policy::{Action, AlarmPattern, Deployment, Policy, ReplayMode};
 
 const GOOD: &str = r#"
 [guard]
@@ -262,4 +262,69 @@ fn insight_trigger_mistakes_are_named() {
         "action = \"rollback-alias\"\nmin_risk = 50",
     );
     assert!(error(&stray).contains("belong to insight triggers"));
+}
+
+const DEPLOYED_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:guard-notifications";
+
+fn deployment() -> Deployment {
+    Deployment {
+        notify_topic_arn: Some(DEPLOYED_TOPIC.into()),
+        event_bus: Some("guard-audit".into()),
+    }
+}
+
+#[test]
+fn the_deployment_fills_in_the_topic_and_the_bus() {
+    let without = GOOD.replace(
+        "notify_topic_arn = \"arn:aws:sns:us-east-1:123456789012:rollback-guard\"\n",
+        "",
+    );
+    let p = Policy::from_toml_deployed(&without, &deployment()).expect("valid");
+    assert_eq!(p.guard.notify_topic_arn.as_deref(), Some(DEPLOYED_TOPIC));
+    assert_eq!(p.guard.event_bus, "guard-audit");
+    // The same values named in the policy are fine too.
+    let same = GOOD
+        .replace(
+            "arn:aws:sns:us-east-1:123456789012:rollback-guard",
+            DEPLOYED_TOPIC,
+        )
+        .replace(
+            "cooldown_minutes = 15",
+            "cooldown_minutes = 15\nevent_bus = \"guard-audit\"",
+        );
+    let p = Policy::from_toml_deployed(&same, &deployment()).expect("valid");
+    assert_eq!(p.guard.notify_topic_arn.as_deref(), Some(DEPLOYED_TOPIC));
+    // Without a deployment, nothing is filled in.
+    let p = Policy::from_toml(&without).expect("valid");
+    assert_eq!(p.guard.notify_topic_arn, None);
+    assert_eq!(p.guard.event_bus, "default");
+}
+
+#[test]
+fn a_policy_naming_another_topic_or_bus_than_the_deployment_is_refused() {
+    let e = Policy::from_toml_deployed(GOOD, &deployment())
+        .expect_err("another topic")
+        .to_string();
+    assert_eq!(
+        e,
+        "policy: guard.notify_topic_arn: `arn:aws:sns:us-east-1:123456789012:rollback-guard` \
+         differs from the deployment's `arn:aws:sns:eu-west-1:123456789012:guard-notifications` \
+         (GUARD_NOTIFY_TOPIC_ARN); leave the field out or name the same one"
+    );
+    let other_bus = GOOD
+        .replace(
+            "arn:aws:sns:us-east-1:123456789012:rollback-guard",
+            DEPLOYED_TOPIC,
+        )
+        .replace(
+            "cooldown_minutes = 15",
+            "cooldown_minutes = 15\nevent_bus = \"default\"",
+        );
+    let e = Policy::from_toml_deployed(&other_bus, &deployment())
+        .expect_err("another bus")
+        .to_string();
+    assert!(
+        e.starts_with("policy: guard.event_bus: `default` differs from the deployment's `guard-audit` (GUARD_EVENT_BUS)"),
+        "{e}"
+    );
 }

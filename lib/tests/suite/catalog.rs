@@ -1,7 +1,7 @@
 //! The event catalog: every file in `events/` has a recorded expectation in
 //! `events/expected.json` — `outcome`, `action`, `target` of the offline evaluation (checked
 //! here) and `replay`, the real pipeline's outcome on the sample account (checked on the
-//! emulator by tests/tests/catalog_replay.rs).
+//! emulator by tests/tests/e2e/catalog_replay.rs).
 
 use rollback_guard::decision::evaluate;
 use rollback_guard::Policy;
@@ -40,7 +40,7 @@ fn every_catalog_event_evaluates_as_recorded() {
         );
         let got = serde_json::json!({ "outcome": got.outcome, "action": got.action, "target": got.target });
         // `replay` is the real pipeline's outcome, checked against the emulator by
-        // tests/tests/catalog_replay.rs.
+        // tests/tests/e2e/catalog_replay.rs.
         let want = serde_json::json!({ "outcome": want["outcome"], "action": want["action"], "target": want["target"] });
         if got != want {
             mismatches.push(format!("{file}: expected {want}, got {got}"));

@@ -1,0 +1,397 @@
+"""infra/template.yaml against the local emulator (moto's server, AWS_ENDPOINT_URL).
+
+- The guard's EventBridge rules, with the template's own event patterns, take exactly the
+  catalog events they should (EventBridge pattern semantics, as the emulator implements
+  them): PutEvents -> rule -> SQS target -> read back.
+- The template's non-SAM resources create in the emulator's CloudFormation; what it creates is
+  asserted (it skips CloudWatch alarms silently, so those are checked in the template itself).
+- The built-in policy, filled in as CloudFormation would, is a valid policy for `guard validate`.
+
+Run by `make test` (scripts/with-emulator.sh sets the endpoint and credentials).
+"""
+
+import ast
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+EVENTS = ROOT / "events"
+ACCOUNT = "123456789012"
+
+# The guard's audit events go to the same bus as insights and requests; the rule must never
+# hand them back to the guard.
+AUDIT_DETAIL_TYPES = [
+    "Rollback Executed",
+    "AI Disabled",
+    "Rollback Planned",
+    "Rollback Skipped",
+    "Rollback Failed",
+    "Guard Blind",
+]
+
+
+@pytest.fixture(scope="module")
+def template():
+    tpl, matches = decode(str(TEMPLATE))
+    assert not matches, matches
+    return json.loads(json.dumps(tpl, default=str))
+
+
+@pytest.fixture(scope="module")
+def aws():
+    assert os.environ.get("AWS_ENDPOINT_URL"), "run through scripts/with-emulator.sh"
+    return {
+        name: boto3.client(name, region_name="us-east-1")
+        for name in ["events", "sqs", "cloudformation", "kms", "sns", "iam", "logs"]
+    }
+
+
+def defaults(template):
+    return {k: v.get("Default") for k, v in template["Parameters"].items()}
+
+
+def resolve(node, params):
+    """The template's Ref and Sub on parameters and pseudo parameters, as CloudFormation does."""
+    if isinstance(node, list):
+        return [resolve(n, params) for n in node]
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            return params[node["Ref"]]
+        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            for k, v in params.items():
+                text = text.replace("${%s}" % k, str(v))
+            return text
+        return {k: resolve(v, params) for k, v in node.items()}
+    return node
+
+
+def guard_events(template):
+    return template["Resources"]["GuardFunction"]["Properties"]["Events"]
+
+
+def catalog_envelopes():
+    """Every catalog file that is an EventBridge envelope (the SNS, Lambda-action and truncated
+    ones never reach a rule)."""
+    out = {}
+    for path in sorted(EVENTS.glob("*.json")):
+        if path.name == "expected.json":
+            continue
+        try:
+            event = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "detail-type" in event:
+            out[path.name] = event
+    return out
+
+
+def delivered_through(aws, bus, pattern, entries):
+    """Puts `entries` (name -> PutEvents entry) on `bus` under a rule with `pattern` whose
+    target is a fresh SQS queue; returns the names that arrived."""
+    suffix = uuid.uuid4().hex[:8]
+    queue_url = aws["sqs"].create_queue(QueueName=f"rule-{suffix}")["QueueUrl"]
+    queue_arn = aws["sqs"].get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    rule = f"rule-{suffix}"
+    aws["events"].put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+    aws["events"].put_targets(
+        Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
+    # Each entry carries its name as one more resource (no pattern here looks at resources).
+    marker = "arn:aws:test:::entry/"
+    for name, entry in entries.items():
+        entry = dict(entry, EventBusName=bus, Resources=entry.get("Resources", []) + [marker + name])
+        result = aws["events"].put_events(Entries=[entry])
+        assert result["FailedEntryCount"] == 0, (name, result)
+    got = set()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        messages = aws["sqs"].receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            break
+        for m in messages:
+            body = json.loads(m["Body"])
+            got.update(r[len(marker) :] for r in body["resources"] if r.startswith(marker))
+            aws["sqs"].delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return got
+
+
+def entry(event):
+    return {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event.get("resources", []),
+    }
+
+
+def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
+    params = dict(defaults(template), AlarmNamePrefix="orders-ai-")
+    props = guard_events(template)["AlarmStateChange"]["Properties"]
+    assert "EventBusName" not in props, "alarm state changes arrive on the default bus"
+    pattern = resolve(props["Pattern"], params)
+    assert pattern["detail"]["alarmName"] == [{"prefix": "orders-ai-"}]
+    entries = {n: entry(e) for n, e in catalog_envelopes().items()}
+    got = delivered_through(aws, "default", pattern, entries)
+    # Every alarm state change of an `orders-ai-` alarm, whatever its state, kind or flaws
+    # inside the detail: those the guard's intake rejects (bad-*) or ignores (OK,
+    # INSUFFICIENT_DATA) are its to judge, with an error or a no-op on record.
+    assert got == {
+        "bad-arn-mismatch.json",
+        "bad-missing-timestamp.json",
+        "bad-other-account.json",
+        "bad-unknown-state.json",
+        "eventbridge-alarm.json",
+        "eventbridge-anomaly-detection.json",
+        "eventbridge-composite.json",
+        "eventbridge-insufficient-data.json",
+        "eventbridge-ok.json",
+        "eventbridge-replayed.json",
+    }
+    # Never: another source claiming to be an alarm (bad-wrong-source), unguarded alarms
+    # (checkout-ai-, support-ai-, payments-), insights, requests, the schedule.
+
+
+def test_the_trigger_rule_takes_insights_and_requests_from_the_listed_sources(template, aws):
+    params = defaults(template)
+    props = guard_events(template)["InsightsAndRequests"]["Properties"]
+    bus = f"audit-{uuid.uuid4().hex[:8]}"
+    aws["events"].create_event_bus(Name=bus)
+    assert props["EventBusName"] == {"Ref": "AuditBus"}
+    pattern = resolve(props["Pattern"], params)
+    entries = {n: entry(e) for n, e in catalog_envelopes().items()}
+    for detail_type in AUDIT_DETAIL_TYPES:
+        entries[detail_type] = {
+            "Source": "rollback-guard",
+            "DetailType": detail_type,
+            "Detail": json.dumps({"what": detail_type}),
+        }
+    got = delivered_through(aws, bus, pattern, entries)
+    assert got == {
+        "bad-insight-risk-out-of-range.json",
+        "bad-request-unknown-target.json",
+        "insight-critical.json",
+        "insight-low-risk.json",
+        "request-rollback.json",
+    }
+    # Never: unlisted sources (bad-insight-unknown-source, bad-request-unlisted-source), the
+    # guard's own audit events, alarm state changes, the schedule.
+
+
+def test_the_rules_retry_and_dead_letter(template):
+    events = guard_events(template)
+    for name in ["AlarmStateChange", "InsightsAndRequests", "EveryMinute"]:
+        props = events[name]["Properties"]
+        assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 2, name
+        assert props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    assert events["EveryMinute"]["Properties"]["Schedule"] == "rate(1 minute)"
+    assert events["AlarmTopic"]["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    }
+    guard = template["Resources"]["GuardFunction"]["Properties"]
+    assert guard["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert template["Globals"]["Function"]["DeadLetterQueue"]["Type"] == "SQS"
+
+
+def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
+    resources = template["Resources"]
+    alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    seeds = {k: p for k, p in alarms.items() if "AlarmNamePrefix" in json.dumps(p["AlarmName"])}
+    assert set(seeds) == {
+        "ErrorRateAlarm",
+        "CanaryErrorRateAlarm",
+        "LatencyAlarm",
+        "ThrottlesAlarm",
+        "FallbackRateAlarm",
+        "BedrockCostAlarm",
+        "Api5xxAlarm",
+    }
+    for name, p in seeds.items():
+        assert p["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    params = dict(defaults(template), **{"AWS::StackName": "rg"})
+    error_rate = seeds["ErrorRateAlarm"]
+    assert error_rate["EvaluationPeriods"] == 2 and error_rate["DatapointsToAlarm"] == 2
+    errors = next(m for m in error_rate["Metrics"] if m["Id"] == "errors")
+    dims = errors["MetricStat"]["Metric"]["Dimensions"]
+    assert [d["Name"] for d in dims] == ["FunctionName", "Resource"]
+    canary = seeds["CanaryErrorRateAlarm"]
+    dims = canary["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"]
+    assert dims[-1] == {"Name": "ExecutedVersion", "Value": {"Ref": "CanaryVersion"}}
+    cost = seeds["BedrockCostAlarm"]
+    expression = resolve(cost["Metrics"][0]["Expression"], params)
+    assert expression == "(input * 0.00025 + output * 0.00125) / 1000"
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in cost["Metrics"][1:]} == {
+        "InputTokens",
+        "OutputTokens",
+    }
+    # The guard's own health goes to people, never to the guard.
+    for name in ["GuardErrorsAlarm", "DeadLetterAlarm"]:
+        assert alarms[name]["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+        assert "AlarmNamePrefix" not in json.dumps(alarms[name]["AlarmName"])
+
+
+def test_the_built_in_policy_is_valid(template, tmp_path):
+    variables = template["Resources"]["GuardFunction"]["Properties"]["Environment"]["Variables"]
+    sub = variables["GUARD_POLICY"]["Fn::If"][1]["Fn::Sub"]
+    params = dict(
+        defaults(template),
+        **{"AWS::AccountId": ACCOUNT, "Fn": "rollback-guard-ai-insight"},
+    )
+    policy = resolve({"Fn::Sub": sub[0]}, params)
+    assert "${" not in policy, policy
+    path = tmp_path / "policy.toml"
+    path.write_text(policy)
+    guard = ROOT / "target" / "debug" / "guard"
+    if not guard.exists():
+        subprocess.run(["cargo", "build", "-q", "-p", "guard-cli"], cwd=ROOT, check=True)
+    result = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # A seed alarm and a stranger's, through the built-in policy.
+    event = json.loads((EVENTS / "eventbridge-alarm.json").read_text())
+    for alarm, decided in [("guarded-error-rate", True), ("payments-latency", False)]:
+        event["detail"]["alarmName"] = alarm
+        arn = event["resources"][0].rsplit(":", 1)[0] + ":" + alarm
+        event["resources"] = [arn]
+        file = tmp_path / f"{alarm}.json"
+        file.write_text(json.dumps(event))
+        result = subprocess.run(
+            [str(guard), "evaluate", "--policy", str(path), str(file)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert ("rollback-alias" in result.stdout) == decided, result.stdout
+
+
+def without_sam(template):
+    """The template less its SAM parts: the transform, the globals, the serverless resources
+    and the outputs that name them."""
+    serverless = {
+        k for k, v in template["Resources"].items() if v["Type"].startswith("AWS::Serverless::")
+    }
+    plain = {
+        k: v
+        for k, v in template.items()
+        if k not in ("Transform", "Globals", "Outputs", "Resources")
+    }
+    plain["Resources"] = {k: v for k, v in template["Resources"].items() if k not in serverless}
+    plain["Outputs"] = {
+        k: v
+        for k, v in template["Outputs"].items()
+        if not (set(json.dumps(v).split('"')) & serverless)
+    }
+    assert "GuardRole" in plain["Resources"] and "GuardFunction" not in plain["Resources"]
+    return plain
+
+
+def test_the_non_sam_resources_create_on_the_emulator(template, aws):
+    stack = f"rg-{uuid.uuid4().hex[:8]}"
+    cfn = aws["cloudformation"]
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(without_sam(template)),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    for _ in range(100):
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE", cfn.describe_stack_events(StackName=stack)
+    created = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    }
+    for name in [
+        "Key",
+        "AlarmTopic",
+        "NotificationTopic",
+        "AuditBus",
+        "DeadLetterQueue",
+        "GuardRole",
+        "InsightRole",
+        "GuardLogGroup",
+        "InsightLogGroup",
+    ]:
+        assert name in created, (name, sorted(created))
+
+    key = created["Key"]
+    assert aws["kms"].get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+
+    def encrypted_with_the_key(key_id):
+        # The key's id or its ARN (CloudFormation's Ref gives the id).
+        return key_id == key or key_id.endswith(f":key/{key}")
+
+    for topic in ["AlarmTopic", "NotificationTopic"]:
+        attributes = aws["sns"].get_topic_attributes(TopicArn=created[topic])["Attributes"]
+        assert encrypted_with_the_key(attributes["KmsMasterKeyId"]), (topic, attributes)
+    assert created["AlarmTopic"].endswith(f":{stack}-alarms")
+
+    queue = aws["sqs"].get_queue_attributes(
+        QueueUrl=created["DeadLetterQueue"], AttributeNames=["All"]
+    )["Attributes"]
+    assert encrypted_with_the_key(queue["KmsMasterKeyId"]), queue
+    assert queue["MessageRetentionPeriod"] == "1209600"
+
+    buses = {b["Name"] for b in aws["events"].list_event_buses()["EventBuses"]}
+    assert f"{stack}-audit" in buses
+
+    groups = {
+        g["logGroupName"]: g
+        for g in aws["logs"].describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{stack}-")[
+            "logGroups"
+        ]
+    }
+    assert set(groups) == {f"/aws/lambda/{stack}-guard", f"/aws/lambda/{stack}-ai-insight"}
+    for g in groups.values():
+        assert g["retentionInDays"] == 365
+
+    # The guard's role: the Lambda calls on the protected function (here this stack's
+    # ai-insight) and its qualifiers only, each other grant on one resource, no wildcard
+    # resource anywhere.
+    role = created["GuardRole"]
+    names = aws["iam"].list_role_policies(RoleName=role)["PolicyNames"]
+    assert names == ["guard"]
+    document = aws["iam"].get_role_policy(RoleName=role, PolicyName="guard")["PolicyDocument"]
+    if isinstance(document, str):
+        # The emulator stores a policy created through CloudFormation as a Python literal.
+        document = ast.literal_eval(document)
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{stack}-ai-insight"
+    assert statements["ProtectedFunction"]["Resource"] == [function, f"{function}:*"]
+    assert sorted(statements["ProtectedFunction"]["Action"]) == [
+        "lambda:GetAlias",
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListTags",
+        "lambda:ListVersionsByFunction",
+        "lambda:PublishVersion",
+        "lambda:TagResource",
+        "lambda:UpdateAlias",
+        "lambda:UpdateFunctionConfiguration",
+    ]
+    assert statements["ConfirmAlarm"]["Resource"] == (
+        f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:guarded-*"
+    )
+    assert statements["Notify"]["Resource"] == created["NotificationTopic"]
+    assert statements["Explain"]["Resource"] == (
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
+    )
+    for sid, s in statements.items():
+        resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+        assert "*" not in resources, sid
+        if sid != "ProtectedFunction":
+            assert isinstance(s["Action"], str), sid

@@ -1,0 +1,13 @@
+//! The library's integration tests, one module per subject, linked into one test binary
+//! (each test binary links the whole AWS SDK; one keeps the build small and fast).
+
+mod catalog;
+mod disable_ai;
+mod insight_in_guard;
+mod insight_mocks;
+mod intake;
+mod lambda_mocks;
+mod pipeline;
+mod policy;
+mod robustness;
+mod triggers;

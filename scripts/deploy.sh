@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make deploy: sam build (cargo lambda, arm64) and sam deploy with infra/samconfig.toml.
+#   POLICY=path/to/policy.toml  deploys that policy (checked first with `guard validate`);
+#                               without it, the template's built-in policy applies.
+#   PARAMS='Key=Value ...'      other template parameters (ProtectedFunctionName, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sam="$PWD/.venv-sam/bin/sam"
+export SAM_CLI_TELEMETRY=0
+overrides=()
+if [ -n "${POLICY:-}" ]; then
+  cargo run -q -p guard-cli -- validate "$POLICY"
+  # One parameter value, quoted for the SAM CLI: backslashes and double quotes escaped.
+  escaped=$(sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' "$POLICY")
+  overrides+=("GuardPolicy=\"$escaped\"")
+fi
+if [ -n "${PARAMS:-}" ]; then
+  read -r -a extra <<<"$PARAMS"
+  overrides+=("${extra[@]}")
+fi
+cd infra
+PATH="$(dirname "$sam"):$PWD/../.venv/bin:$PATH" "$sam" build --config-file samconfig.toml
+if [ ${#overrides[@]} -gt 0 ]; then
+  "$sam" deploy --config-file samconfig.toml --parameter-overrides "${overrides[@]}"
+else
+  "$sam" deploy --config-file samconfig.toml
+fi
