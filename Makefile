@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz test lint infra-lint deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench test lint infra-lint deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -59,6 +59,16 @@ invoke:
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p rollback-guard --test suite robustness -- --nocapture
+
+# Benchmarks (BENCHMARKS.md): the decision path per transport and an alarm storm (criterion),
+# cold start, peak RSS and sizes of the release guard, mitigation latency on the emulator, each
+# beside the Python reference measured in the same run. Not part of make test.
+bench: setup
+	cargo bench -p guard-bench --bench decision
+	cargo build --release -p guard-function -p guard-e2e --bin mitigation
+	mkdir -p target/bench
+	$(WITH_EMULATOR) target/release/mitigation > target/bench/mitigation.json
+	$(VENV)/bin/python bench/report.py
 
 lint:
 	cargo fmt --all -- --check

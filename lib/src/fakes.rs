@@ -597,3 +597,67 @@ pub fn fast_retry() -> crate::retry::RetryPolicy {
         max_delay: std::time::Duration::from_millis(4),
     }
 }
+
+/// An alarm storm: `targets` functions (`svc0`…, alias `live` on version 3 of 3), each guarded
+/// by `alarms_per_target` alarms in ALARM, and 20 deliveries of each alarm's one transition over
+/// the three alarm transports (the catalog's EventBridge, SNS and Lambda-action events),
+/// shuffled with a fixed seed so that a run can be replayed. Each target should move once.
+pub struct Storm {
+    pub backends: FakeBackends,
+    pub policy: crate::policy::Policy,
+    pub deliveries: Vec<String>,
+}
+
+/// Deliveries of one transition in a storm.
+pub const STORM_REPEATS: usize = 20;
+
+impl Storm {
+    pub fn new(targets: usize, alarms_per_target: usize) -> Self {
+        let mut policy = String::from("[guard]\ncooldown_minutes = 30\n");
+        let mut lambda = FakeLambda::default();
+        for t in 0..targets {
+            policy.push_str(&format!(
+                "[[target]]\nname = \"svc{t}\"\nfunction = \"svc{t}\"\nalias = \"live\"\n[[trigger]]\nalarm = \"svc{t}-*\"\ntarget = \"svc{t}\"\naction = \"rollback-alias\"\n"
+            ));
+            lambda = lambda.with_function(&format!("svc{t}"), 3, "live", AliasState::on("3"));
+        }
+        let backends = FakeBackends::new(
+            lambda,
+            "unused",
+            "2026-11-20T03:13:00Z".parse().expect("a valid time"),
+        );
+        let templates = [
+            include_str!("../../events/eventbridge-alarm.json"),
+            include_str!("../../events/sns-alarm.json"),
+            include_str!("../../events/lambda-action-alarm.json"),
+        ];
+        let mut deliveries = Vec::new();
+        for t in 0..targets {
+            for a in 0..alarms_per_target {
+                let alarm = format!("svc{t}-alarm{a}");
+                backends.alarms.set(&alarm, AlarmState::Alarm);
+                for d in 0..STORM_REPEATS {
+                    deliveries.push(templates[d % 3].replace("orders-ai-error-rate", &alarm));
+                }
+            }
+        }
+        // A fixed shuffle (an LCG).
+        let mut state: u64 = 0x5eed;
+        for i in (1..deliveries.len()).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            deliveries.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        Self {
+            backends,
+            policy: crate::policy::Policy::from_toml(&policy).expect("the storm's policy is valid"),
+            deliveries,
+        }
+    }
+
+    /// A warm guard (one instance) over the storm's backends.
+    pub fn guard(&self) -> crate::guard::Guard {
+        self.backends.guard(self.policy.clone())
+    }
+}

@@ -5,11 +5,11 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use rollback_guard::fakes::{FakeBackends, FakeLambda};
+use rollback_guard::fakes::Storm;
 use rollback_guard::intake::{parse_inbound_bytes, Inbound};
 use rollback_guard::rollback::AliasState;
-use rollback_guard::transition::{AlarmArn, AlarmState};
-use rollback_guard::{Outcome, Policy};
+use rollback_guard::transition::AlarmArn;
+use rollback_guard::Outcome;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -159,52 +159,13 @@ fn mutated_real_events_are_valid_or_rejected() {
 #[tokio::test]
 async fn an_alarm_storm_moves_each_target_once() {
     const TARGETS: usize = 10;
-    const ALARMS_PER_TARGET: usize = 5;
-    let mut policy = String::from("[guard]\ncooldown_minutes = 30\n");
-    let mut lambda = FakeLambda::default();
-    for t in 0..TARGETS {
-        policy.push_str(&format!(
-            "[[target]]\nname = \"svc{t}\"\nfunction = \"svc{t}\"\nalias = \"live\"\n[[trigger]]\nalarm = \"svc{t}-*\"\ntarget = \"svc{t}\"\naction = \"rollback-alias\"\n"
-        ));
-        lambda = lambda.with_function(&format!("svc{t}"), 3, "live", AliasState::on("3"));
-    }
-    let backends = FakeBackends::new(
-        lambda,
-        "unused",
-        "2026-11-20T03:13:00Z".parse().expect("time"),
-    );
-    let templates = [
-        "eventbridge-alarm.json",
-        "sns-alarm.json",
-        "lambda-action-alarm.json",
-    ]
-    .map(|f| {
-        std::fs::read_to_string(format!("{}/../events/{f}", env!("CARGO_MANIFEST_DIR")))
-            .expect("event")
-    });
-    let mut deliveries = Vec::new();
-    for t in 0..TARGETS {
-        for a in 0..ALARMS_PER_TARGET {
-            let alarm = format!("svc{t}-alarm{a}");
-            backends.alarms.set(&alarm, AlarmState::Alarm);
-            // 20 deliveries of this alarm's one transition, over the three transports.
-            for d in 0..20 {
-                deliveries.push(templates[d % 3].replace("orders-ai-error-rate", &alarm));
-            }
-        }
-    }
-    assert_eq!(deliveries.len(), 1000);
-    // A fixed shuffle (an LCG), so a failure can be replayed.
-    let mut state: u64 = 0x5eed;
-    for i in (1..deliveries.len()).rev() {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        deliveries.swap(i, (state >> 33) as usize % (i + 1));
-    }
-    let guard = backends.guard(Policy::from_toml(&policy).expect("policy"));
+    let storm = Storm::new(TARGETS, 5);
+    assert_eq!(storm.deliveries.len(), 1000);
+    let backends = &storm.backends;
+    let guard = storm.guard();
+    let deliveries = &storm.deliveries;
     let mut outcomes = std::collections::BTreeMap::new();
-    for d in &deliveries {
+    for d in deliveries {
         let r = guard.handle_bytes(d.as_bytes(), false).await;
         *outcomes.entry(r.outcome.as_str()).or_insert(0) += 1;
     }
