@@ -24,6 +24,19 @@ fn decision(c: &mut Criterion) {
         );
     }
     group.finish();
+    // Its parts, for reading the above: JSON alone, then the intake (JSON and the transport's
+    // checks) without the policy.
+    let mut group = c.benchmark_group("parts");
+    for (transport, file) in TRANSPORTS.iter().take(3) {
+        let bytes = guard_bench::event(file);
+        group.bench_with_input(BenchmarkId::new("json", transport), &bytes, |b, bytes| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(bytes)))
+        });
+        group.bench_with_input(BenchmarkId::new("intake", transport), &bytes, |b, bytes| {
+            b.iter(|| rollback_guard::intake::parse_inbound_bytes(black_box(bytes)))
+        });
+    }
+    group.finish();
 }
 
 fn storm(c: &mut Criterion) {

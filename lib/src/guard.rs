@@ -322,23 +322,27 @@ impl Guard {
         &self.policy
     }
 
-    /// Handles raw event bytes (a file): what is not JSON is rejected like any bad event.
+    /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
+    /// what is not JSON is rejected like any bad event.
     pub async fn handle_bytes(&self, bytes: &[u8], force_plan: bool) -> Report {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(event) => self.handle(&event, force_plan).await,
-            Err(e) => {
-                let e = intake::IntakeError::NotJson(e.to_string());
-                warn!(error = %e, "event rejected");
-                Report::rejected(e.to_string())
-            }
-        }
+        self.handle_inbound(intake::parse_inbound_bytes(bytes), force_plan)
+            .await
     }
 
     /// Handles one event end to end and announces the outcome. `force_plan` makes every action
     /// a plan (`guard replay --dry-run`).
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
+        self.handle_inbound(intake::parse_inbound(event), force_plan)
+            .await
+    }
+
+    async fn handle_inbound(
+        &self,
+        inbound: Result<Inbound, intake::IntakeError>,
+        force_plan: bool,
+    ) -> Report {
         let policy = &self.policy;
-        let (cause, decision) = match intake::parse_inbound(event) {
+        let (cause, decision) = match inbound {
             Ok(Inbound::Alarm(t)) => {
                 let d = decide(policy, &t, force_plan);
                 (Cause::Alarm(t), d)

@@ -5,6 +5,7 @@
 use crate::transition::{parse_timestamp, AlarmArn, AlarmState, Transition, Transport};
 use aws_lambda_events::cloudwatch_alarms::CloudWatchAlarm;
 use aws_lambda_events::sns::SnsEvent;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -114,21 +115,27 @@ struct RequestDetail {
 
 /// Parses raw bytes (a file, a Lambda payload) into a transition.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Transition, IntakeError> {
-    parse(&json(bytes)?)
+    alarm_only(parse_inbound_bytes(bytes)?)
 }
 
-/// Parses raw bytes into whatever the guard accepts.
+/// Parses raw bytes into whatever the guard accepts. No JSON tree is built: each transport is
+/// read straight into its shape, and what the guard does not read is only checked for syntax.
 pub fn parse_inbound_bytes(bytes: &[u8]) -> Result<Inbound, IntakeError> {
-    parse_inbound(&json(bytes)?)
-}
-
-fn json(bytes: &[u8]) -> Result<Value, IntakeError> {
-    serde_json::from_slice(bytes).map_err(|e| IntakeError::NotJson(e.to_string()))
+    inbound(bytes)
 }
 
 /// Parses an alarm transition; anything else (a schedule event too) is an error.
 pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
-    match parse_inbound(event)? {
+    alarm_only(parse_inbound(event)?)
+}
+
+/// Recognises the transport by its shape and parses it.
+pub fn parse_inbound(event: &Value) -> Result<Inbound, IntakeError> {
+    inbound(event)
+}
+
+fn alarm_only(inbound: Inbound) -> Result<Transition, IntakeError> {
+    match inbound {
         Inbound::Alarm(t) => Ok(t),
         Inbound::Schedule { .. } => Err(IntakeError::WrongDetailType(SCHEDULED_EVENT.into())),
         Inbound::Insight(_) => Err(IntakeError::WrongDetailType(CRITICAL_INSIGHT.into())),
@@ -136,14 +143,109 @@ pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
     }
 }
 
-/// Recognises the transport by its shape and parses it.
-pub fn parse_inbound(event: &Value) -> Result<Inbound, IntakeError> {
-    let obj = event.as_object().ok_or(IntakeError::Unrecognised)?;
-    if obj.contains_key("Records") {
+/// An event as it arrives: raw bytes, or the JSON value the Lambda runtime parsed. Both are read
+/// through the same typed shapes.
+trait Source {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error>;
+
+    /// Which top-level keys the event has; an error when it is not a JSON object.
+    fn keys(&self) -> Result<Keys, IntakeError> {
+        self.read::<Keys>().map_err(|e| {
+            if e.is_data() {
+                IntakeError::Unrecognised
+            } else {
+                IntakeError::NotJson(e.to_string())
+            }
+        })
+    }
+}
+
+impl Source for [u8] {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self)
+    }
+}
+
+impl Source for Value {
+    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self)
+    }
+}
+
+/// The top-level keys that tell the transports apart. Only a JSON object has them; reading it
+/// checks the whole event's syntax without keeping any of it.
+#[derive(Default)]
+struct Keys {
+    records: bool,
+    detail_type: bool,
+    alarm_data: bool,
+    alarm_arn: bool,
+}
+
+impl<'de> Deserialize<'de> for Keys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeysVisitor;
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = Keys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                let mut keys = Keys::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    match key {
+                        Key::Records => keys.records = true,
+                        Key::DetailType => keys.detail_type = true,
+                        Key::AlarmData => keys.alarm_data = true,
+                        Key::AlarmArn => keys.alarm_arn = true,
+                        Key::Other => {}
+                    }
+                }
+                Ok(keys)
+            }
+        }
+        d.deserialize_map(KeysVisitor)
+    }
+}
+
+enum Key {
+    Records,
+    DetailType,
+    AlarmData,
+    AlarmArn,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "Records" => Key::Records,
+                    "detail-type" => Key::DetailType,
+                    "alarmData" => Key::AlarmData,
+                    "alarmArn" => Key::AlarmArn,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+fn inbound<S: Source + ?Sized>(event: &S) -> Result<Inbound, IntakeError> {
+    let keys = event.keys()?;
+    if keys.records {
         from_sns(event).map(Inbound::Alarm)
-    } else if obj.contains_key("detail-type") {
+    } else if keys.detail_type {
         from_eventbridge(event)
-    } else if obj.contains_key("alarmData") || obj.contains_key("alarmArn") {
+    } else if keys.alarm_data || keys.alarm_arn {
         from_lambda_action(event).map(Inbound::Alarm)
     } else {
         Err(IntakeError::Unrecognised)
@@ -162,9 +264,24 @@ struct EventBridgeEnvelope {
     account: String,
     region: String,
     resources: Vec<String>,
-    detail: Value,
+    // Required, but read by its detail-type's shape (`detail`), not here.
+    #[allow(dead_code)]
+    detail: Unread,
     #[serde(rename = "replay-name", default)]
     replay_name: Option<String>,
+}
+
+/// An EventBridge event's `detail` as the shape `D`.
+#[derive(Deserialize)]
+struct Detail<D> {
+    detail: D,
+}
+
+fn detail<D: DeserializeOwned, S: Source + ?Sized>(event: &S) -> Result<D, IntakeError> {
+    event
+        .read::<Detail<D>>()
+        .map(|d| d.detail)
+        .map_err(|e| IntakeError::malformed(Transport::Eventbridge, format!("detail: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -186,9 +303,10 @@ struct StateBlock {
     timestamp: String,
 }
 
-fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
+fn from_eventbridge<S: Source + ?Sized>(event: &S) -> Result<Inbound, IntakeError> {
     let transport = Transport::Eventbridge;
-    let env = EventBridgeEnvelope::deserialize(event)
+    let env: EventBridgeEnvelope = event
+        .read()
         .map_err(|e| IntakeError::malformed(transport, e))?;
     if env.source == "aws.events" && env.detail_type == SCHEDULED_EVENT {
         if !crate::transition::is_account_id(&env.account) {
@@ -202,7 +320,7 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
         });
     }
     if env.detail_type == CRITICAL_INSIGHT || env.detail_type == ROLLBACK_REQUESTED {
-        return custom_event(env);
+        return custom_event(env, event);
     }
     if env.source != CLOUDWATCH_SOURCE {
         return Err(IntakeError::WrongSource(env.source));
@@ -210,8 +328,7 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
     if env.detail_type != ALARM_STATE_CHANGE {
         return Err(IntakeError::WrongDetailType(env.detail_type));
     }
-    let detail = AlarmDetail::deserialize(&env.detail)
-        .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
+    let detail: AlarmDetail = detail(event)?;
     let arn = match env.resources.as_slice() {
         [arn] => arn.clone(),
         other => {
@@ -247,7 +364,10 @@ fn from_eventbridge(event: &Value) -> Result<Inbound, IntakeError> {
 
 /// Critical Insight and Rollback Requested events. Their `source` is checked against the
 /// policy by the decision, not here: any producer may be named there.
-fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
+fn custom_event<S: Source + ?Sized>(
+    env: EventBridgeEnvelope,
+    event: &S,
+) -> Result<Inbound, IntakeError> {
     let transport = Transport::Eventbridge;
     if !crate::transition::is_account_id(&env.account) {
         return Err(IntakeError::malformed(
@@ -259,8 +379,7 @@ fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
         return Err(IntakeError::malformed(transport, "`source` is empty"));
     }
     if env.detail_type == CRITICAL_INSIGHT {
-        let d = InsightDetail::deserialize(&env.detail)
-            .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
+        let d: InsightDetail = detail(event)?;
         if !(0.0..=100.0).contains(&d.risk_score) || d.risk_score.fract() != 0.0 {
             return Err(IntakeError::malformed(
                 transport,
@@ -286,8 +405,7 @@ fn custom_event(env: EventBridgeEnvelope) -> Result<Inbound, IntakeError> {
             replay_name: env.replay_name,
         }));
     }
-    let d = RequestDetail::deserialize(&env.detail)
-        .map_err(|e| IntakeError::malformed(transport, format!("detail: {e}")))?;
+    let d: RequestDetail = detail(event)?;
     if env.id.trim().is_empty() {
         return Err(IntakeError::malformed(
             transport,
@@ -325,9 +443,18 @@ struct SnsAlarmMessage {
     state_change_time: String,
 }
 
-fn from_sns(event: &Value) -> Result<Transition, IntakeError> {
+/// Whether an SNS message names an alarm at all.
+#[derive(Deserialize)]
+struct MessageKeys {
+    #[serde(rename = "AlarmArn")]
+    alarm_arn: Option<Unread>,
+}
+
+fn from_sns<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
     let transport = Transport::Sns;
-    let sns = SnsEvent::deserialize(event).map_err(|e| IntakeError::malformed(transport, e))?;
+    let sns: SnsEvent = event
+        .read()
+        .map_err(|e| IntakeError::malformed(transport, e))?;
     // Lambda delivers SNS notifications one record per invocation.
     let record = match sns.records.as_slice() {
         [record] => record,
@@ -352,12 +479,13 @@ fn from_sns(event: &Value) -> Result<Transition, IntakeError> {
     }
     // The alarm name is taken from the message, never from `Subject`: subjects are truncated
     // and free text.
-    let message: Value = serde_json::from_str(&record.sns.message)
-        .map_err(|e| IntakeError::NotAnAlarm(format!("message is not JSON: {e}")))?;
-    if message.get("AlarmArn").is_none() {
+    let message = record.sns.message.as_str();
+    let keys: MessageKeys = serde_json::from_str(message)
+        .map_err(|e| IntakeError::NotAnAlarm(format!("message is not a JSON object: {e}")))?;
+    if keys.alarm_arn.is_none() {
         return Err(IntakeError::NotAnAlarm("message has no `AlarmArn`".into()));
     }
-    let msg = SnsAlarmMessage::deserialize(&message)
+    let msg: SnsAlarmMessage = serde_json::from_str(message)
         .map_err(|e| IntakeError::malformed(transport, format!("Message: {e}")))?;
     let region = check_identity(
         &msg.alarm_arn,
@@ -380,9 +508,34 @@ fn from_sns(event: &Value) -> Result<Transition, IntakeError> {
     })
 }
 
-fn from_lambda_action(event: &Value) -> Result<Transition, IntakeError> {
+/// What the library's Lambda-action type would default when missing (a missing state value
+/// reads as OK there), read first to check that it is there.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionShape {
+    source: Option<Value>,
+    alarm_data: Option<ActionShapeData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionShapeData {
+    state: Option<ActionShapeState>,
+    previous_state: Option<ActionShapeState>,
+}
+
+#[derive(Deserialize)]
+struct ActionShapeState {
+    value: Option<Value>,
+    timestamp: Option<Value>,
+}
+
+fn from_lambda_action<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
     let transport = Transport::LambdaAction;
-    let source = event.get("source").and_then(Value::as_str);
+    let shape: ActionShape = event
+        .read()
+        .map_err(|e| IntakeError::malformed(transport, e))?;
+    let source = shape.source.as_ref().and_then(Value::as_str);
     match source {
         Some(CLOUDWATCH_SOURCE) => {}
         Some(other) => return Err(IntakeError::WrongSource(other.into())),
@@ -390,12 +543,28 @@ fn from_lambda_action(event: &Value) -> Result<Transition, IntakeError> {
     }
     // The library type defaults a missing state value to OK and a missing alarmData to empty:
     // check that they are there before handing the payload to it.
-    let new_state = required_str(event, "/alarmData/state/value", transport)?;
+    let data = shape.alarm_data.as_ref();
+    let now = data.and_then(|d| d.state.as_ref());
+    let before = data.and_then(|d| d.previous_state.as_ref());
+    let new_state = required_str(
+        now.and_then(|s| s.value.as_ref()),
+        "alarmData.state.value",
+        transport,
+    )?;
     let new_state = state("alarmData.state.value", new_state)?;
-    let old_state = required_str(event, "/alarmData/previousState/value", transport)?;
+    let old_state = required_str(
+        before.and_then(|s| s.value.as_ref()),
+        "alarmData.previousState.value",
+        transport,
+    )?;
     let old_state = state("alarmData.previousState.value", old_state)?;
-    let raw_time = required_str(event, "/alarmData/state/timestamp", transport)?;
-    let payload = CloudWatchAlarm::<Value, Value>::deserialize(event)
+    let raw_time = required_str(
+        now.and_then(|s| s.timestamp.as_ref()),
+        "alarmData.state.timestamp",
+        transport,
+    )?;
+    let payload: CloudWatchAlarm<Unread, Value> = event
+        .read()
         .map_err(|e| IntakeError::malformed(transport, e))?;
     let (Some(arn), Some(account), Some(region)) =
         (payload.alarm_arn, payload.account_id, payload.region)
@@ -427,22 +596,13 @@ fn from_lambda_action(event: &Value) -> Result<Transition, IntakeError> {
 }
 
 fn required_str<'a>(
-    event: &'a Value,
-    pointer: &str,
+    value: Option<&'a Value>,
+    field: &str,
     transport: Transport,
 ) -> Result<&'a str, IntakeError> {
-    event
-        .pointer(pointer)
+    value
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            IntakeError::malformed(
-                transport,
-                format!(
-                    "missing string field `{}`",
-                    pointer.trim_start_matches('/').replace('/', ".")
-                ),
-            )
-        })
+        .ok_or_else(|| IntakeError::malformed(transport, format!("missing string field `{field}`")))
 }
 
 fn state(field: &'static str, value: &str) -> Result<AlarmState, IntakeError> {
@@ -494,15 +654,35 @@ fn check_identity(
     Ok(parsed.region.to_string())
 }
 
+/// An alarm's `configuration` in the Lambda-action payload: the guard does not read it, so it
+/// is skipped over rather than copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Unread;
+
+impl<'de> Deserialize<'de> for Unread {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Unread)
+    }
+}
+
+impl serde::Serialize for Unread {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+
+#[derive(Deserialize)]
+struct ReasonData {
+    #[serde(rename = "recentDatapoints")]
+    recent_datapoints: Option<Vec<Value>>,
+}
+
 /// `recentDatapoints` from an alarm's reason data (a JSON string). Informational only: reason
 /// data that does not parse yields no datapoints rather than a rejection.
 fn datapoints(reason_data: Option<&str>) -> Vec<f64> {
     reason_data
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|v| {
-            v.get("recentDatapoints")?
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        })
+        .and_then(|s| serde_json::from_str::<ReasonData>(s).ok())
+        .and_then(|r| r.recent_datapoints)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use rollback_guard::{Guard, Outcome, Report};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The handler's errors, with stable `errorType`s for alarms and failure destinations.
@@ -54,10 +55,16 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
         .map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
 }
 
+/// The event as Lambda delivered it: the runtime checks that it is JSON and hands over the
+/// text, which the guard reads straight into the transport's shape (no JSON tree in between).
+pub type Payload = Box<RawValue>;
+
 pub async fn function_handler(
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<Payload>,
     guard: &Guard,
 ) -> Result<Value, GuardError> {
-    let report = guard.handle(&event.payload, false).await;
+    let report = guard
+        .handle_bytes(event.payload.get().as_bytes(), false)
+        .await;
     response(report)
 }

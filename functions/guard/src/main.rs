@@ -1,6 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use rollback_guard::{adapters, Guard, Policy};
-use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config)?;
     let guard = Guard::new(policy, adapters::aws_ports(&config)).with_insights(insights);
-    run(service_fn(|event: LambdaEvent<Value>| {
+    run(service_fn(|event: LambdaEvent<guard_function::Payload>| {
         guard_function::function_handler(event, &guard)
     }))
     .await

@@ -5,7 +5,6 @@ use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Guard, Policy};
-use serde_json::Value;
 
 fn guard(versions: u32, on: &str) -> Guard {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/policy.toml");
@@ -16,10 +15,11 @@ fn guard(versions: u32, on: &str) -> Guard {
     FakeBackends::new(lambda, "orders-ai-error-rate", now).guard(policy)
 }
 
-fn event(name: &str) -> LambdaEvent<Value> {
+fn event(name: &str) -> LambdaEvent<guard_function::Payload> {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let payload =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json");
+        serde_json::value::RawValue::from_string(std::fs::read_to_string(path).expect("event"))
+            .expect("json");
     LambdaEvent::new(payload, Context::default())
 }
 

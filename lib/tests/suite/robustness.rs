@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rollback_guard::fakes::Storm;
-use rollback_guard::intake::{parse_inbound_bytes, Inbound};
+use rollback_guard::intake::{parse_inbound, parse_inbound_bytes, Inbound};
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmArn;
 use rollback_guard::Outcome;
@@ -27,9 +27,21 @@ fn catalog() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// What a parsed transition must satisfy, however strange the input was.
+/// What a parsed transition must satisfy, however strange the input was; and the two entry
+/// points (raw bytes, read straight into the shapes; a parsed JSON value, as the Lambda
+/// runtime hands it over) must agree.
 fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
-    if let Ok(Inbound::Alarm(t)) = parse_inbound_bytes(bytes) {
+    let from_bytes = parse_inbound_bytes(bytes);
+    if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+        match (&from_bytes, parse_inbound(&value)) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, &b),
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "bytes: {:?}, value: {:?}", a, b),
+        }
+    } else {
+        prop_assert!(from_bytes.is_err(), "accepted bytes that are not JSON");
+    }
+    if let Ok(Inbound::Alarm(t)) = from_bytes {
         let arn = AlarmArn::parse(&t.alarm_arn)
             .ok_or_else(|| TestCaseError::fail("accepted an invalid alarm ARN"))?;
         prop_assert_eq!(arn.name, t.alarm_name.as_str());
