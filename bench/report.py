@@ -42,8 +42,10 @@ def main():
     mitigation = json.loads((OUT / "mitigation.json").read_text())
     rows = []
 
-    def row(what, rust, python_value, target, ok):
-        rows.append(f"| {what} | {rust} | {python_value} | {target} | {'met' if ok else 'MISSED'} |")
+    def row(what, rust, python_value, *targets):
+        """`targets`: (text, met) pairs, each judged on its own."""
+        verdicts = "; ".join(f"{t}: {'met' if ok else 'MISSED'}" for t, ok in targets)
+        rows.append(f"| {what} | {rust} | {python_value} | {verdicts} |")
 
     for transport, py_ns in reference.items():
         rust_ns = criterion_median_ns("decision", transport)
@@ -51,9 +53,9 @@ def main():
         row(
             f"decision, {transport} (median per event)",
             f"{rust_ns / 1000:.2f} µs",
-            f"{py_ns / 1000:.1f} µs ({ratio:.0f}×)",
-            "≤ 10 µs, ≥ 10×",
-            rust_ns <= 10_000 and ratio >= 10,
+            f"{py_ns / 1000:.1f} µs ({ratio:.1f}×)",
+            ("≤ 10 µs", rust_ns <= 10_000),
+            ("≥ 10×", ratio >= 10),
         )
     r, p = cold["rust"], cold["python"]
     ratio = p["ready_ms"] / r["ready_ms"]
@@ -61,44 +63,46 @@ def main():
         "cold start: start → ready for the first event (median)",
         f"{r['ready_ms']:.1f} ms",
         f"{p['ready_ms']:.0f} ms ({ratio:.0f}×)",
-        "≤ 25 ms, ≥ 10×",
-        r["ready_ms"] <= 25 and ratio >= 10,
+        ("≤ 25 ms", r["ready_ms"] <= 25),
+        ("≥ 10×", ratio >= 10),
     )
     row(
         "cold start: start → first event answered (median)",
         f"{r['first_event_ms']:.1f} ms",
         f"{p['first_event_ms']:.0f} ms",
-        "",
-        True,
     )
     row(
         "peak RSS after the first event",
         f"{r['peak_rss_mb']:.1f} MB",
         f"{p['peak_rss_mb']:.1f} MB",
-        "≤ 20 MB",
-        r["peak_rss_mb"] <= 20,
+        ("≤ 20 MB", r["peak_rss_mb"] <= 20),
     )
     size = BINARY.stat().st_size
-    row("release binary (x86_64)", f"{size / 1e6:.1f} MB", "", "", True)
-    row("deployment zip (bootstrap, deflate)", f"{zip_size(BINARY) / 1e6:.1f} MB", "", "", True)
-    added = mitigation["added_p50_ms"]
+    row("release binary (x86_64)", f"{size / 1e6:.1f} MB", "")
+    row("deployment zip (bootstrap, deflate)", f"{zip_size(BINARY) / 1e6:.1f} MB", "")
+    # Run by run (each guard run beside the calls-alone run after it): steadier than the
+    # difference of two medians on an emulator whose calls vary by milliseconds.
+    added = mitigation["added_paired_median_ms"]
     row(
         f"mitigation on the emulator, p50 / p99 over {mitigation['runs']} runs",
         f"{mitigation['guard_p50_ms']:.2f} / {mitigation['guard_p99_ms']:.2f} ms",
         f"calls alone {mitigation['calls_alone_p50_ms']:.2f} / {mitigation['calls_alone_p99_ms']:.2f} ms",
-        "guard adds ≤ 2 ms",
-        added <= 2,
+        (f"guard adds ≤ 2 ms (median {added:.2f} ms)", added <= 2),
     )
     storm = criterion_median_ns("storm", "1000-deliveries-50-alarms")
-    row("alarm storm: 1,000 deliveries, 50 alarms, one warm guard (fakes)", f"{storm / 1e6:.1f} ms", "", "one action per target", True)
+    row(
+        "alarm storm: 1,000 deliveries, 50 alarms, one warm guard (fakes)",
+        f"{storm / 1e6:.1f} ms",
+        "",
+        ("one action per target (asserted each iteration)", True),
+    )
 
     table = "\n".join(
-        ["| measurement | Rust | Python reference | target | |", "|---|---|---|---|---|"] + rows
+        ["| measurement | Rust | Python reference | targets |", "|---|---|---|---|"] + rows
     )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.md").write_text(table + "\n")
     print(table)
-    print(f"\n(mitigation: the guard adds {added:.2f} ms at p50)")
 
 
 if __name__ == "__main__":
