@@ -120,8 +120,11 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Transition, IntakeError> {
 
 /// Parses raw bytes into whatever the guard accepts. No JSON tree is built: each transport is
 /// read straight into its shape, and what the guard does not read is only checked for syntax.
+/// JSON is UTF-8 throughout, the parts the guard skips too: that is checked first.
 pub fn parse_inbound_bytes(bytes: &[u8]) -> Result<Inbound, IntakeError> {
-    inbound(bytes)
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| IntakeError::NotJson(format!("not UTF-8: {e}")))?;
+    inbound(text)
 }
 
 /// Parses an alarm transition; anything else (a schedule event too) is an error.
@@ -143,8 +146,8 @@ fn alarm_only(inbound: Inbound) -> Result<Transition, IntakeError> {
     }
 }
 
-/// An event as it arrives: raw bytes, or the JSON value the Lambda runtime parsed. Both are read
-/// through the same typed shapes.
+/// An event as it arrives: its text (from raw bytes checked to be UTF-8), or a JSON value
+/// already parsed. Both are read through the same typed shapes.
 trait Source {
     fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error>;
 
@@ -160,9 +163,9 @@ trait Source {
     }
 }
 
-impl Source for [u8] {
+impl Source for str {
     fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self)
+        serde_json::from_str(self)
     }
 }
 
@@ -264,9 +267,9 @@ struct EventBridgeEnvelope {
     account: String,
     region: String,
     resources: Vec<String>,
-    // Required, but read by its detail-type's shape (`detail`), not here.
-    #[allow(dead_code)]
-    detail: Unread,
+    // Required, but read by its detail-type's shape (`detail()`), not here.
+    #[serde(rename = "detail")]
+    _detail: Unread,
     #[serde(rename = "replay-name", default)]
     replay_name: Option<String>,
 }

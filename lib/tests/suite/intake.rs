@@ -1,6 +1,6 @@
 //! Intake: every transport and variant in `events/`, and what makes an event unacceptable.
 
-use rollback_guard::intake::{parse, parse_bytes, IntakeError};
+use rollback_guard::intake::{parse, parse_bytes, parse_inbound_bytes, IntakeError};
 use rollback_guard::transition::{AlarmState, Transport};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -167,6 +167,21 @@ fn every_prefix_of_a_real_event_is_rejected_not_misread() {
             );
         }
     }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_not_json_even_where_the_guard_does_not_look() {
+    let mut bytes = event("eventbridge-alarm.json");
+    // Inside the value of `detail.configuration.description`, which no shape reads.
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"Error rate")
+        .expect("a value the intake skips");
+    bytes[at] = 0xff;
+    assert!(matches!(
+        parse_inbound_bytes(&bytes),
+        Err(IntakeError::NotJson(m)) if m.contains("UTF-8")
+    ));
 }
 
 #[test]
