@@ -449,18 +449,9 @@ impl Guard {
             }
         }
         let function = target.function.as_str();
-        let tags = match self
-            .retry
-            .run("ListTags", || self.ports.aliases.tags(function))
-            .await
-        {
+        let tags = match self.read_record(function).await {
             Ok(tags) => tags,
-            Err(e) => {
-                return report.settle(
-                    Outcome::Failed,
-                    format!("cannot read the guard's record on {function}: {e}"),
-                )
-            }
+            Err(why) => return report.settle(Outcome::Failed, why),
         };
         let record = ActionRecord::from_tags(&tags);
         if let Some(r) = record
@@ -1114,15 +1105,10 @@ impl Guard {
             return reports;
         }
         let function = target.function.as_str();
-        let tags = match self
-            .retry
-            .run("ListTags", || self.ports.aliases.tags(function))
-            .await
-        {
+        let tags = match self.read_record(function).await {
             Ok(tags) => tags,
-            Err(e) => {
-                let mut r =
-                    Report::rejected(format!("cannot read the guard's record on {function}: {e}"));
+            Err(why) => {
+                let mut r = Report::rejected(why);
                 r.outcome = Outcome::Failed;
                 reports.push(r);
                 return reports;
@@ -1196,18 +1182,9 @@ impl Guard {
         report.target = Some(target.name.clone());
         report.function = Some(function.to_string());
         report.alias = target.alias.clone();
-        let tags = match self
-            .retry
-            .run("ListTags", || self.ports.aliases.tags(function))
-            .await
-        {
+        let tags = match self.read_record(function).await {
             Ok(tags) => tags,
-            Err(e) => {
-                return Some(report.settle(
-                    Outcome::Failed,
-                    format!("cannot read the guard's record on {function}: {e}"),
-                ))
-            }
+            Err(why) => return Some(report.settle(Outcome::Failed, why)),
         };
         let pending = Escalation::from_tags(&tags)?;
         if pending.due > now {
@@ -1367,6 +1344,15 @@ impl Guard {
             .lock()
             .map(|s| s.contains(key))
             .unwrap_or(false)
+    }
+
+    /// The guard's record on `function` (its tags), read with retries; the error is the
+    /// reason a report gives.
+    async fn read_record(&self, function: &str) -> Result<BTreeMap<String, String>, String> {
+        self.retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+            .map_err(|e| format!("cannot read the guard's record on {function}: {e}"))
     }
 
     fn settle_key(&self, key: &str) {
