@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench test lint infra-lint deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-instructions test lint infra-lint deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -65,10 +65,14 @@ fuzz:
 # beside the Python reference measured in the same run. Not part of make test.
 bench: setup
 	cargo bench -p guard-bench --bench decision
-	cargo build --release -p guard-function -p guard-e2e --bin mitigation
+	cargo build --release --bin guard-function --bin mitigation
 	mkdir -p target/bench
 	$(WITH_EMULATOR) target/release/mitigation > target/bench/mitigation.json
 	$(VENV)/bin/python bench/report.py
+
+# Instructions per decision (callgrind): a measure the machine's noise does not move.
+bench-instructions:
+	bench/instructions.sh
 
 lint:
 	cargo fmt --all -- --check

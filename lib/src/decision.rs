@@ -6,6 +6,7 @@ use crate::policy::{Action, Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Whether an action is carried out or only planned (dry-run, shadow backtest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,11 +19,12 @@ pub enum Mode {
 // One decision per event, moved once: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Run the first action of the trigger's ladder on the target.
+pub enum Decision<'p> {
+    /// Run the first action of the trigger's ladder on the target. Both are the policy's own
+    /// (a request's one-action ladder is made for it).
     Act {
-        target: Target,
-        trigger: Trigger,
+        target: &'p Target,
+        trigger: Cow<'p, Trigger>,
         mode: Mode,
     },
     /// A matched alarm whose state calls for nothing (OK, INSUFFICIENT_DATA).
@@ -35,7 +37,7 @@ pub enum Decision {
 
 /// Decides what a transition calls for. `force_plan` turns every action into a plan
 /// (`guard replay --dry-run`).
-pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
+pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decision<'p> {
     if let Some(accounts) = &policy.guard.accounts {
         if !accounts.contains(&t.account) {
             return Decision::Rejected(format!("account {} is not in guard.accounts", t.account));
@@ -54,12 +56,12 @@ pub fn decide(policy: &Policy, t: &Transition, force_plan: bool) -> Decision {
 }
 
 /// Acting through a matched trigger: on its target, in the mode replays and dry runs call for.
-fn act_through(
-    policy: &Policy,
-    trigger: &Trigger,
+fn act_through<'p>(
+    policy: &'p Policy,
+    trigger: &'p Trigger,
     replay: Option<&str>,
     force_plan: bool,
-) -> Decision {
+) -> Decision<'p> {
     let mode = match replay_mode(policy, replay, force_plan) {
         Ok(mode) => mode,
         Err(why) => return Decision::Ignored(why),
@@ -67,8 +69,8 @@ fn act_through(
     // Validation guarantees every trigger names an existing target.
     match policy.target(&trigger.target) {
         Some(target) => Decision::Act {
-            target: target.clone(),
-            trigger: trigger.clone(),
+            target,
+            trigger: Cow::Borrowed(trigger),
             mode,
         },
         None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
@@ -90,7 +92,7 @@ fn replay_mode(policy: &Policy, replay: Option<&str>, force_plan: bool) -> Resul
 
 /// A Critical Insight acts through the first insight trigger for its source and stream, when
 /// its risk reaches the trigger's `min_risk`. Sources no trigger names are not trusted.
-pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> Decision {
+pub fn decide_insight<'p>(policy: &'p Policy, a: &InsightAlert, force_plan: bool) -> Decision<'p> {
     if let Some(rejection) = untrusted_account(policy, &a.account) {
         return rejection;
     }
@@ -115,7 +117,7 @@ pub fn decide_insight(policy: &Policy, a: &InsightAlert, force_plan: bool) -> De
 
 /// A manual request acts when its source is in `guard.request_sources` and it names a target
 /// and an action the policy allows.
-pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> Decision {
+pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: bool) -> Decision<'p> {
     if let Some(rejection) = untrusted_account(policy, &r.account) {
         return rejection;
     }
@@ -152,14 +154,14 @@ pub fn decide_request(policy: &Policy, r: &ActionRequest, force_plan: bool) -> D
         escalate_after_minutes: None,
     };
     Decision::Act {
-        target: target.clone(),
-        trigger,
+        target,
+        trigger: Cow::Owned(trigger),
         mode,
     }
 }
 
 /// Events from accounts outside `guard.accounts` are not trusted.
-pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision> {
+pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision<'static>> {
     let accounts = policy.guard.accounts.as_ref()?;
     (!accounts.iter().any(|a| a == account))
         .then(|| Decision::Rejected(format!("account {account} is not in guard.accounts")))
@@ -167,49 +169,50 @@ pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision> {
 
 /// The offline verdict on one event (`guard evaluate`): intake and decision, no AWS calls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Evaluation {
+pub struct Evaluation<'p> {
     /// `act`, `dry-run`, `no-action`, `ignored` or `rejected`.
     pub outcome: &'static str,
     pub action: Option<&'static str>,
-    pub target: Option<String>,
+    /// The policy's name for the target.
+    pub target: Option<&'p str>,
     pub alarm: Option<String>,
     pub state: Option<AlarmState>,
     pub transport: Option<&'static str>,
     pub dedupe_key: Option<String>,
-    pub reason: String,
+    pub reason: Cow<'static, str>,
 }
 
 /// Evaluates raw event bytes against the policy.
-pub fn evaluate(policy: &Policy, bytes: &[u8], force_plan: bool) -> Evaluation {
+pub fn evaluate<'p>(policy: &'p Policy, bytes: &[u8], force_plan: bool) -> Evaluation<'p> {
     evaluate_inbound(policy, intake::parse_inbound_bytes(bytes), force_plan)
 }
 
 /// Evaluates an already-parsed event against the policy.
-pub fn evaluate_value(policy: &Policy, event: &Value, force_plan: bool) -> Evaluation {
+pub fn evaluate_value<'p>(policy: &'p Policy, event: &Value, force_plan: bool) -> Evaluation<'p> {
     evaluate_inbound(policy, intake::parse_inbound(event), force_plan)
 }
 
-fn evaluate_inbound(
-    policy: &Policy,
+fn evaluate_inbound<'p>(
+    policy: &'p Policy,
     inbound: Result<Inbound, IntakeError>,
     force_plan: bool,
-) -> Evaluation {
+) -> Evaluation<'p> {
     match inbound {
         Ok(Inbound::Alarm(t)) => evaluate_transition(policy, &t, force_plan),
         Ok(Inbound::Schedule { account }) => match untrusted_account(policy, &account) {
-            Some(Decision::Rejected(reason)) => verdict("rejected", reason),
+            Some(Decision::Rejected(reason)) => verdict("rejected", reason.into()),
             _ => verdict(
                 "no-action",
                 "scheduled check: pending escalations are read from the targets, so only `guard replay` can tell".into(),
             ),
         },
-        Ok(Inbound::Insight(a)) => verdict_of(decide_insight(policy, &a, force_plan), "Critical Insight"),
-        Ok(Inbound::Request(r)) => verdict_of(decide_request(policy, &r, force_plan), "Rollback Requested"),
-        Err(e) => verdict("rejected", e.to_string()),
+        Ok(Inbound::Insight(a)) => verdict_of(decide_insight(policy, &a, force_plan), "Critical Insight accepted"),
+        Ok(Inbound::Request(r)) => verdict_of(decide_request(policy, &r, force_plan), "Rollback Requested accepted"),
+        Err(e) => verdict("rejected", e.to_string().into()),
     }
 }
 
-fn verdict_of(decision: Decision, what: &str) -> Evaluation {
+fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<'p> {
     match decision {
         Decision::Act {
             target,
@@ -217,19 +220,19 @@ fn verdict_of(decision: Decision, what: &str) -> Evaluation {
             mode,
         } => Evaluation {
             action: Some(trigger.first_action().as_str()),
-            target: Some(target.name),
+            target: Some(&target.name),
             ..verdict(
                 if mode == Mode::Plan { "dry-run" } else { "act" },
-                format!("{what} accepted"),
+                accepted.into(),
             )
         },
-        Decision::NoAction(r) => verdict("no-action", r),
-        Decision::Ignored(r) => verdict("ignored", r),
-        Decision::Rejected(r) => verdict("rejected", r),
+        Decision::NoAction(r) => verdict("no-action", r.into()),
+        Decision::Ignored(r) => verdict("ignored", r.into()),
+        Decision::Rejected(r) => verdict("rejected", r.into()),
     }
 }
 
-fn verdict(outcome: &'static str, reason: String) -> Evaluation {
+fn verdict(outcome: &'static str, reason: Cow<'static, str>) -> Evaluation<'static> {
     Evaluation {
         outcome,
         action: None,
@@ -242,7 +245,7 @@ fn verdict(outcome: &'static str, reason: String) -> Evaluation {
     }
 }
 
-fn evaluate_transition(policy: &Policy, t: &Transition, force_plan: bool) -> Evaluation {
+fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Evaluation<'p> {
     let decision = decide(policy, t, force_plan);
     let (outcome, action, target, reason) = match decision {
         Decision::Act {
@@ -255,13 +258,13 @@ fn evaluate_transition(policy: &Policy, t: &Transition, force_plan: bool) -> Eva
             (
                 outcome,
                 Some(trigger.first_action().as_str()),
-                Some(target.name),
-                reason,
+                Some(target.name.as_str()),
+                reason.into(),
             )
         }
-        Decision::NoAction(r) => ("no-action", None, None, r),
-        Decision::Ignored(r) => ("ignored", None, None, r),
-        Decision::Rejected(r) => ("rejected", None, None, r),
+        Decision::NoAction(r) => ("no-action", None, None, r.into()),
+        Decision::Ignored(r) => ("ignored", None, None, r.into()),
+        Decision::Rejected(r) => ("rejected", None, None, r.into()),
     };
     Evaluation {
         outcome,

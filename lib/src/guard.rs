@@ -378,7 +378,7 @@ impl Guard {
                 target,
                 trigger,
                 mode,
-            } => self.act(&cause, &target, &trigger, mode).await,
+            } => self.act(&cause, target, &trigger, mode).await,
         };
         info!(
             cause = %cause.label(),
@@ -413,7 +413,7 @@ impl Guard {
         }
         let alarm = report.alarm.clone().unwrap_or_default();
         let (reason, datapoints) = match &report.transition {
-            Some(t) => (t.reason.clone(), t.datapoints.clone()),
+            Some(t) => (t.reason.clone(), t.datapoints()),
             None => (report.reason.clone(), Vec::new()),
         };
         let request = incident_request(&alarm, &reason, &datapoints, &report.reason);

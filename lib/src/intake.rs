@@ -3,11 +3,11 @@
 //! checked, and anything that does not hold is an [`IntakeError`], never a default.
 
 use crate::transition::{parse_timestamp, AlarmArn, AlarmState, Transition, Transport};
-use aws_lambda_events::cloudwatch_alarms::CloudWatchAlarm;
-use aws_lambda_events::sns::SnsEvent;
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The EventBridge detail-type of schedule events (`source` `aws.events`).
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -93,34 +93,15 @@ pub struct ActionRequest {
     pub replay_name: Option<String>,
 }
 
-// Producers may add fields; the ones the guard relies on must be there.
-#[derive(Deserialize)]
-struct InsightDetail {
-    alert_id: String,
-    risk_score: f64,
-    stream_id: String,
-    explanation: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestDetail {
-    target: String,
-    action: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    requested_by: Option<String>,
-}
-
 /// Parses raw bytes (a file, a Lambda payload) into a transition.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Transition, IntakeError> {
     alarm_only(parse_inbound_bytes(bytes)?)
 }
 
-/// Parses raw bytes into whatever the guard accepts. No JSON tree is built: each transport is
-/// read straight into its shape, and what the guard does not read is only checked for syntax.
-/// JSON is UTF-8 throughout, the parts the guard skips too: that is checked first.
+/// Parses raw bytes into whatever the guard accepts, in one pass over the text: the fields the
+/// guard relies on are read into typed shapes as they come (borrowed where the text needs no
+/// unescaping), and what it does not read is only checked for syntax. JSON is UTF-8
+/// throughout, the parts the guard skips too: that is checked first.
 pub fn parse_inbound_bytes(bytes: &[u8]) -> Result<Inbound, IntakeError> {
     let text =
         std::str::from_utf8(bytes).map_err(|e| IntakeError::NotJson(format!("not UTF-8: {e}")))?;
@@ -132,9 +113,10 @@ pub fn parse(event: &Value) -> Result<Transition, IntakeError> {
     alarm_only(parse_inbound(event)?)
 }
 
-/// Recognises the transport by its shape and parses it.
+/// Recognises the transport by its shape and parses it. An already-parsed event is read as
+/// its text, through the same single path as raw bytes.
 pub fn parse_inbound(event: &Value) -> Result<Inbound, IntakeError> {
-    inbound(event)
+    inbound(&event.to_string())
 }
 
 fn alarm_only(inbound: Inbound) -> Result<Transition, IntakeError> {
@@ -146,33 +128,201 @@ fn alarm_only(inbound: Inbound) -> Result<Transition, IntakeError> {
     }
 }
 
-/// An event as it arrives: its text (from raw bytes checked to be UTF-8), or a JSON value
-/// already parsed. Both are read through the same typed shapes.
-trait Source {
-    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error>;
+fn inbound(text: &str) -> Result<Inbound, IntakeError> {
+    let mut fields = Fields::default();
+    let mut reading = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let top = TopSeed {
+        fields: &mut fields,
+        reading: &mut reading,
+    }
+    .deserialize(&mut de)
+    .and_then(|object| de.end().map(|()| object));
+    match top {
+        Ok(true) => {}
+        Ok(false) => return Err(IntakeError::Unrecognised),
+        Err(e) if e.is_data() => return Err(rejected_field(text, reading, &e)),
+        Err(e) => return Err(IntakeError::NotJson(e.to_string())),
+    }
+    if let Some(records) = fields.records {
+        from_sns(records).map(Inbound::Alarm)
+    } else if let Some(detail_type) = fields.detail_type {
+        from_eventbridge(detail_type.0, fields.envelope)
+    } else if fields.action.alarm_data.is_some() || fields.action.alarm_arn.is_some() {
+        from_lambda_action(
+            fields.envelope.source,
+            fields.envelope.region,
+            fields.action,
+        )
+        .map(Inbound::Alarm)
+    } else {
+        Err(IntakeError::Unrecognised)
+    }
+}
 
-    /// Which top-level keys the event has; an error when it is not a JSON object.
-    fn keys(&self) -> Result<Keys, IntakeError> {
-        self.read::<Keys>().map_err(|e| {
-            if e.is_data() {
-                IntakeError::Unrecognised
-            } else {
-                IntakeError::NotJson(e.to_string())
+/// A field that did not hold its shape. Which transport the event is, is told by its top-level
+/// keys: reading them is a second pass, but only on the way to a rejection, and it lets a
+/// syntax error anywhere in the text take precedence over the shape.
+fn rejected_field(text: &str, field: Option<&'static str>, e: &serde_json::Error) -> IntakeError {
+    let keys = match serde_json::from_str::<Keys>(text) {
+        Ok(keys) => keys,
+        Err(e) if e.is_data() => return IntakeError::Unrecognised,
+        Err(e) => return IntakeError::NotJson(e.to_string()),
+    };
+    let transport = if keys.records {
+        Transport::Sns
+    } else if keys.detail_type {
+        Transport::Eventbridge
+    } else if keys.alarm_data || keys.alarm_arn {
+        Transport::LambdaAction
+    } else {
+        return IntakeError::Unrecognised;
+    };
+    match field {
+        Some(field) => IntakeError::malformed(transport, format!("`{field}`: {e}")),
+        None => IntakeError::malformed(transport, e),
+    }
+}
+
+/// Text from the event, borrowed from it unless it had to be unescaped.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Every top-level field the guard reads, of whichever transport: the transports share some
+/// (`source`, `region`), and which one the event is, is known only once all keys are read.
+#[derive(Default)]
+struct Fields<'a> {
+    records: Option<Vec<SnsRecord<'a>>>,
+    detail_type: Option<Text<'a>>,
+    envelope: Envelope<'a>,
+    action: ActionFields<'a>,
+}
+
+/// An EventBridge event's envelope. aws_lambda_events' EventBridge type drops the top-level
+/// `replay-name` of archived events and its alarm types reject metric-math and composite
+/// alarms, so these shapes are our own.
+#[derive(Default)]
+struct Envelope<'a> {
+    id: Option<Text<'a>>,
+    source: Option<Text<'a>>,
+    account: Option<Text<'a>>,
+    region: Option<Text<'a>>,
+    resources: Option<Vec<Text<'a>>>,
+    detail: Option<DetailSlot<'a>>,
+    replay_name: Option<Text<'a>>,
+}
+
+/// The top-level fields of an alarm's Lambda-action payload (beside `source` and `region`).
+#[derive(Default)]
+struct ActionFields<'a> {
+    alarm_arn: Option<Text<'a>>,
+    account_id: Option<Text<'a>>,
+    time: Option<Text<'a>>,
+    alarm_data: Option<ActionData<'a>>,
+}
+
+/// Reads the top level into `fields`, noting in `reading` which field it is in, for the
+/// error. Its value tells whether the top level is a JSON object (any transport) at all.
+struct TopSeed<'s, 'de> {
+    fields: &'s mut Fields<'de>,
+    reading: &'s mut Option<&'static str>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, 'de> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let f = self.fields;
+        while let Some(key) = map.next_key::<Key>()? {
+            let Some(name) = key.name() else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            *self.reading = Some(name);
+            let e = &mut f.envelope;
+            let a = &mut f.action;
+            match key {
+                Key::Records => put(&mut f.records, map.next_value()?, name)?,
+                Key::DetailType => put(&mut f.detail_type, map.next_value()?, name)?,
+                Key::Id => put(&mut e.id, map.next_value()?, name)?,
+                Key::Source => put(&mut e.source, map.next_value()?, name)?,
+                Key::Account => put(&mut e.account, map.next_value()?, name)?,
+                Key::Region => put(&mut e.region, map.next_value()?, name)?,
+                Key::Resources => put(&mut e.resources, map.next_value()?, name)?,
+                Key::ReplayName => put(&mut e.replay_name, map.next_value()?, name)?,
+                Key::Detail => {
+                    // AWS writes `detail-type` and `source` before `detail`: then the detail is
+                    // read into its shape right here; otherwise it is kept as text for later.
+                    let kind = DetailKind::of(
+                        f.detail_type.as_ref().map(|t| &*t.0),
+                        e.source.as_ref().map(|t| &*t.0),
+                    );
+                    put(&mut e.detail, map.next_value_seed(kind)?, name)?
+                }
+                Key::AlarmArn => put(&mut a.alarm_arn, map.next_value()?, name)?,
+                Key::AccountId => put(&mut a.account_id, map.next_value()?, name)?,
+                Key::Time => put(&mut a.time, map.next_value()?, name)?,
+                Key::AlarmData => put(&mut a.alarm_data, map.next_value()?, name)?,
+                Key::Other => {} // skipped above
             }
-        })
+            *self.reading = None;
+        }
+        Ok(true)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
-impl Source for str {
-    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self)
+/// A field read once: a second occurrence of a key is an error, never a silent overwrite.
+fn put<T, E: serde::de::Error>(
+    slot: &mut Option<T>,
+    value: T,
+    name: &'static str,
+) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
     }
-}
-
-impl Source for Value {
-    fn read<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(self)
-    }
+    *slot = Some(value);
+    Ok(())
 }
 
 /// The top-level keys that tell the transports apart. Only a JSON object has them; reading it
@@ -186,7 +336,7 @@ struct Keys {
 }
 
 impl<'de> Deserialize<'de> for Keys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct KeysVisitor;
         impl<'de> Visitor<'de> for KeysVisitor {
             type Value = Keys;
@@ -202,7 +352,7 @@ impl<'de> Deserialize<'de> for Keys {
                         Key::DetailType => keys.detail_type = true,
                         Key::AlarmData => keys.alarm_data = true,
                         Key::AlarmArn => keys.alarm_arn = true,
-                        Key::Other => {}
+                        _ => {}
                     }
                 }
                 Ok(keys)
@@ -212,16 +362,66 @@ impl<'de> Deserialize<'de> for Keys {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Key {
     Records,
     DetailType,
-    AlarmData,
+    Id,
+    Source,
+    Account,
+    Region,
+    Resources,
+    Detail,
+    ReplayName,
     AlarmArn,
+    AccountId,
+    Time,
+    AlarmData,
     Other,
 }
 
+impl Key {
+    fn parse(key: &str) -> Self {
+        match key {
+            "Records" => Key::Records,
+            "detail-type" => Key::DetailType,
+            "id" => Key::Id,
+            "source" => Key::Source,
+            "account" => Key::Account,
+            "region" => Key::Region,
+            "resources" => Key::Resources,
+            "detail" => Key::Detail,
+            "replay-name" => Key::ReplayName,
+            "alarmArn" => Key::AlarmArn,
+            "accountId" => Key::AccountId,
+            "time" => Key::Time,
+            "alarmData" => Key::AlarmData,
+            _ => Key::Other,
+        }
+    }
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Key::Records => "Records",
+            Key::DetailType => "detail-type",
+            Key::Id => "id",
+            Key::Source => "source",
+            Key::Account => "account",
+            Key::Region => "region",
+            Key::Resources => "resources",
+            Key::Detail => "detail",
+            Key::ReplayName => "replay-name",
+            Key::AlarmArn => "alarmArn",
+            Key::AccountId => "accountId",
+            Key::Time => "time",
+            Key::AlarmData => "alarmData",
+            Key::Other => return None,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
         impl Visitor<'_> for KeyVisitor {
             type Value = Key;
@@ -229,111 +429,197 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a key")
             }
             fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "Records" => Key::Records,
-                    "detail-type" => Key::DetailType,
-                    "alarmData" => Key::AlarmData,
-                    "alarmArn" => Key::AlarmArn,
-                    _ => Key::Other,
-                })
+                Ok(Key::parse(key))
             }
         }
         d.deserialize_identifier(KeyVisitor)
     }
 }
 
-fn inbound<S: Source + ?Sized>(event: &S) -> Result<Inbound, IntakeError> {
-    let keys = event.keys()?;
-    if keys.records {
-        from_sns(event).map(Inbound::Alarm)
-    } else if keys.detail_type {
-        from_eventbridge(event)
-    } else if keys.alarm_data || keys.alarm_arn {
-        from_lambda_action(event).map(Inbound::Alarm)
-    } else {
-        Err(IntakeError::Unrecognised)
+/// Which shape an EventBridge `detail` is read into, from the `detail-type` and `source`
+/// read before it (`Unknown` when they come after it).
+#[derive(Clone, Copy)]
+enum DetailKind {
+    Alarm,
+    Insight,
+    Request,
+    /// An event the guard rejects or does not read the detail of.
+    Unread,
+    Unknown,
+}
+
+impl DetailKind {
+    fn of(detail_type: Option<&str>, source: Option<&str>) -> Self {
+        match (detail_type, source) {
+            (Some(CRITICAL_INSIGHT), _) => Self::Insight,
+            (Some(ROLLBACK_REQUESTED), _) => Self::Request,
+            (Some(ALARM_STATE_CHANGE), Some(CLOUDWATCH_SOURCE)) => Self::Alarm,
+            (Some(ALARM_STATE_CHANGE), None) | (None, _) => Self::Unknown,
+            (Some(_), _) => Self::Unread,
+        }
     }
 }
 
-// aws_lambda_events' EventBridge type drops the top-level `replay-name` of archived events and
-// its alarm types reject metric-math and composite alarms, so this shape is our own.
-#[derive(Deserialize)]
-struct EventBridgeEnvelope {
-    #[serde(default)]
-    id: String,
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    source: String,
-    account: String,
-    region: String,
-    resources: Vec<String>,
-    // Required, but read by its detail-type's shape (`detail()`), not here.
-    #[serde(rename = "detail")]
-    _detail: Unread,
-    #[serde(rename = "replay-name", default)]
-    replay_name: Option<String>,
+/// An EventBridge `detail`, read into the shape its kind needs, or kept as text.
+enum DetailSlot<'a> {
+    Alarm(AlarmDetail<'a>),
+    Insight(InsightDetail<'a>),
+    Request(RequestDetail<'a>),
+    Unread,
+    Text(&'a RawValue),
 }
 
-/// An EventBridge event's `detail` as the shape `D`.
-#[derive(Deserialize)]
-struct Detail<D> {
-    detail: D,
+impl<'de> DeserializeSeed<'de> for DetailKind {
+    type Value = DetailSlot<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<DetailSlot<'de>, D::Error> {
+        Ok(match self {
+            Self::Alarm => DetailSlot::Alarm(Deserialize::deserialize(d)?),
+            Self::Insight => DetailSlot::Insight(Deserialize::deserialize(d)?),
+            Self::Request => DetailSlot::Request(Deserialize::deserialize(d)?),
+            Self::Unread => {
+                IgnoredAny::deserialize(d)?;
+                DetailSlot::Unread
+            }
+            Self::Unknown => DetailSlot::Text(Deserialize::deserialize(d)?),
+        })
+    }
 }
 
-fn detail<D: DeserializeOwned, S: Source + ?Sized>(event: &S) -> Result<D, IntakeError> {
-    event
-        .read::<Detail<D>>()
-        .map(|d| d.detail)
-        .map_err(|e| IntakeError::malformed(Transport::Eventbridge, format!("detail: {e}")))
+impl<'a> DetailSlot<'a> {
+    fn alarm(self) -> Result<AlarmDetail<'a>, IntakeError> {
+        match self {
+            Self::Alarm(d) => Ok(d),
+            other => other.read_text(),
+        }
+    }
+
+    fn insight(self) -> Result<InsightDetail<'a>, IntakeError> {
+        match self {
+            Self::Insight(d) => Ok(d),
+            other => other.read_text(),
+        }
+    }
+
+    fn request(self) -> Result<RequestDetail<'a>, IntakeError> {
+        match self {
+            Self::Request(d) => Ok(d),
+            other => other.read_text(),
+        }
+    }
+
+    /// A detail that came before what tells its shape, read now that the shape is known.
+    fn read_text<T: Deserialize<'a>>(self) -> Result<T, IntakeError> {
+        let transport = Transport::Eventbridge;
+        match self {
+            Self::Text(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| IntakeError::malformed(transport, format!("`detail`: {e}"))),
+            _ => Err(IntakeError::malformed(
+                transport,
+                "`detail` was read as another detail-type's",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AlarmDetail {
-    alarm_name: String,
-    state: StateBlock,
-    previous_state: StateBlock,
+struct AlarmDetail<'a> {
+    #[serde(borrow)]
+    alarm_name: Cow<'a, str>,
+    #[serde(borrow)]
+    state: StateBlock<'a>,
+    #[serde(borrow)]
+    previous_state: StateBlock<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StateBlock {
-    value: String,
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    reason_data: Option<String>,
-    timestamp: String,
+struct StateBlock<'a> {
+    #[serde(borrow)]
+    value: Cow<'a, str>,
+    #[serde(borrow, default)]
+    reason: Cow<'a, str>,
+    #[serde(borrow, default)]
+    reason_data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
 }
 
-fn from_eventbridge<S: Source + ?Sized>(event: &S) -> Result<Inbound, IntakeError> {
+// Producers may add fields; the ones the guard relies on must be there.
+#[derive(Deserialize)]
+struct InsightDetail<'a> {
+    #[serde(borrow)]
+    alert_id: Cow<'a, str>,
+    risk_score: f64,
+    #[serde(borrow)]
+    stream_id: Cow<'a, str>,
+    #[serde(borrow)]
+    explanation: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestDetail<'a> {
+    #[serde(borrow)]
+    target: Cow<'a, str>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    requested_by: Option<Cow<'a, str>>,
+}
+
+fn required<T>(value: Option<T>, field: &str, transport: Transport) -> Result<T, IntakeError> {
+    value.ok_or_else(|| IntakeError::malformed(transport, format!("missing field `{field}`")))
+}
+
+fn owned(text: Option<Text>) -> Option<String> {
+    text.map(|t| t.0.into_owned())
+}
+
+fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, IntakeError> {
     let transport = Transport::Eventbridge;
-    let env: EventBridgeEnvelope = event
-        .read()
-        .map_err(|e| IntakeError::malformed(transport, e))?;
-    if env.source == "aws.events" && env.detail_type == SCHEDULED_EVENT {
-        if !crate::transition::is_account_id(&env.account) {
+    let source = required(env.source, "source", transport)?.0;
+    let account = required(env.account, "account", transport)?.0;
+    let region = required(env.region, "region", transport)?.0;
+    let resources = required(env.resources, "resources", transport)?;
+    let detail = required(env.detail, "detail", transport)?;
+    if source == "aws.events" && detail_type == SCHEDULED_EVENT {
+        if !crate::transition::is_account_id(&account) {
             return Err(IntakeError::malformed(
                 transport,
-                format!("`account` `{}` is not an account id", env.account),
+                format!("`account` `{account}` is not an account id"),
             ));
         }
         return Ok(Inbound::Schedule {
-            account: env.account,
+            account: account.into_owned(),
         });
     }
-    if env.detail_type == CRITICAL_INSIGHT || env.detail_type == ROLLBACK_REQUESTED {
-        return custom_event(env, event);
+    if detail_type == CRITICAL_INSIGHT || detail_type == ROLLBACK_REQUESTED {
+        let custom = CustomEvent {
+            id: owned(env.id).unwrap_or_default(),
+            source: source.into_owned(),
+            account: account.into_owned(),
+            replay_name: owned(env.replay_name),
+        };
+        custom.check()?;
+        return if detail_type == CRITICAL_INSIGHT {
+            custom.insight(detail.insight()?)
+        } else {
+            custom.request(detail.request()?)
+        };
     }
-    if env.source != CLOUDWATCH_SOURCE {
-        return Err(IntakeError::WrongSource(env.source));
+    if source != CLOUDWATCH_SOURCE {
+        return Err(IntakeError::WrongSource(source.into_owned()));
     }
-    if env.detail_type != ALARM_STATE_CHANGE {
-        return Err(IntakeError::WrongDetailType(env.detail_type));
+    if detail_type != ALARM_STATE_CHANGE {
+        return Err(IntakeError::WrongDetailType(detail_type.into_owned()));
     }
-    let detail: AlarmDetail = detail(event)?;
-    let arn = match env.resources.as_slice() {
-        [arn] => arn.clone(),
+    let detail = detail.alarm()?;
+    let arn = match resources.as_slice() {
+        [arn] => &arn.0,
         other => {
             return Err(IntakeError::malformed(
                 transport,
@@ -344,45 +630,55 @@ fn from_eventbridge<S: Source + ?Sized>(event: &S) -> Result<Inbound, IntakeErro
             ))
         }
     };
-    check_identity(
-        &arn,
-        &detail.alarm_name,
-        Some(&env.account),
-        Some(&env.region),
-    )?;
+    check_identity(arn, &detail.alarm_name, Some(&account), Some(&region))?;
+    let raw_reason_data = detail.state.reason_data;
+    if raw_reason_data.is_some_and(|raw| !raw.get().starts_with('"')) {
+        return Err(IntakeError::malformed(
+            transport,
+            "`detail.state.reasonData` is not a string",
+        ));
+    }
     Ok(Inbound::Alarm(Transition {
         new_state: state("detail.state.value", &detail.state.value)?,
         old_state: state("detail.previousState.value", &detail.previous_state.value)?,
         timestamp: timestamp(transport, "detail.state.timestamp", &detail.state.timestamp)?,
-        datapoints: datapoints(detail.state.reason_data.as_deref()),
-        reason: detail.state.reason,
-        alarm_name: detail.alarm_name,
-        alarm_arn: arn,
-        account: env.account,
-        region: env.region,
+        reason_data: reason_data(raw_reason_data),
+        reason: detail.state.reason.into_owned(),
+        alarm_name: detail.alarm_name.into_owned(),
+        alarm_arn: arn.to_string(),
+        account: account.into_owned(),
+        region: region.into_owned(),
         transport,
-        replay_name: env.replay_name,
+        replay_name: owned(env.replay_name),
     }))
 }
 
-/// Critical Insight and Rollback Requested events. Their `source` is checked against the
-/// policy by the decision, not here: any producer may be named there.
-fn custom_event<S: Source + ?Sized>(
-    env: EventBridgeEnvelope,
-    event: &S,
-) -> Result<Inbound, IntakeError> {
-    let transport = Transport::Eventbridge;
-    if !crate::transition::is_account_id(&env.account) {
-        return Err(IntakeError::malformed(
-            transport,
-            format!("`account` `{}` is not an account id", env.account),
-        ));
+/// The envelope of a Critical Insight or Rollback Requested event. Their `source` is checked
+/// against the policy by the decision, not here: any producer may be named there.
+struct CustomEvent {
+    id: String,
+    source: String,
+    account: String,
+    replay_name: Option<String>,
+}
+
+impl CustomEvent {
+    fn check(&self) -> Result<(), IntakeError> {
+        let transport = Transport::Eventbridge;
+        if !crate::transition::is_account_id(&self.account) {
+            return Err(IntakeError::malformed(
+                transport,
+                format!("`account` `{}` is not an account id", self.account),
+            ));
+        }
+        if self.source.trim().is_empty() {
+            return Err(IntakeError::malformed(transport, "`source` is empty"));
+        }
+        Ok(())
     }
-    if env.source.trim().is_empty() {
-        return Err(IntakeError::malformed(transport, "`source` is empty"));
-    }
-    if env.detail_type == CRITICAL_INSIGHT {
-        let d: InsightDetail = detail(event)?;
+
+    fn insight(self, d: InsightDetail) -> Result<Inbound, IntakeError> {
+        let transport = Transport::Eventbridge;
         if !(0.0..=100.0).contains(&d.risk_score) || d.risk_score.fract() != 0.0 {
             return Err(IntakeError::malformed(
                 transport,
@@ -398,33 +694,73 @@ fn custom_event<S: Source + ?Sized>(
                 "detail.alert_id and detail.stream_id must not be empty",
             ));
         }
-        return Ok(Inbound::Insight(InsightAlert {
-            source: env.source,
-            account: env.account,
-            alert_id: d.alert_id,
+        Ok(Inbound::Insight(InsightAlert {
+            source: self.source,
+            account: self.account,
+            alert_id: d.alert_id.into_owned(),
             risk_score: d.risk_score as u8,
-            stream_id: d.stream_id,
-            explanation: d.explanation,
-            replay_name: env.replay_name,
-        }));
+            stream_id: d.stream_id.into_owned(),
+            explanation: d.explanation.into_owned(),
+            replay_name: self.replay_name,
+        }))
     }
-    let d: RequestDetail = detail(event)?;
-    if env.id.trim().is_empty() {
-        return Err(IntakeError::malformed(
-            transport,
-            "a request needs its event `id`",
-        ));
+
+    fn request(self, d: RequestDetail) -> Result<Inbound, IntakeError> {
+        if self.id.trim().is_empty() {
+            return Err(IntakeError::malformed(
+                Transport::Eventbridge,
+                "a request needs its event `id`",
+            ));
+        }
+        Ok(Inbound::Request(ActionRequest {
+            id: self.id,
+            source: self.source,
+            account: self.account,
+            target: d.target.into_owned(),
+            action: d.action.into_owned(),
+            reason: d.reason.map(Cow::into_owned).unwrap_or_default(),
+            requested_by: d.requested_by.map(Cow::into_owned),
+            replay_name: self.replay_name,
+        }))
     }
-    Ok(Inbound::Request(ActionRequest {
-        id: env.id,
-        source: env.source,
-        account: env.account,
-        target: d.target,
-        action: d.action,
-        reason: d.reason.unwrap_or_default(),
-        requested_by: d.requested_by,
-        replay_name: env.replay_name,
-    }))
+}
+
+/// One record of an SNS event, with what aws_lambda_events' `SnsRecord` requires (read here
+/// without copying it).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsRecord<'a> {
+    #[serde(borrow)]
+    event_source: Cow<'a, str>,
+    #[serde(borrow, rename = "EventVersion")]
+    _event_version: Cow<'a, str>,
+    #[serde(borrow, rename = "EventSubscriptionArn")]
+    _event_subscription_arn: Cow<'a, str>,
+    #[serde(borrow)]
+    sns: SnsMessage<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMessage<'a> {
+    #[serde(borrow, rename = "Type")]
+    message_type: Cow<'a, str>,
+    #[serde(borrow, rename = "MessageId")]
+    _message_id: Cow<'a, str>,
+    #[serde(borrow, rename = "TopicArn")]
+    _topic_arn: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow, rename = "SignatureVersion")]
+    _signature_version: Cow<'a, str>,
+    #[serde(borrow, rename = "Signature")]
+    _signature: Cow<'a, str>,
+    #[serde(borrow, rename = "SigningCertUrl", alias = "SigningCertURL")]
+    _signing_cert_url: Cow<'a, str>,
+    #[serde(borrow, rename = "UnsubscribeUrl", alias = "UnsubscribeURL")]
+    _unsubscribe_url: Cow<'a, str>,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
 }
 
 /// The alarm notification inside `Records[].Sns.Message`. Only the fields the guard needs are
@@ -434,32 +770,34 @@ fn custom_event<S: Source + ?Sized>(
 /// name ("EU (Ireland)"), so the region comes from `AlarmArn`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct SnsAlarmMessage {
-    alarm_name: String,
-    alarm_arn: String,
-    #[serde(rename = "AWSAccountId")]
-    aws_account_id: String,
-    new_state_value: String,
-    old_state_value: String,
-    #[serde(default)]
-    new_state_reason: String,
-    state_change_time: String,
+struct SnsAlarmMessage<'a> {
+    #[serde(borrow)]
+    alarm_name: Cow<'a, str>,
+    #[serde(borrow)]
+    alarm_arn: Cow<'a, str>,
+    #[serde(borrow, rename = "AWSAccountId")]
+    aws_account_id: Cow<'a, str>,
+    #[serde(borrow)]
+    new_state_value: Cow<'a, str>,
+    #[serde(borrow)]
+    old_state_value: Cow<'a, str>,
+    #[serde(borrow, default)]
+    new_state_reason: Cow<'a, str>,
+    #[serde(borrow)]
+    state_change_time: Cow<'a, str>,
 }
 
 /// Whether an SNS message names an alarm at all.
 #[derive(Deserialize)]
 struct MessageKeys {
     #[serde(rename = "AlarmArn")]
-    alarm_arn: Option<Unread>,
+    alarm_arn: Option<IgnoredAny>,
 }
 
-fn from_sns<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
+fn from_sns(records: Vec<SnsRecord>) -> Result<Transition, IntakeError> {
     let transport = Transport::Sns;
-    let sns: SnsEvent = event
-        .read()
-        .map_err(|e| IntakeError::malformed(transport, e))?;
     // Lambda delivers SNS notifications one record per invocation.
-    let record = match sns.records.as_slice() {
+    let record = match records.as_slice() {
         [record] => record,
         other => {
             return Err(IntakeError::malformed(
@@ -474,22 +812,26 @@ fn from_sns<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
             format!("EventSource `{}` is not `aws:sns`", record.event_source),
         ));
     }
-    if record.sns.sns_message_type != "Notification" {
+    timestamp(transport, "Records[0].Sns.Timestamp", &record.sns.timestamp)?;
+    if record.sns.message_type != "Notification" {
         return Err(IntakeError::NotAnAlarm(format!(
             "message type is `{}`",
-            record.sns.sns_message_type
+            record.sns.message_type
         )));
     }
     // The alarm name is taken from the message, never from `Subject`: subjects are truncated
     // and free text.
-    let message = record.sns.message.as_str();
-    let keys: MessageKeys = serde_json::from_str(message)
-        .map_err(|e| IntakeError::NotAnAlarm(format!("message is not a JSON object: {e}")))?;
-    if keys.alarm_arn.is_none() {
-        return Err(IntakeError::NotAnAlarm("message has no `AlarmArn`".into()));
-    }
-    let msg: SnsAlarmMessage = serde_json::from_str(message)
-        .map_err(|e| IntakeError::malformed(transport, format!("Message: {e}")))?;
+    let message = &*record.sns.message;
+    let msg: SnsAlarmMessage = serde_json::from_str(message).map_err(|e| {
+        // Not an alarm at all, or an alarm notification that does not hold its shape.
+        match serde_json::from_str::<MessageKeys>(message) {
+            Err(keys) => IntakeError::NotAnAlarm(format!("message is not a JSON object: {keys}")),
+            Ok(MessageKeys { alarm_arn: None }) => {
+                IntakeError::NotAnAlarm("message has no `AlarmArn`".into())
+            }
+            Ok(_) => IntakeError::malformed(transport, format!("Message: {e}")),
+        }
+    })?;
     let region = check_identity(
         &msg.alarm_arn,
         &msg.alarm_name,
@@ -500,112 +842,129 @@ fn from_sns<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
         new_state: state("Message.NewStateValue", &msg.new_state_value)?,
         old_state: state("Message.OldStateValue", &msg.old_state_value)?,
         timestamp: timestamp(transport, "Message.StateChangeTime", &msg.state_change_time)?,
-        datapoints: Vec::new(),
-        reason: msg.new_state_reason,
-        alarm_name: msg.alarm_name,
-        alarm_arn: msg.alarm_arn,
-        account: msg.aws_account_id,
+        reason_data: None,
+        reason: msg.new_state_reason.into_owned(),
+        alarm_name: msg.alarm_name.into_owned(),
+        alarm_arn: msg.alarm_arn.into_owned(),
+        account: msg.aws_account_id.into_owned(),
         region,
         transport,
         replay_name: None,
     })
 }
 
-/// What the library's Lambda-action type would default when missing (a missing state value
-/// reads as OK there), read first to check that it is there.
+/// An alarm's Lambda-action `alarmData`. Everything is optional here and checked after
+/// reading, in the order the guard relies on it: aws_lambda_events' type would default a
+/// missing state value to OK and a missing `alarmData` to empty, and rejects metric-math
+/// alarms' configurations. The configuration is not read, only required.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ActionShape {
-    source: Option<Value>,
-    alarm_data: Option<ActionShapeData>,
+struct ActionData<'a> {
+    #[serde(borrow, default)]
+    alarm_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    state: Option<ActionState<'a>>,
+    #[serde(borrow, default)]
+    previous_state: Option<ActionState<'a>>,
+    #[serde(default)]
+    configuration: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ActionShapeData {
-    state: Option<ActionShapeState>,
-    previous_state: Option<ActionShapeState>,
+struct ActionState<'a> {
+    #[serde(borrow, default)]
+    value: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reason_data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-struct ActionShapeState {
-    value: Option<Value>,
-    timestamp: Option<Value>,
-}
-
-fn from_lambda_action<S: Source + ?Sized>(event: &S) -> Result<Transition, IntakeError> {
+fn from_lambda_action(
+    source: Option<Text>,
+    region: Option<Text>,
+    fields: ActionFields,
+) -> Result<Transition, IntakeError> {
     let transport = Transport::LambdaAction;
-    let shape: ActionShape = event
-        .read()
-        .map_err(|e| IntakeError::malformed(transport, e))?;
-    let source = shape.source.as_ref().and_then(Value::as_str);
-    match source {
+    match source.as_ref().map(|s| &*s.0) {
         Some(CLOUDWATCH_SOURCE) => {}
         Some(other) => return Err(IntakeError::WrongSource(other.into())),
         None => return Err(IntakeError::malformed(transport, "missing field `source`")),
     }
-    // The library type defaults a missing state value to OK and a missing alarmData to empty:
-    // check that they are there before handing the payload to it.
-    let data = shape.alarm_data.as_ref();
-    let now = data.and_then(|d| d.state.as_ref());
-    let before = data.and_then(|d| d.previous_state.as_ref());
-    let new_state = required_str(
-        now.and_then(|s| s.value.as_ref()),
-        "alarmData.state.value",
-        transport,
-    )?;
+    let data = fields.alarm_data;
+    let now = data.as_ref().and_then(|d| d.state.as_ref());
+    let before = data.as_ref().and_then(|d| d.previous_state.as_ref());
+    fn field<'v>(value: Option<&'v Cow<str>>, name: &str) -> Result<&'v str, IntakeError> {
+        value.map(|v| &**v).ok_or_else(|| {
+            IntakeError::malformed(
+                Transport::LambdaAction,
+                format!("missing string field `{name}`"),
+            )
+        })
+    }
+    let new_state = field(now.and_then(|s| s.value.as_ref()), "alarmData.state.value")?;
     let new_state = state("alarmData.state.value", new_state)?;
-    let old_state = required_str(
+    let old_state = field(
         before.and_then(|s| s.value.as_ref()),
         "alarmData.previousState.value",
-        transport,
     )?;
     let old_state = state("alarmData.previousState.value", old_state)?;
-    let raw_time = required_str(
+    let raw_time = field(
         now.and_then(|s| s.timestamp.as_ref()),
         "alarmData.state.timestamp",
-        transport,
     )?;
-    let payload: CloudWatchAlarm<Unread, Value> = event
-        .read()
-        .map_err(|e| IntakeError::malformed(transport, e))?;
-    let (Some(arn), Some(account), Some(region)) =
-        (payload.alarm_arn, payload.account_id, payload.region)
+    let at = timestamp(transport, "alarmData.state.timestamp", raw_time)?;
+    let previous_time = field(
+        before.and_then(|s| s.timestamp.as_ref()),
+        "alarmData.previousState.timestamp",
+    )?;
+    timestamp(
+        transport,
+        "alarmData.previousState.timestamp",
+        previous_time,
+    )?;
+    let reason = field(
+        now.and_then(|s| s.reason.as_ref()),
+        "alarmData.state.reason",
+    )?;
+    field(
+        before.and_then(|s| s.reason.as_ref()),
+        "alarmData.previousState.reason",
+    )?;
+    let data = data.as_ref().expect("a state value was read from it");
+    let name = field(data.alarm_name.as_ref(), "alarmData.alarmName")?;
+    if data.configuration.is_none() {
+        return Err(IntakeError::malformed(
+            transport,
+            "missing field `alarmData.configuration`",
+        ));
+    }
+    let time = required(fields.time, "time", transport)?;
+    timestamp(transport, "time", &time.0)?;
+    let (Some(arn), Some(account), Some(region)) = (fields.alarm_arn, fields.account_id, region)
     else {
         return Err(IntakeError::malformed(
             transport,
             "`alarmArn`, `accountId` and `region` are all required",
         ));
     };
-    let data = payload.alarm_data;
-    let state_block = data
-        .state
-        .ok_or_else(|| IntakeError::malformed(transport, "missing field `alarmData.state`"))?;
-    check_identity(&arn, &data.alarm_name, Some(&account), Some(&region))?;
-    let reason_data = state_block.reason_data.as_ref().and_then(Value::as_str);
+    check_identity(&arn.0, name, Some(&account.0), Some(&region.0))?;
     Ok(Transition {
         new_state,
         old_state,
-        timestamp: timestamp(transport, "alarmData.state.timestamp", raw_time)?,
-        datapoints: datapoints(reason_data),
-        reason: state_block.reason,
-        alarm_name: data.alarm_name,
-        alarm_arn: arn,
-        account,
-        region,
+        timestamp: at,
+        reason_data: reason_data(now.and_then(|s| s.reason_data)),
+        reason: reason.to_string(),
+        alarm_name: name.to_string(),
+        alarm_arn: arn.0.into_owned(),
+        account: account.0.into_owned(),
+        region: region.0.into_owned(),
         transport,
         replay_name: None,
     })
-}
-
-fn required_str<'a>(
-    value: Option<&'a Value>,
-    field: &str,
-    transport: Transport,
-) -> Result<&'a str, IntakeError> {
-    value
-        .and_then(Value::as_str)
-        .ok_or_else(|| IntakeError::malformed(transport, format!("missing string field `{field}`")))
 }
 
 fn state(field: &'static str, value: &str) -> Result<AlarmState, IntakeError> {
@@ -657,35 +1016,11 @@ fn check_identity(
     Ok(parsed.region.to_string())
 }
 
-/// An alarm's `configuration` in the Lambda-action payload: the guard does not read it, so it
-/// is skipped over rather than copied.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Unread;
-
-impl<'de> Deserialize<'de> for Unread {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d).map(|_| Unread)
-    }
-}
-
-impl serde::Serialize for Unread {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_unit()
-    }
-}
-
-#[derive(Deserialize)]
-struct ReasonData {
-    #[serde(rename = "recentDatapoints")]
-    recent_datapoints: Option<Vec<Value>>,
-}
-
-/// `recentDatapoints` from an alarm's reason data (a JSON string). Informational only: reason
-/// data that does not parse yields no datapoints rather than a rejection.
-fn datapoints(reason_data: Option<&str>) -> Vec<f64> {
-    reason_data
-        .and_then(|s| serde_json::from_str::<ReasonData>(s).ok())
-        .and_then(|r| r.recent_datapoints)
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
+/// An alarm's `reasonData` as it arrived: a JSON string, kept quoted and escaped as it is;
+/// it is read only when the datapoints are wanted ([`Transition::datapoints`]), never on the
+/// decision path. Anything but a string is `None` here.
+fn reason_data(raw: Option<&RawValue>) -> Option<String> {
+    raw.map(RawValue::get)
+        .filter(|text| text.starts_with('"'))
+        .map(str::to_string)
 }

@@ -63,7 +63,7 @@ pub fn report_json(r: &Report) -> Value {
             "previous_state": t.old_state,
             "timestamp": rfc3339_millis(&t.timestamp),
             "reason": t.reason,
-            "datapoints": t.datapoints,
+            "datapoints": t.datapoints(),
             "transport": t.transport,
             "replay_name": t.replay_name,
         })
@@ -156,8 +156,9 @@ pub fn notification(r: &Report) -> Notification {
                 &t.reason
             }
         );
-        if !t.datapoints.is_empty() {
-            let points: Vec<String> = t.datapoints.iter().map(|d| d.to_string()).collect();
+        let datapoints = t.datapoints();
+        if !datapoints.is_empty() {
+            let points: Vec<String> = datapoints.iter().map(|d| d.to_string()).collect();
             let _ = writeln!(body, "Datapoints: {}", points.join(", "));
         }
     }

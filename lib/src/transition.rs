@@ -1,7 +1,7 @@
 //! The one normalised shape every alarm transport is reduced to.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A CloudWatch alarm state. Anything else in an event is rejected, never defaulted.
@@ -72,14 +72,38 @@ pub struct Transition {
     pub old_state: AlarmState,
     pub timestamp: DateTime<Utc>,
     pub reason: String,
-    /// Recent datapoints from the alarm's reason data, when the transport carries them.
-    pub datapoints: Vec<f64>,
+    /// The alarm's reason data, when the transport carries it: the JSON string as it arrived,
+    /// quotes and escapes included (see [`Transition::datapoints`]).
+    pub reason_data: Option<String>,
     pub transport: Transport,
     /// Set on events replayed from an EventBridge archive.
     pub replay_name: Option<String>,
 }
 
 impl Transition {
+    /// `recentDatapoints` from the alarm's reason data. Informational only, and read only when
+    /// an incident is explained or announced: reason data that does not parse yields none,
+    /// never a rejection.
+    pub fn datapoints(&self) -> Vec<f64> {
+        #[derive(Deserialize)]
+        struct ReasonData {
+            #[serde(rename = "recentDatapoints")]
+            recent_datapoints: Option<Vec<serde_json::Value>>,
+        }
+        self.reason_data
+            .as_deref()
+            .and_then(|quoted| serde_json::from_str::<String>(quoted).ok())
+            .and_then(|text| serde_json::from_str::<ReasonData>(&text).ok())
+            .and_then(|r| r.recent_datapoints)
+            .map(|points| {
+                points
+                    .iter()
+                    .filter_map(serde_json::Value::as_f64)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `<alarm ARN>@<state timestamp, RFC 3339 UTC with milliseconds>`: the same transition has
     /// the same key whichever transport delivered it.
     pub fn dedupe_key(&self) -> String {
@@ -95,10 +119,50 @@ pub fn rfc3339_millis(t: &DateTime<Utc>) -> String {
 /// Parses the timestamps alarm payloads carry: `2024-05-01T10:00:00.123+0000` (no colon in the
 /// offset), as well as RFC 3339 proper.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    utc_timestamp(s).or_else(|| any_timestamp(s))
+}
+
+/// Every spelling [`parse_timestamp`] accepts, through chrono's format parser.
+fn any_timestamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
         .or_else(|_| DateTime::parse_from_rfc3339(s))
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+/// The spellings AWS writes, `2024-05-01T10:00:00.123+0000` and `2024-05-01T10:00:00.123Z`
+/// (with or without the fraction), read without chrono's format machinery. `None` for
+/// anything else, which [`any_timestamp`] then reads: this is only a shortcut, never a
+/// different answer.
+fn utc_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let field = |at: usize, len: usize| number(b.get(at..at + len)?);
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| b.get(at) != Some(&c)) {
+        return None;
+    }
+    let mut rest = b.get(19..)?;
+    let mut nanos = 0;
+    if let [b'.', fraction @ ..] = rest {
+        let len = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if !(1..=9).contains(&len) {
+            return None;
+        }
+        nanos = number(&fraction[..len])? * 10u32.pow(9 - len as u32);
+        rest = &fraction[len..];
+    }
+    if !matches!(rest, b"Z" | b"+0000" | b"+00:00") {
+        return None;
+    }
+    let year = i32::try_from(field(0, 4)?).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, field(5, 2)?, field(8, 2)?)?
+        .and_hms_nano_opt(field(11, 2)?, field(14, 2)?, field(17, 2)?, nanos)
+        .map(|t| t.and_utc())
 }
 
 /// The parts of a CloudWatch alarm ARN: `arn:<partition>:cloudwatch:<region>:<account>:alarm:<name>`.
@@ -145,6 +209,40 @@ pub fn is_account_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut gives chrono's answer wherever it answers at all.
+        #[test]
+        fn the_utc_shortcut_agrees_with_chrono(
+            date in (0u32..10_000, 0u32..14, 0u32..33, 0u32..25, 0u32..61, 0u32..62),
+            fraction in proptest::option::of("[0-9]{0,10}"),
+            zone in prop_oneof![
+                Just("Z"), Just("+0000"), Just("+00:00"), Just("z"), Just("+0100"), Just("")
+            ],
+        ) {
+            let (y, mo, d, h, mi, se) = date;
+            let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+            let s = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{fraction}{zone}");
+            if let Some(fast) = utc_timestamp(&s) {
+                prop_assert_eq!(Some(fast), any_timestamp(&s), "{}", s);
+            }
+            prop_assert_eq!(parse_timestamp(&s), any_timestamp(&s), "{}", s);
+        }
+    }
+
+    #[test]
+    fn the_utc_shortcut_reads_what_aws_writes() {
+        for s in [
+            "2026-11-20T03:12:45.123+0000",
+            "2026-11-20T03:12:45.123Z",
+            "2026-11-20T03:12:45Z",
+            "2026-11-20T03:12:45.123456789+00:00",
+        ] {
+            assert_eq!(utc_timestamp(s), any_timestamp(s), "{s}");
+            assert!(utc_timestamp(s).is_some(), "{s}");
+        }
+    }
 
     #[test]
     fn timestamps_without_offset_colon_normalise_to_utc_millis() {

@@ -43,8 +43,8 @@ fn one_transition_over_three_transports_has_one_dedupe_key() {
         assert_eq!(t.old_state, AlarmState::Ok);
         assert!(t.reason.starts_with("Threshold Crossed"));
     }
-    assert_eq!(eb.datapoints, vec![12.5, 14.2]);
-    assert_eq!(action.datapoints, vec![12.5, 14.2]);
+    assert_eq!(eb.datapoints(), vec![12.5, 14.2]);
+    assert_eq!(action.datapoints(), vec![12.5, 14.2]);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn composite_alarms_parse_on_both_transports_even_without_triggering_children() 
 fn anomaly_detection_and_metric_math_alarms_parse() {
     let t = parse_bytes(&event("eventbridge-anomaly-detection.json")).expect("anomaly");
     assert_eq!(t.alarm_name, "orders-ai-latency-anomaly");
-    assert_eq!(t.datapoints, vec![2450.3]);
+    assert_eq!(t.datapoints(), vec![2450.3]);
 }
 
 #[test]
@@ -248,4 +248,127 @@ fn lambda_action_from_another_source_is_rejected() {
         parse(&e),
         Err(IntakeError::WrongSource("aws.events".into()))
     );
+}
+
+/// AWS writes `detail-type` and `source` before `detail`, and the intake then reads the
+/// detail into its shape in the same pass; in any other order it keeps the detail's text and
+/// reads it once the shape is known — to the same result.
+#[test]
+fn the_detail_may_come_before_what_tells_its_shape() {
+    for name in [
+        "eventbridge-alarm.json",
+        "eventbridge-replayed.json",
+        "insight-critical.json",
+        "request-rollback.json",
+        "schedule.json",
+        "bad-missing-timestamp.json",
+        "bad-wrong-source.json",
+    ] {
+        let value = json(name);
+        let map = value.as_object().expect("an object");
+        let rest: Vec<String> = map
+            .iter()
+            .filter(|(key, _)| *key != "detail")
+            .map(|(key, v)| format!("{}:{v}", Value::from(key.as_str())))
+            .collect();
+        let detail_first = format!("{{\"detail\":{},{}}}", map["detail"], rest.join(","));
+        let as_written = parse_inbound_bytes(&event(name));
+        let reordered = parse_inbound_bytes(detail_first.as_bytes());
+        match (&as_written, &reordered) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{name}"),
+            // Rejected either way; where the detail fails its shape, both say so.
+            (Err(a), Err(b)) => assert_eq!(
+                a.to_string().contains("`detail`"),
+                b.to_string().contains("`detail`"),
+                "{name}: {a} / {b}"
+            ),
+            _ => panic!("{name}: {as_written:?} / {reordered:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_repeated_key_is_rejected_never_read_twice() {
+    let text = String::from_utf8(event("eventbridge-alarm.json")).expect("UTF-8");
+    for (once, twice) in [
+        (
+            r#""source": "aws.cloudwatch","#,
+            r#""source": "aws.cloudwatch", "source": "aws.cloudwatch","#,
+        ),
+        (
+            r#""alarmName": "orders-ai-error-rate","#,
+            r#""alarmName": "orders-ai-error-rate", "alarmName": "orders-ai-error-rate","#,
+        ),
+    ] {
+        let repeated = text.replacen(once, twice, 1);
+        assert_ne!(repeated, text, "{once}");
+        let error = parse_inbound_bytes(repeated.as_bytes()).expect_err("a repeated key");
+        assert!(
+            matches!(&error, IntakeError::Malformed { transport: "eventbridge", message } if message.contains("duplicate field")),
+            "{error}"
+        );
+    }
+}
+
+/// Every path to a value inside `value`, objects only (arrays by their first element).
+fn object_paths(value: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    if let Some(map) = value.as_object() {
+        for (key, child) in map {
+            at.push(key.clone());
+            out.push(at.clone());
+            object_paths(child, at, out);
+            at.pop();
+        }
+    } else if let Some(first) = value.as_array().and_then(|a| a.first()) {
+        at.push("0".into());
+        object_paths(first, at, out);
+        at.pop();
+    }
+}
+
+fn without(value: &Value, path: &[String]) -> Value {
+    let mut copy = value.clone();
+    let (last, parents) = path.split_last().expect("a path");
+    let mut node = &mut copy;
+    for step in parents {
+        node = match step.parse::<usize>() {
+            Ok(i) if node.is_array() => &mut node[i],
+            _ => &mut node[step.as_str()],
+        };
+    }
+    node.as_object_mut().expect("an object").remove(last);
+    copy
+}
+
+/// The SNS and Lambda-action shapes are the intake's own (read without copying), but they
+/// require at least what aws_lambda_events' types require: a field the library cannot do
+/// without, the guard rejects an event without.
+#[test]
+fn what_the_event_library_requires_the_intake_requires_too() {
+    use aws_lambda_events::cloudwatch_alarms::CloudWatchAlarm;
+    use aws_lambda_events::sns::SnsEvent;
+    let mut checked = 0;
+    for (name, library_accepts) in [
+        (
+            "sns-alarm.json",
+            (|v: &Value| serde_json::from_value::<SnsEvent>(v.clone()).is_ok())
+                as fn(&Value) -> bool,
+        ),
+        ("lambda-action-alarm.json", |v: &Value| {
+            serde_json::from_value::<CloudWatchAlarm<Value, Value>>(v.clone()).is_ok()
+        }),
+    ] {
+        let event = json(name);
+        assert!(library_accepts(&event) && parse(&event).is_ok(), "{name}");
+        let mut paths = Vec::new();
+        object_paths(&event, &mut Vec::new(), &mut paths);
+        for path in paths {
+            let cut = without(&event, &path);
+            if !library_accepts(&cut) {
+                checked += 1;
+                assert!(parse(&cut).is_err(), "{name} without {path:?} was accepted");
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} required fields found");
 }
