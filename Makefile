@@ -65,7 +65,7 @@ fuzz:
 # beside the Python reference measured in the same run. Not part of make test.
 bench: setup
 	cargo bench -p guard-bench --bench decision
-	cargo build --release --bin guard-function --bin mitigation
+	cargo build --release --bin guard-function --bin mitigation --bin decide-loop
 	mkdir -p target/bench
 	$(WITH_EMULATOR) target/release/mitigation > target/bench/mitigation.json
 	$(VENV)/bin/python bench/report.py

@@ -3,6 +3,9 @@ no I/O) written the way the seed runbooks' boto3 Lambdas are — json.loads and 
 on the same catalog events and policy as the Rust benchmark (bench/src/lib.rs TRANSPORTS).
 
   python bench/reference.py            -> JSON: median nanoseconds per event, per transport
+  python bench/reference.py --round    -> the same, in a short round (15 batches of ~10 ms per
+                                          transport) beside a round of the Rust decision
+                                          (bench/report.py: the same-seconds ratio)
   (bench/python_guard.py imports decide() for the cold-start comparison)
 
 It checks its verdicts against events/expected.json first: both sides must do the same work.
@@ -144,14 +147,27 @@ def check(policy):
         assert got == want, (file, got, want)
 
 
+def batch_size(run, seconds=0.01):
+    """How many calls fill a batch of `seconds`, from a short warm-up."""
+    calls, start = 0, timeit.default_timer()
+    while timeit.default_timer() - start < seconds:
+        run()
+        calls += 1
+    return max(calls, 1)
+
+
 def main():
     policy = load_policy()
     check(policy)
     result = {}
     for transport, file in TRANSPORTS.items():
         raw = (EVENTS / file).read_bytes()
-        number = 2000
-        runs = timeit.repeat(lambda: decide(policy, raw), number=number, repeat=15)
+
+        def run():
+            return decide(policy, raw)
+
+        number = batch_size(run) if "--round" in sys.argv else 2000
+        runs = timeit.repeat(run, number=number, repeat=15)
         result[transport] = statistics.median(runs) / number * 1e9
     json.dump(result, sys.stdout)
     print()

@@ -14,6 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "target" / "bench"
 BINARY = ROOT / "target" / "release" / "guard-function"
+DECIDE_LOOP = ROOT / "target" / "release" / "decide-loop"
+# Rounds of the same-seconds comparison: a round of the Rust decision, then one of the
+# Python reference, each a few hundred milliseconds.
+ROUNDS = 9
 
 
 def criterion_median_ns(group, name):
@@ -35,9 +39,21 @@ def zip_size(binary):
     return archive.stat().st_size
 
 
+def same_seconds_ratios(python):
+    """Per transport, the Python/Rust ratio of each round, sorted: both sides measured within
+    the same second, so a slow moment of the machine slows both."""
+    rounds = []
+    for _ in range(ROUNDS):
+        rust = run_json(str(DECIDE_LOOP))
+        py = run_json(python, "bench/reference.py", "--round")
+        rounds.append({t: py[t] / rust[t] for t in py})
+    return {t: sorted(r[t] for r in rounds) for t in rounds[0]}
+
+
 def main():
     python = sys.executable
     reference = run_json(python, "bench/reference.py")
+    paired = same_seconds_ratios(python)
     cold = run_json(python, "bench/coldstart.py", str(BINARY), python)
     mitigation = json.loads((OUT / "mitigation.json").read_text())
     rows = []
@@ -50,12 +66,15 @@ def main():
     for transport, py_ns in reference.items():
         rust_ns = criterion_median_ns("decision", transport)
         ratio = py_ns / rust_ns
+        rounds = paired[transport]
+        same = rounds[len(rounds) // 2]
         row(
             f"decision, {transport} (median per event)",
             f"{rust_ns / 1000:.2f} µs",
-            f"{py_ns / 1000:.1f} µs ({ratio:.1f}×)",
+            f"{py_ns / 1000:.1f} µs ({ratio:.1f}×; same seconds {same:.1f}×, "
+            f"{rounds[0]:.1f}–{rounds[-1]:.1f}× over {len(rounds)} rounds)",
             ("≤ 10 µs", rust_ns <= 10_000),
-            ("≥ 10×", ratio >= 10),
+            ("≥ 10× (same seconds)", same >= 10),
         )
     r, p = cold["rust"], cold["python"]
     ratio = p["ready_ms"] / r["ready_ms"]

@@ -107,6 +107,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// A check on `target` that could not be made: reported, with the target it was about.
+    fn failed_on(target: &Target, reason: String) -> Self {
+        Self {
+            outcome: Outcome::Failed,
+            target: Some(target.name.clone()),
+            ..Self::rejected(reason)
+        }
+    }
+
     fn rejected(reason: String) -> Self {
         Self {
             outcome: Outcome::Rejected,
@@ -1094,12 +1103,7 @@ impl Guard {
         }
         let mut reports: Vec<Report> = failed
             .into_iter()
-            .map(|why| {
-                let mut r = Report::rejected(why);
-                r.outcome = Outcome::Failed;
-                r.target = Some(target.name.clone());
-                r
-            })
+            .map(|why| Report::failed_on(target, why))
             .collect();
         if blind.is_empty() {
             return reports;
@@ -1108,9 +1112,7 @@ impl Guard {
         let tags = match self.read_record(function).await {
             Ok(tags) => tags,
             Err(why) => {
-                let mut r = Report::rejected(why);
-                r.outcome = Outcome::Failed;
-                reports.push(r);
+                reports.push(Report::failed_on(target, why));
                 return reports;
             }
         };

@@ -228,3 +228,35 @@ async fn an_undelivered_blindness_warning_fails_the_check_and_is_tried_again() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_blindness_check_that_cannot_read_the_record_fails_on_its_target() {
+    use rollback_guard::ports::PortError;
+    use rollback_guard::transition::AlarmState;
+    let b = backends();
+    b.alarms.set_since(
+        "checkout-ai-error-rate",
+        AlarmState::InsufficientData,
+        minutes_before(&b, 40),
+    );
+    b.lambda.fail(
+        "ListTags",
+        [PortError::Other("AccessDeniedException".into())],
+    );
+    let check = guard(&b).handle(&event("schedule.json"), false).await;
+    assert!(check.is_error(), "{check:?}");
+    let failed: Vec<_> = check
+        .steps
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", check.steps);
+    assert_eq!(failed[0].target.as_deref(), Some("checkout-ai"));
+    assert!(
+        failed[0].reason.contains("cannot read the guard's record"),
+        "{}",
+        failed[0].reason
+    );
+    // Not warned without the record that says whether it already was.
+    assert!(b.notifier.sent().is_empty());
+}
