@@ -101,7 +101,7 @@ undeploy: setup-infra
 
 test: setup lint infra-lint
 	$(WITH_EMULATOR) cargo test --workspace
-	$(WITH_EMULATOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests
+	$(WITH_EMULATOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests bench/tests
 	$(MAKE) --no-print-directory replay
 
 clean:

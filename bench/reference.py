@@ -6,6 +6,9 @@ on the same catalog events and policy as the Rust benchmark (bench/src/lib.rs TR
   python bench/reference.py --round    -> the same, in a short round (15 batches of ~10 ms per
                                           transport) beside a round of the Rust decision
                                           (bench/report.py: the same-seconds ratio)
+  python bench/reference.py --loads    -> json.loads alone on the same bytes: the part of the
+                                          reference that is CPython's C code, for reading the
+                                          ratio
   (bench/python_guard.py imports decide() for the cold-start comparison)
 
 It checks its verdicts against events/expected.json first: both sides must do the same work.
@@ -159,12 +162,21 @@ def batch_size(run, seconds=0.01):
 def main():
     policy = load_policy()
     check(policy)
+    loads_only = "--loads" in sys.argv
     result = {}
     for transport, file in TRANSPORTS.items():
         raw = (EVENTS / file).read_bytes()
 
-        def run():
-            return decide(policy, raw)
+        # Each its own function, so that the timed call is the same as before this option.
+        if loads_only:
+
+            def run():
+                return json.loads(raw)
+
+        else:
+
+            def run():
+                return decide(policy, raw)
 
         number = batch_size(run) if "--round" in sys.argv else 2000
         runs = timeit.repeat(run, number=number, repeat=15)

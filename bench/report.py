@@ -53,6 +53,7 @@ def same_seconds_ratios(python):
 def main():
     python = sys.executable
     reference = run_json(python, "bench/reference.py")
+    loads = run_json(python, "bench/reference.py", "--loads")
     paired = same_seconds_ratios(python)
     cold = run_json(python, "bench/coldstart.py", str(BINARY), python)
     mitigation = json.loads((OUT / "mitigation.json").read_text())
@@ -118,6 +119,19 @@ def main():
 
     table = "\n".join(
         ["| measurement | Rust | Python reference | targets |", "|---|---|---|---|"] + rows
+    )
+    # For reading the per-event ratio: how much of the reference is CPython's C JSON parser.
+    table += "\n\n" + "\n".join(
+        [
+            "| event | Rust decision | Python json.loads alone | share of the reference |",
+            "|---|---|---|---|",
+        ]
+        + [
+            f"| {t} | {criterion_median_ns('decision', t) / 1000:.2f} µs "
+            f"| {loads[t] / 1000:.1f} µs ({loads[t] / criterion_median_ns('decision', t):.1f}×) "
+            f"| {loads[t] / reference[t]:.0%} |"
+            for t in reference
+        ]
     )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "report.md").write_text(table + "\n")

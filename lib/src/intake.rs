@@ -631,18 +631,16 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         }
     };
     check_identity(arn, &detail.alarm_name, Some(&account), Some(&region))?;
-    let raw_reason_data = detail.state.reason_data;
-    if raw_reason_data.is_some_and(|raw| !raw.get().starts_with('"')) {
-        return Err(IntakeError::malformed(
-            transport,
-            "`detail.state.reasonData` is not a string",
-        ));
-    }
+    let reason_data = reason_data(
+        transport,
+        "detail.state.reasonData",
+        detail.state.reason_data,
+    )?;
     Ok(Inbound::Alarm(Transition {
         new_state: state("detail.state.value", &detail.state.value)?,
         old_state: state("detail.previousState.value", &detail.previous_state.value)?,
         timestamp: timestamp(transport, "detail.state.timestamp", &detail.state.timestamp)?,
-        reason_data: reason_data(raw_reason_data),
+        reason_data,
         reason: detail.state.reason.into_owned(),
         alarm_name: detail.alarm_name.into_owned(),
         alarm_arn: arn.to_string(),
@@ -956,7 +954,11 @@ fn from_lambda_action(
         new_state,
         old_state,
         timestamp: at,
-        reason_data: reason_data(now.and_then(|s| s.reason_data)),
+        reason_data: reason_data(
+            transport,
+            "alarmData.state.reasonData",
+            now.and_then(|s| s.reason_data),
+        )?,
         reason: reason.to_string(),
         alarm_name: name.to_string(),
         alarm_arn: arn.0.into_owned(),
@@ -1018,9 +1020,19 @@ fn check_identity(
 
 /// An alarm's `reasonData` as it arrived: a JSON string, kept quoted and escaped as it is;
 /// it is read only when the datapoints are wanted ([`Transition::datapoints`]), never on the
-/// decision path. Anything but a string is `None` here.
-fn reason_data(raw: Option<&RawValue>) -> Option<String> {
-    raw.map(RawValue::get)
-        .filter(|text| text.starts_with('"'))
-        .map(str::to_string)
+/// decision path. Absent or `null` is `None`; anything but a string is a malformed event, on
+/// every transport that carries it.
+fn reason_data(
+    transport: Transport,
+    field: &str,
+    raw: Option<&RawValue>,
+) -> Result<Option<String>, IntakeError> {
+    match raw.map(RawValue::get) {
+        None => Ok(None),
+        Some(text) if text.starts_with('"') => Ok(Some(text.to_string())),
+        Some(_) => Err(IntakeError::malformed(
+            transport,
+            format!("`{field}` is not a string"),
+        )),
+    }
 }

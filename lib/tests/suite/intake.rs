@@ -240,6 +240,66 @@ fn sns_subscription_confirmations_and_multi_record_events_are_rejected() {
         .contains("exactly one record"));
 }
 
+/// `reasonData` is a JSON document inside a string on both transports that carry it. It is
+/// read only to explain an incident, but an event whose `reasonData` is anything else does not
+/// have the shape AWS sends: rejected, whichever transport it came by.
+#[test]
+fn a_reason_data_that_is_not_a_string_is_rejected_on_both_transports() {
+    let paths: [(&str, &str, &'static str); 2] = [
+        (
+            "eventbridge-alarm.json",
+            "/detail/state/reasonData",
+            "eventbridge",
+        ),
+        (
+            "lambda-action-alarm.json",
+            "/alarmData/state/reasonData",
+            "lambda-action",
+        ),
+    ];
+    for (name, pointer, transport) in paths {
+        let original = json(name);
+        let text = original
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .expect("the catalog event has a reasonData string")
+            .to_string();
+        let as_object: Value = serde_json::from_str(&text).expect("reasonData holds JSON");
+        for wrong in [
+            as_object,
+            Value::from(42),
+            Value::from(true),
+            Value::Array(vec![]),
+        ] {
+            let mut e = original.clone();
+            *e.pointer_mut(pointer).expect("reasonData") = wrong.clone();
+            let err = parse(&e).expect_err("a reasonData that is not a string");
+            let field = pointer.trim_start_matches('/').replace('/', ".");
+            assert_eq!(
+                err,
+                IntakeError::Malformed {
+                    transport,
+                    message: format!("`{field}` is not a string"),
+                },
+                "{name} with reasonData {wrong}"
+            );
+        }
+        // Absent or null, there is nothing to explain the incident with; the event stands.
+        let mut e = original.clone();
+        *e.pointer_mut(pointer).expect("reasonData") = Value::Null;
+        let t = parse(&e).expect("a null reasonData");
+        assert!(
+            t.reason_data.is_none() && t.datapoints().is_empty(),
+            "{name}"
+        );
+        let t = parse(&original).expect("the catalog event");
+        assert_eq!(
+            t.reason_data.as_deref(),
+            Some(&*serde_json::to_string(&text).expect("a string"))
+        );
+    }
+}
+
 #[test]
 fn lambda_action_from_another_source_is_rejected() {
     let mut e = json("lambda-action-alarm.json");

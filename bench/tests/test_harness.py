@@ -1,0 +1,80 @@
+"""The benchmark harness itself (`make bench` does not run in `make test`, so these keep it
+honest): the Python reference decides as the catalog expects and refuses to time a wrong
+verdict, its rounds (and json.loads alone) time every transport, and the same-seconds ratio
+is each round's Python time over the Rust time of the round just before it."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BENCH))
+
+import reference  # noqa: E402
+import report  # noqa: E402
+
+
+def test_the_reference_decides_every_benchmarked_event_as_the_catalog_expects():
+    policy = reference.load_policy()
+    reference.check(policy)
+    verdicts = {
+        t: reference.decide(policy, (reference.EVENTS / f).read_bytes())
+        for t, f in reference.TRANSPORTS.items()
+    }
+    assert verdicts["eventbridge"] == {
+        "outcome": "act",
+        "action": "rollback-alias",
+        "target": "orders-ai",
+    }
+    assert verdicts["schedule"]["outcome"] == "no-action"
+
+
+def test_the_reference_refuses_to_time_a_verdict_the_catalog_does_not_expect():
+    policy = reference.load_policy()
+    wrong = copy.deepcopy(policy)
+    for trigger in wrong["trigger"]:
+        trigger["target"] = "someone-else"
+    wrong["targets"]["someone-else"] = {"name": "someone-else"}
+    with pytest.raises(AssertionError):
+        reference.check(wrong)
+
+
+@pytest.mark.parametrize("mode", ["--round", "--loads"])
+def test_a_round_of_the_reference_times_every_transport(mode):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "reference.py"), mode],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(out)
+    assert set(result) == set(reference.TRANSPORTS)
+    # Nanoseconds per event: more than nothing, less than a millisecond.
+    assert all(0 < ns < 1e6 for ns in result.values()), result
+
+
+def test_the_same_seconds_ratio_pairs_each_python_round_with_the_rust_round_before_it(
+    monkeypatch,
+):
+    calls = []
+    rust_rounds = iter([{"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, {"a": 4.0, "b": 4.0}])
+    python_rounds = iter([{"a": 10.0, "b": 30.0}, {"a": 30.0, "b": 10.0}, {"a": 20.0, "b": 8.0}])
+
+    def run_json(*command):
+        if command[0] == str(report.DECIDE_LOOP):
+            calls.append("rust")
+            return next(rust_rounds)
+        assert command[1:] == ("bench/reference.py", "--round"), command
+        calls.append("python")
+        return next(python_rounds)
+
+    monkeypatch.setattr(report, "run_json", run_json)
+    monkeypatch.setattr(report, "ROUNDS", 3)
+    ratios = report.same_seconds_ratios("python")
+    assert calls == ["rust", "python"] * 3
+    # Per transport, each round's ratio, sorted: the median is the middle one.
+    assert ratios == {"a": [5.0, 10.0, 15.0], "b": [2.0, 10.0, 15.0]}
