@@ -63,18 +63,29 @@ def test_the_same_seconds_ratio_pairs_each_python_round_with_the_rust_round_befo
     calls = []
     rust_rounds = iter([{"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 1.0}, {"a": 4.0, "b": 4.0}])
     python_rounds = iter([{"a": 10.0, "b": 30.0}, {"a": 30.0, "b": 10.0}, {"a": 20.0, "b": 8.0}])
+    loads_rounds = iter([{"a": 5.0, "b": 3.0}, {"a": 6.0, "b": 5.0}, {"a": 4.0, "b": 4.0}])
 
     def run_json(*command):
         if command[0] == str(report.DECIDE_LOOP):
             calls.append("rust")
             return next(rust_rounds)
-        assert command[1:] == ("bench/reference.py", "--round"), command
-        calls.append("python")
-        return next(python_rounds)
+        if command[1:] == ("bench/reference.py", "--round"):
+            calls.append("python")
+            return next(python_rounds)
+        assert command[1:] == ("bench/reference.py", "--round", "--loads"), command
+        calls.append("loads")
+        return next(loads_rounds)
 
     monkeypatch.setattr(report, "run_json", run_json)
     monkeypatch.setattr(report, "ROUNDS", 3)
-    ratios = report.same_seconds_ratios("python")
-    assert calls == ["rust", "python"] * 3
-    # Per transport, each round's ratio, sorted: the median is the middle one.
+    rounds = report.same_seconds_rounds("python")
+    assert calls == ["rust", "python", "loads"] * 3
+    # Per transport, each round's ratio, sorted; the median is the middle one.
+    ratios = report.ratios(rounds, "python", "rust")
     assert ratios == {"a": [5.0, 10.0, 15.0], "b": [2.0, 10.0, 15.0]}
+    assert report.median(ratios["b"]) == 10.0
+    assert report.ratios(rounds, "loads", "python") == {
+        "a": [0.2, 0.2, 0.5],
+        "b": [0.1, 0.5, 0.5],
+    }
+    assert report.median([3.0, 1.0, 2.0]) == 2.0
