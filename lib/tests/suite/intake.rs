@@ -285,13 +285,22 @@ fn a_reason_data_that_is_not_a_string_is_rejected_on_both_transports() {
             );
         }
         // Absent or null, there is nothing to explain the incident with; the event stands.
-        let mut e = original.clone();
-        *e.pointer_mut(pointer).expect("reasonData") = Value::Null;
-        let t = parse(&e).expect("a null reasonData");
-        assert!(
-            t.reason_data.is_none() && t.datapoints().is_empty(),
-            "{name}"
-        );
+        let mut null = original.clone();
+        *null.pointer_mut(pointer).expect("reasonData") = Value::Null;
+        let mut absent = original.clone();
+        let (state, key) = pointer.rsplit_once('/').expect("a nested field");
+        absent
+            .pointer_mut(state)
+            .and_then(Value::as_object_mut)
+            .and_then(|s| s.remove(key))
+            .expect("reasonData removed");
+        for e in [null, absent] {
+            let t = parse(&e).expect("no reasonData to read");
+            assert!(
+                t.reason_data.is_none() && t.datapoints().is_empty(),
+                "{name}"
+            );
+        }
         let t = parse(&original).expect("the catalog event");
         assert_eq!(
             t.reason_data.as_deref(),
