@@ -11,7 +11,7 @@ import urllib.request
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import decide, load_policy  # noqa: E402
+from reference import UNREADABLE, decide, load_policy  # noqa: E402
 
 CLIENTS = {
     name: boto3.client(name)
@@ -28,7 +28,7 @@ def main():
             raw = r.read()
         try:
             body, path = json.dumps(decide(POLICY, raw)).encode(), "/response"
-        except (ValueError, KeyError) as e:
+        except UNREADABLE as e:
             body, path = json.dumps({"errorMessage": str(e)}).encode(), "/error"
         urllib.request.urlopen(urllib.request.Request(API + f"/{request_id}{path}", data=body))
 

@@ -1,6 +1,6 @@
 """The benchmark harness itself (`make bench` does not run in `make test`, so these keep it
-honest): the Python reference decides as the catalog expects and refuses to time a wrong
-verdict, its rounds (and json.loads alone) time every transport, and the same-seconds ratio
+honest): the Python reference decides every catalog event as the guard does and refuses to
+time a wrong verdict, its rounds (and json.loads alone) time every transport, and the same-seconds ratio
 is each round's Python time over the Rust time of the round just before it."""
 
 import copy
@@ -18,19 +18,36 @@ import reference  # noqa: E402
 import report  # noqa: E402
 
 
-def test_the_reference_decides_every_benchmarked_event_as_the_catalog_expects():
+def test_the_reference_decides_every_catalog_event_as_the_guard_does():
     policy = reference.load_policy()
     reference.check(policy)
+    expected = json.loads((reference.EVENTS / "expected.json").read_text())
     verdicts = {
-        t: reference.decide(policy, (reference.EVENTS / f).read_bytes())
-        for t, f in reference.TRANSPORTS.items()
+        file: reference.decide_or_reject(policy, (reference.EVENTS / file).read_bytes())
+        for file in expected
     }
-    assert verdicts["eventbridge"] == {
+    # The benchmarked events, and the ones the first reference got wrong: a replayed alarm is
+    # only planned, an alarm no trigger names is ignored (not "no action").
+    assert set(reference.TRANSPORTS.values()) <= set(verdicts)
+    assert verdicts["eventbridge-alarm.json"] == {
         "outcome": "act",
         "action": "rollback-alias",
         "target": "orders-ai",
     }
-    assert verdicts["schedule"]["outcome"] == "no-action"
+    assert verdicts["eventbridge-replayed.json"]["outcome"] == "dry-run"
+    assert verdicts["eventbridge-unmatched-alarm.json"]["outcome"] == "ignored"
+    assert verdicts["bad-truncated.json"]["outcome"] == "rejected"
+    assert verdicts["schedule.json"]["outcome"] == "no-action"
+
+
+@pytest.mark.parametrize(
+    "mode, outcome", [("ignore", "ignored"), ("act", "act"), ("dry-run", "dry-run")]
+)
+def test_the_reference_acts_on_a_replay_as_on_replay_says(mode, outcome):
+    policy = reference.load_policy()
+    policy["guard"]["on_replay"] = mode
+    replayed = (reference.EVENTS / "eventbridge-replayed.json").read_bytes()
+    assert reference.decide(policy, replayed)["outcome"] == outcome
 
 
 def test_the_reference_refuses_to_time_a_verdict_the_catalog_does_not_expect():
