@@ -164,9 +164,10 @@ def decide(policy, raw):
     if kind == "CloudWatch Alarm State Change":
         if event.get("source") != "aws.cloudwatch":
             raise ValueError("not from CloudWatch")
+        (arn,) = event["resources"]  # the alarm's ARN, alone
         return decide_alarm(
             policy,
-            event["resources"][0],
+            arn,
             detail["alarmName"],
             detail["state"]["value"],
             detail["previousState"]["value"],
@@ -177,7 +178,7 @@ def decide(policy, raw):
         return decide_insight(policy, event, detail)
     if kind == "Rollback Requested":
         return decide_request(policy, event, detail)
-    if kind == "Scheduled Event":
+    if kind == "Scheduled Event" and event.get("source") == "aws.events":
         return verdict("no-action" if guarded(policy, event["account"]) else "rejected")
     raise ValueError("unknown event")
 

@@ -106,3 +106,25 @@ def test_the_same_seconds_ratio_pairs_each_python_round_with_the_rust_round_befo
         "b": [0.1, 0.5, 0.5],
     }
     assert report.median([3.0, 1.0, 2.0]) == 2.0
+
+
+def edited(file, change):
+    event = json.loads((reference.EVENTS / file).read_text())
+    change(event)
+    return json.dumps(event).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Each is rejected by the guard too (lib/tests/suite/intake.rs and triggers.rs).
+        edited("eventbridge-alarm.json", lambda e: e.update(resources=[])),
+        edited("eventbridge-alarm.json", lambda e: e.update(resources=e["resources"] * 2)),
+        edited("schedule.json", lambda e: e.update(source="my.app")),
+        edited("lambda-action-alarm.json", lambda e: e.update(source="aws.events")),
+        edited("request-rollback.json", lambda e: e["detail"].update(action="delete-function")),
+    ],
+)
+def test_the_reference_rejects_what_the_guard_rejects_beyond_the_catalog(raw):
+    policy = reference.load_policy()
+    assert reference.decide_or_reject(policy, raw)["outcome"] == "rejected"

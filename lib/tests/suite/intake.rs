@@ -1,6 +1,6 @@
 //! Intake: every transport and variant in `events/`, and what makes an event unacceptable.
 
-use rollback_guard::intake::{parse, parse_bytes, parse_inbound_bytes, IntakeError};
+use rollback_guard::intake::{parse, parse_bytes, parse_inbound, parse_inbound_bytes, IntakeError};
 use rollback_guard::transition::{AlarmState, Transport};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -440,4 +440,38 @@ fn what_the_event_library_requires_the_intake_requires_too() {
         }
     }
     assert!(checked >= 15, "only {checked} required fields found");
+}
+
+/// An alarm's EventBridge event names the alarm in `resources`, and only the alarm: none, or
+/// a second resource beside it, is not an event the guard acts on.
+#[test]
+fn an_alarm_event_names_its_alarm_as_its_one_resource() {
+    let original = json("eventbridge-alarm.json");
+    let arn = original["resources"][0].clone();
+    for (resources, found) in [(vec![], 0), (vec![arn.clone(), arn.clone()], 2)] {
+        let mut e = original.clone();
+        e["resources"] = Value::Array(resources);
+        assert_eq!(
+            parse(&e),
+            Err(IntakeError::Malformed {
+                transport: "eventbridge",
+                message: format!(
+                    "expected the alarm ARN as the one entry of `resources`, found {found} entries"
+                ),
+            })
+        );
+    }
+    assert!(parse(&original).is_ok());
+}
+
+/// Only EventBridge's own schedule (`source` `aws.events`) is a scheduled check.
+#[test]
+fn a_scheduled_event_from_another_source_is_rejected() {
+    let mut e = json("schedule.json");
+    e["source"] = "my.app".into();
+    assert_eq!(
+        parse_inbound(&e),
+        Err(IntakeError::WrongSource("my.app".into()))
+    );
+    assert!(parse_inbound(&json("schedule.json")).is_ok());
 }

@@ -119,14 +119,25 @@ async fn a_manual_request_acts_once_even_inside_the_cooldown() {
 }
 
 #[tokio::test]
-async fn requests_from_unlisted_sources_or_for_unknown_targets_are_rejected() {
+async fn requests_from_unlisted_sources_for_unknown_targets_or_actions_are_rejected() {
     let b = backends();
-    for file in [
-        "bad-request-unlisted-source.json",
-        "bad-request-unknown-target.json",
-    ] {
-        let r = guard(&b).handle(&event(file), false).await;
-        assert_eq!(r.outcome, Outcome::Rejected, "{file}");
+    let mut unknown_action = event("request-rollback.json");
+    unknown_action["detail"]["action"] = "delete-function".into();
+    let requests = [
+        event("bad-request-unlisted-source.json"),
+        event("bad-request-unknown-target.json"),
+        unknown_action,
+    ];
+    for request in &requests {
+        let r = guard(&b).handle(request, false).await;
+        assert_eq!(r.outcome, Outcome::Rejected, "{request}");
+        if request["detail"]["action"] == "delete-function" {
+            assert!(
+                r.reason.contains("unknown action `delete-function`"),
+                "{}",
+                r.reason
+            );
+        }
     }
     assert!(b.lambda.calls().is_empty());
 }
