@@ -1,7 +1,8 @@
 """The benchmark harness itself (`make bench` does not run in `make test`, so these keep it
 honest): the Python reference decides every catalog event as the guard does and refuses to
-time a wrong verdict, its rounds (and json.loads alone) time every transport, and the same-seconds ratio
-is each round's Python time over the Rust time of the round just before it."""
+time a wrong verdict, its rounds (and json.loads alone) time every transport, and the
+same-seconds ratio is each round's Python time over the Rust time of the round just before
+it."""
 
 import copy
 import json
