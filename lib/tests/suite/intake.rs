@@ -475,3 +475,84 @@ fn a_scheduled_event_from_another_source_is_rejected() {
     );
     assert!(parse_inbound(&json("schedule.json")).is_ok());
 }
+
+/// Critical Insight, Rollback Requested and schedule events: their envelope and detail are
+/// checked as strictly as an alarm's, each mistake named.
+#[test]
+fn eventbridge_events_that_are_not_alarms_are_checked_too() {
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &str); 12] = [
+        (
+            "insight-critical.json",
+            |e| e["detail"]["risk_score"] = 85.5.into(),
+            "detail.risk_score: 85.5 is not an integer in 0..=100",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["detail"]["risk_score"] = (-1).into(),
+            "detail.risk_score: -1 is not an integer in 0..=100",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["detail"]["risk_score"] = "85".into(),
+            "`detail`: invalid type: string \"85\", expected f64",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["detail"]["alert_id"] = " ".into(),
+            "detail.alert_id and detail.stream_id must not be empty",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["detail"]["stream_id"] = "".into(),
+            "detail.alert_id and detail.stream_id must not be empty",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["account"] = "12345".into(),
+            "`account` `12345` is not an account id",
+        ),
+        (
+            "insight-critical.json",
+            |e| e["source"] = " ".into(),
+            "`source` is empty",
+        ),
+        (
+            "request-rollback.json",
+            |e| e["id"] = "".into(),
+            "a request needs its event `id`",
+        ),
+        (
+            "request-rollback.json",
+            |e| e["detail"]["force"] = true.into(),
+            "`detail`: unknown field `force`",
+        ),
+        (
+            "request-rollback.json",
+            |e| e["detail"]["action"] = 1.into(),
+            "`detail`: invalid type: integer `1`, expected a string",
+        ),
+        (
+            "request-rollback.json",
+            |e| e["account"] = "account".into(),
+            "`account` `account` is not an account id",
+        ),
+        (
+            "schedule.json",
+            |e| e["account"] = "1234567890123".into(),
+            "`account` `1234567890123` is not an account id",
+        ),
+    ];
+    for (file, edit, expected) in cases {
+        assert!(parse_inbound(&json(file)).is_ok(), "{file} as it is");
+        let mut e = json(file);
+        edit(&mut e);
+        match parse_inbound(&e) {
+            Err(IntakeError::Malformed {
+                transport: "eventbridge",
+                message,
+            }) => assert!(message.contains(expected), "{file}: {message}"),
+            other => panic!("{file}: expected `{expected}`, got {other:?}"),
+        }
+    }
+}
