@@ -556,3 +556,72 @@ fn eventbridge_events_that_are_not_alarms_are_checked_too() {
         }
     }
 }
+
+/// An SNS record is checked before its message is read, and a message that is not an alarm
+/// notification is told from one that does not hold its shape.
+#[test]
+fn sns_records_and_messages_that_are_not_cloudwatch_alarms_are_rejected() {
+    type Edit = fn(&mut Value);
+    let cases: [(Edit, &str); 5] = [
+        (
+            |e| e["Records"][0]["EventSource"] = "aws:sqs".into(),
+            "malformed sns event: EventSource `aws:sqs` is not `aws:sns`",
+        ),
+        (
+            |e| e["Records"][0]["Sns"]["Timestamp"] = "yesterday".into(),
+            "malformed sns event: `Records[0].Sns.Timestamp`: `yesterday` is not a timestamp",
+        ),
+        (
+            |e| e["Records"][0]["Sns"]["Message"] = "checkout is down".into(),
+            "SNS message is not a CloudWatch alarm notification: message is not a JSON object",
+        ),
+        (
+            |e| {
+                e["Records"][0]["Sns"]["Message"] = r#"{"AlarmName":"orders-ai-error-rate"}"#.into()
+            },
+            "SNS message is not a CloudWatch alarm notification: message has no `AlarmArn`",
+        ),
+        (
+            |e| {
+                let message = e["Records"][0]["Sns"]["Message"]
+                    .as_str()
+                    .expect("a message");
+                let mut message: Value = serde_json::from_str(message).expect("JSON");
+                message["NewStateValue"] = 5.into();
+                e["Records"][0]["Sns"]["Message"] = message.to_string().into();
+            },
+            "malformed sns event: Message: invalid type: integer `5`, expected a string",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut e = json("sns-alarm.json");
+        edit(&mut e);
+        let error = parse(&e).expect_err(expected).to_string();
+        assert!(error.starts_with(expected), "{error}");
+    }
+    assert!(parse(&json("sns-alarm.json")).is_ok());
+}
+
+/// Every timestamp of a Lambda-action payload is checked, not only the one the guard keys on.
+#[test]
+fn every_timestamp_of_a_lambda_action_payload_is_checked() {
+    for (pointer, field) in [
+        ("/alarmData/state/timestamp", "alarmData.state.timestamp"),
+        (
+            "/alarmData/previousState/timestamp",
+            "alarmData.previousState.timestamp",
+        ),
+        ("/time", "time"),
+    ] {
+        let mut e = json("lambda-action-alarm.json");
+        *e.pointer_mut(pointer).expect(pointer) = "soon".into();
+        assert_eq!(
+            parse(&e),
+            Err(IntakeError::Malformed {
+                transport: "lambda-action",
+                message: format!("`{field}`: `soon` is not a timestamp"),
+            })
+        );
+    }
+    assert!(parse(&json("lambda-action-alarm.json")).is_ok());
+}
