@@ -3,6 +3,7 @@
 
 mod catalog;
 mod disable_ai;
+mod environment;
 mod insight_in_guard;
 mod insight_mocks;
 mod intake;
