@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::operator::{undo, OperatorError};
-use rollback_guard::ports::PortError;
+use rollback_guard::ports::{AliasManager, PortError};
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
@@ -61,6 +61,26 @@ impl World {
             .config("support-ai", version)
             .expect("config")
             .variables
+    }
+
+    /// `support-ai` on version 3 after the guard switched its AI off (the fallback-rate alarm:
+    /// the AI-off version 4 published, the alias moved to it).
+    async fn with_ai_disabled() -> Self {
+        let w = Self::new(AliasState::on("3"));
+        let report = w
+            .guard()
+            .handle(&event("eventbridge-fallback-rate.json"), false)
+            .await;
+        assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+        w
+    }
+
+    /// Why undo refused; a panic if it did anything else.
+    async fn undo_refused(&self) -> String {
+        match self.undo().await {
+            Err(OperatorError::Refused(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     async fn undo(&self) -> Result<rollback_guard::operator::Undone, OperatorError> {
@@ -320,42 +340,47 @@ async fn the_ladder_stops_when_the_alarm_has_recovered() {
 
 #[tokio::test]
 async fn undo_after_disable_ai_restores_the_alias_and_the_flag() {
-    let w = World::new(AliasState::on("3"));
-    let latest_before = w.env(None);
-    assert_eq!(
-        w.guard()
-            .handle(&event("eventbridge-fallback-rate.json"), false)
-            .await
-            .outcome,
-        Outcome::Executed
-    );
+    let latest_before = World::new(AliasState::on("3")).env(None);
+    let w = World::with_ai_disabled().await;
     let undone = w.undo().await.expect("undo");
     assert_eq!(undone.alias.map(|a| a.after), Some(AliasState::on("3")));
     assert_eq!(w.alias(), AliasState::on("3"));
     assert_eq!(w.env(None), latest_before);
-    assert!(matches!(w.undo().await, Err(OperatorError::Refused(_))));
+    // An undo is not undone: the record says the last change already was one.
+    let why = w.undo_refused().await;
+    assert!(why.contains("already was an undo"), "{why}");
+    assert_eq!(w.alias(), AliasState::on("3"));
+    assert_eq!(w.env(None), latest_before);
+}
+
+#[tokio::test]
+async fn undo_refuses_after_an_outside_change_to_the_alias() {
+    let w = World::with_ai_disabled().await;
+    let latest_after = w.env(None);
+    // Someone moves the alias by hand after the guard did.
+    w.lambda
+        .update_alias("support-ai", "live", &AliasState::on("2"), None)
+        .await
+        .expect("moved by hand");
+    let why = w.undo_refused().await;
+    assert!(why.contains("something else changed it since"), "{why}");
+    assert_eq!(w.alias(), AliasState::on("2"));
+    assert_eq!(
+        w.env(None),
+        latest_after,
+        "the flag is left as the guard set it"
+    );
 }
 
 #[tokio::test]
 async fn undo_refuses_after_an_outside_change_to_the_flag() {
-    let w = World::new(AliasState::on("3"));
-    assert_eq!(
-        w.guard()
-            .handle(&event("eventbridge-fallback-rate.json"), false)
-            .await
-            .outcome,
-        Outcome::Executed
-    );
+    let w = World::with_ai_disabled().await;
     // Someone turns the AI back on by hand on $LATEST.
     w.lambda.edit_latest("support-ai", |c| {
         c.variables.insert("AI_ENABLED".into(), "true".into());
     });
-    match w.undo().await {
-        Err(OperatorError::Refused(why)) => {
-            assert!(why.contains("something else changed it"), "{why}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let why = w.undo_refused().await;
+    assert!(why.contains("something else changed it"), "{why}");
     assert_eq!(w.alias(), AliasState::on("4"));
 }
 

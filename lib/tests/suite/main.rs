@@ -8,6 +8,7 @@ mod insight_in_guard;
 mod insight_mocks;
 mod intake;
 mod lambda_mocks;
+mod operator;
 mod pipeline;
 mod policy;
 mod robustness;
