@@ -189,6 +189,39 @@ async fn latest_with_other_code_is_refused_nothing_published_and_the_ladder_fall
     assert_eq!(w.notifier.sent().len(), 2);
 }
 
+/// Lambda shows no variables when it cannot decrypt them (a KMS error): switching the flag
+/// would write the flag alone over them. disable-ai is refused with nothing written, and the
+/// ladder rolls the alias back instead.
+#[tokio::test]
+async fn variables_lambda_cannot_show_are_never_written_and_the_ladder_falls_back() {
+    let w = World::new(AliasState::on("$LATEST"));
+    w.lambda.edit_latest("support-ai", |c| {
+        c.environment_error = Some("KMSAccessDeniedException: access denied".into());
+        c.variables.clear();
+    });
+    let report = w
+        .guard()
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+    assert_eq!(w.lambda.count_calls("UpdateFunctionConfiguration"), 0);
+    assert_eq!(w.lambda.count_calls("PublishVersion"), 0);
+    assert!(w.env(None).is_empty());
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.action, Some("rollback-alias"));
+    assert!(
+        report.steps[0]
+            .reason
+            .contains("cannot be read (KMSAccessDeniedException"),
+        "{}",
+        report.steps[0].reason
+    );
+    assert_eq!(w.alias(), AliasState::on("3"));
+    assert_eq!(
+        w.audit.detail_types(),
+        vec!["Rollback Failed", "Rollback Executed"]
+    );
+}
+
 #[tokio::test]
 async fn without_a_ladder_the_refusal_is_a_failure_and_the_alias_stays() {
     let w = World::new(AliasState::on("3")).with_policy(
