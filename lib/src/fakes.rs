@@ -32,6 +32,9 @@ struct FakeFunction {
 
 const LATEST: &str = "$LATEST";
 
+/// An outside change to a function's `$LATEST` configuration.
+type LatestEdit = Box<dyn FnOnce(&mut FunctionConfig) + Send>;
+
 /// The configuration a fake function starts with: release `n`'s code, the AI on.
 pub fn sample_config(version: &str, code: &str) -> FunctionConfig {
     FunctionConfig {
@@ -68,6 +71,9 @@ pub struct FakeLambda {
     failures: Mutex<HashMap<&'static str, VecDeque<PortError>>>,
     /// An outside change to apply just before the next `UpdateAlias` lands.
     interleaved: Mutex<Option<(String, String, AliasState)>>,
+    /// An outside change to `$LATEST` to apply just before the next
+    /// `UpdateFunctionConfiguration` lands.
+    interleaved_latest: Mutex<Option<(String, LatestEdit)>>,
     /// Every mutating call: `UpdateAlias function:alias -> state`, `TagResource function`.
     pub calls: Mutex<Vec<String>>,
     /// When each mutating call happened (tokio's clock, so paused-time tests can read it).
@@ -139,6 +145,16 @@ impl FakeLambda {
     /// Someone else moves the alias between the guard reading it and updating it.
     pub fn move_before_next_update(&self, function: &str, alias: &str, to: AliasState) {
         *lock(&self.interleaved) = Some((function.into(), alias.into(), to));
+    }
+
+    /// Someone else changes `$LATEST` (a deploy) between the guard reading its configuration
+    /// and updating it.
+    pub fn edit_latest_before_next_update(
+        &self,
+        function: &str,
+        edit: impl FnOnce(&mut FunctionConfig) + Send + 'static,
+    ) {
+        *lock(&self.interleaved_latest) = Some((function.into(), Box::new(edit)));
     }
 
     pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
@@ -320,6 +336,10 @@ impl FunctionSettings for FakeLambda {
     ) -> Result<(), PortError> {
         tokio::task::yield_now().await;
         self.injected("UpdateFunctionConfiguration")?;
+        let outside = lock(&self.interleaved_latest).take();
+        if let Some((f, edit)) = outside {
+            self.edit_latest(&f, edit);
+        }
         let revision = self.next_revision();
         self.with(function, |f| {
             let latest = f

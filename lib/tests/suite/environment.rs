@@ -2,15 +2,13 @@
 //! undo): what it does when the variables cannot be read, when someone else changes the
 //! function between its read and its write, and when Lambda's update does not settle.
 
-use async_trait::async_trait;
 use rollback_guard::ai::{FunctionConfig, UpdateStatus};
 use rollback_guard::fakes::FakeLambda;
 use rollback_guard::flag::update_environment;
-use rollback_guard::ports::{FunctionSettings, PortError};
+use rollback_guard::ports::PortError;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const FUNCTION: &str = "orders-ai";
@@ -77,67 +75,23 @@ async fn variables_that_cannot_be_read_are_never_overwritten() {
 
 /// Someone deploys between the guard's read and its write: the write is refused on the
 /// revision, and the change is merged again onto what is there now, keeping theirs.
-struct DeployInBetween {
-    lambda: FakeLambda,
-    deployed: AtomicBool,
-}
-
-#[async_trait]
-impl FunctionSettings for DeployInBetween {
-    async fn get_config(
-        &self,
-        function: &str,
-        qualifier: Option<&str>,
-    ) -> Result<FunctionConfig, PortError> {
-        self.lambda.get_config(function, qualifier).await
-    }
-
-    async fn set_environment(
-        &self,
-        function: &str,
-        variables: &BTreeMap<String, String>,
-        expected_revision: Option<&str>,
-    ) -> Result<(), PortError> {
-        if !self.deployed.swap(true, Ordering::SeqCst) {
-            self.lambda.edit_latest(function, |c| {
-                c.variables.insert("FEATURE_X".into(), "on".into());
-                c.variables.insert("LOG_LEVEL".into(), "debug".into());
-            });
-        }
-        self.lambda
-            .set_environment(function, variables, expected_revision)
-            .await
-    }
-
-    async fn publish_version(
-        &self,
-        function: &str,
-        code_sha256: &str,
-        expected_revision: Option<&str>,
-        description: &str,
-    ) -> Result<String, PortError> {
-        self.lambda
-            .publish_version(function, code_sha256, expected_revision, description)
-            .await
-    }
-}
-
 #[tokio::test]
 async fn a_change_made_between_read_and_write_is_kept() {
-    let racing = DeployInBetween {
-        lambda: lambda(),
-        deployed: AtomicBool::new(false),
-    };
-    let before = latest(&racing.lambda).variables;
-    update_environment(&racing, &fast(), FUNCTION, ai_off)
+    let lambda = lambda();
+    let before = latest(&lambda).variables;
+    lambda.edit_latest_before_next_update(FUNCTION, |c| {
+        c.variables.insert("FEATURE_X".into(), "on".into());
+        c.variables.insert("LOG_LEVEL".into(), "debug".into());
+    });
+    update_environment(&lambda, &fast(), FUNCTION, ai_off)
         .await
         .expect("updated on the second try");
     let mut theirs = before.clone();
     theirs.insert("FEATURE_X".into(), "on".into());
     theirs.insert("LOG_LEVEL".into(), "debug".into());
-    assert_eq!(latest(&racing.lambda).variables, ai_off(&theirs));
+    assert_eq!(latest(&lambda).variables, ai_off(&theirs));
     assert_eq!(
-        racing.lambda.count_calls("UpdateFunctionConfiguration"),
+        lambda.count_calls("UpdateFunctionConfiguration"),
         1,
         "the refused write changed nothing"
     );

@@ -16,6 +16,9 @@ fn json(name: &str) -> Value {
     serde_json::from_slice(&event(name)).expect("catalog event is JSON")
 }
 
+/// A change to a catalog event, for the tables of rejected variants.
+type Edit = fn(&mut Value);
+
 const ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-ai-error-rate";
 
 #[test]
@@ -480,7 +483,6 @@ fn a_scheduled_event_from_another_source_is_rejected() {
 /// checked as strictly as an alarm's, each mistake named.
 #[test]
 fn eventbridge_events_that_are_not_alarms_are_checked_too() {
-    type Edit = fn(&mut Value);
     let cases: [(&str, Edit, &str); 12] = [
         (
             "insight-critical.json",
@@ -561,7 +563,6 @@ fn eventbridge_events_that_are_not_alarms_are_checked_too() {
 /// notification is told from one that does not hold its shape.
 #[test]
 fn sns_records_and_messages_that_are_not_cloudwatch_alarms_are_rejected() {
-    type Edit = fn(&mut Value);
     let cases: [(Edit, &str); 5] = [
         (
             |e| e["Records"][0]["EventSource"] = "aws:sqs".into(),
