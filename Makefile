@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-instructions test lint infra-lint deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -32,7 +32,7 @@ build:
 	cargo build --workspace --all-targets
 
 demo: setup
-	cargo build -q -p guard-e2e --bin demo -p guard-cli
+	cargo build -q -p guard-e2e -p guard-cli --bin demo --bin guard
 	$(WITH_EMULATOR) scripts/demo.sh
 
 # The whole event catalog through the guard on the sample account, as a table; fails on any
@@ -90,10 +90,15 @@ infra-lint: setup setup-infra
 	.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation \
 	  --skip-download --compact --quiet
 
+# `sam build` for x86_64, offline (arm64 needs a rustup target this machine cannot fetch): each
+# function's artifact an executable x86-64 `bootstrap`, and its zip's size.
+infra-build: setup setup-infra
+	infra/build-check.sh
+
 # Deploys with infra/samconfig.toml (stack rollback-guard; the AWS profile and region are
 # yours). POLICY=path/to/policy.toml deploys that policy instead of the built-in one;
 # PARAMS='Key=Value ...' sets other parameters.
-deploy: setup-infra
+deploy: setup setup-infra
 	scripts/deploy.sh
 
 undeploy: setup-infra
@@ -103,6 +108,7 @@ test: setup lint infra-lint
 	$(WITH_EMULATOR) cargo test --workspace
 	$(WITH_EMULATOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests bench/tests
 	$(MAKE) --no-print-directory replay
+	$(MAKE) --no-print-directory infra-build
 
 clean:
 	scripts/emulator.sh stop

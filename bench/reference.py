@@ -35,6 +35,8 @@ TRANSPORTS = {
     "schedule": "schedule.json",
 }
 STATES = {"OK", "ALARM", "INSUFFICIENT_DATA"}
+# Where the guard runs (its own account and region): the catalog's sample account.
+HOME = ("123456789012", "us-east-1")
 ARN = re.compile(r"^arn:aws[a-z-]*:cloudwatch:([a-z0-9-]+):(\d{12}):alarm:(.+)$")
 
 
@@ -69,9 +71,11 @@ def first_action(trigger):
     return action[0] if isinstance(action, list) else action
 
 
-def guarded(policy, account):
+def guarded(policy, account, region):
+    """An event the guard may act on: of an account in guard.accounts, and caused where the
+    guard runs."""
     accounts = policy["guard"].get("accounts")
-    return not accounts or account in accounts
+    return (not accounts or account in accounts) and (account, region) == HOME
 
 
 def act(policy, action, target, replay):
@@ -89,7 +93,7 @@ def decide_alarm(policy, arn, name, state, old_state, at, replay=None):
     if state not in STATES or old_state not in STATES:
         raise ValueError("unknown state")
     timestamp(at)
-    if not guarded(policy, m.group(2)):
+    if not guarded(policy, m.group(2), m.group(1)):
         return verdict("rejected")
     trigger = alarm_trigger(policy, name)
     if trigger is None:
@@ -103,7 +107,7 @@ def decide_insight(policy, event, detail):
     risk = int(detail["risk_score"])
     if not 0 <= risk <= 100:
         raise ValueError("risk out of range")
-    if not guarded(policy, event["account"]):
+    if not guarded(policy, event["account"], event["region"]):
         return verdict("rejected")
     source = event["source"]
     triggers = [t for t in policy["trigger"] if t.get("insight_source") == source]
@@ -118,7 +122,7 @@ def decide_insight(policy, event, detail):
 
 
 def decide_request(policy, event, detail):
-    if not guarded(policy, event["account"]):
+    if not guarded(policy, event["account"], event["region"]):
         return verdict("rejected")
     if event["source"] not in policy["guard"].get("request_sources", []):
         return verdict("rejected")
@@ -179,7 +183,7 @@ def decide(policy, raw):
     if kind == "Rollback Requested":
         return decide_request(policy, event, detail)
     if kind == "Scheduled Event" and event.get("source") == "aws.events":
-        return verdict("no-action" if guarded(policy, event["account"]) else "rejected")
+        return verdict("no-action" if guarded(policy, event["account"], event["region"]) else "rejected")
     raise ValueError("unknown event")
 
 

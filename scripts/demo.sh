@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a sample account on the local emulator, alarms replayed through the real `guard`
-# CLI, and what the guard did. Run through `make demo`, which starts and stops the emulator.
+# CLI, what the guard did, and a check that it did what the demo says (a demo that shows a
+# failure fails). Run through `make demo`, which builds both binaries and starts and stops the
+# emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/debug
@@ -12,10 +14,10 @@ echo
 echo "== 2. the alarms fire: guard replay --policy events/policy.toml ... =="
 echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback;"
 echo "    support-ai's fallback-rate alarm switches its AI off, keeping its other settings)"
+mapfile -t files < <($bin/demo files)
 # Insights from the local Bedrock (llm-katan, a stand-in: its answers are placeholders).
 MODEL_ID=anthropic.claude-3-haiku-20240307-v1:0 $bin/guard replay --policy events/policy.toml \
-  events/eventbridge-alarm.json events/sns-alarm.json events/eventbridge-canary-alarm.json \
-  events/eventbridge-fallback-rate.json |
+  "${files[@]}" |
   tee .emulator/replay.jsonl |
   python3 -c '
 import json, sys
@@ -30,3 +32,7 @@ for line in sys.stdin:
 echo
 echo "== 3. what the guard did =="
 $bin/demo show
+
+echo
+echo "== 4. checked =="
+$bin/demo check .emulator/replay.jsonl

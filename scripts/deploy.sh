@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make deploy: sam build (cargo lambda, arm64) and sam deploy with infra/samconfig.toml.
+# make deploy: sam build (cargo lambda, arm64 unless PARAMS says Architecture=x86_64) and sam
+# deploy with infra/samconfig.toml.
 #   POLICY=path/to/policy.toml  deploys that policy (checked first with `guard validate`);
 #                               without it, the template's built-in policy applies.
 #   PARAMS='Key=Value ...'      other template parameters (ProtectedFunctionName, ...).
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 sam="$PWD/.venv-sam/bin/sam"
 export SAM_CLI_TELEMETRY=0
 overrides=()
+build_overrides=()
 if [ -n "${POLICY:-}" ]; then
   cargo run -q -p guard-cli -- validate "$POLICY"
   # One parameter value, quoted for the SAM CLI: backslashes and double quotes escaped.
@@ -17,9 +19,15 @@ fi
 if [ -n "${PARAMS:-}" ]; then
   read -r -a extra <<<"$PARAMS"
   overrides+=("${extra[@]}")
+  # The build must target the architecture the stack will run.
+  for kv in "${extra[@]}"; do
+    if [[ $kv == Architecture=* ]]; then build_overrides+=("$kv"); fi
+  done
 fi
 cd infra
-PATH="$(dirname "$sam"):$PWD/../.venv/bin:$PATH" "$sam" build --config-file samconfig.toml
+# .venv first: its python3 holds ziglang, which cargo-lambda runs as `python3 -m ziglang`.
+PATH="$PWD/../.venv/bin:$(dirname "$sam"):$PATH" "$sam" build --config-file samconfig.toml \
+  ${build_overrides[@]+--parameter-overrides "${build_overrides[@]}"}
 if [ ${#overrides[@]} -gt 0 ]; then
   "$sam" deploy --config-file samconfig.toml --parameter-overrides "${overrides[@]}"
 else

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 fn decision(c: &mut Criterion) {
     let policy = catalog_policy();
+    let home = rollback_guard::fakes::home();
     let mut group = c.benchmark_group("decision");
     for (transport, file) in TRANSPORTS {
         let bytes = guard_bench::event(file);
@@ -20,7 +21,9 @@ fn decision(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(transport),
             &bytes,
-            |b, bytes| b.iter(|| evaluate(black_box(&policy), black_box(bytes), false)),
+            |b, bytes| {
+                b.iter(|| evaluate(black_box(&policy), Some(&home), black_box(bytes), false))
+            },
         );
     }
     group.finish();

@@ -34,7 +34,13 @@ pub fn check_verdict(policy: &Policy, file: &str, bytes: &[u8]) {
         &std::fs::read(events_dir().join("expected.json")).expect("expected.json"),
     )
     .expect("expected.json is JSON");
-    let verdict = serde_json::to_value(evaluate(policy, bytes, false)).expect("a verdict");
+    let verdict = serde_json::to_value(evaluate(
+        policy,
+        Some(&rollback_guard::fakes::home()),
+        bytes,
+        false,
+    ))
+    .expect("a verdict");
     for key in ["outcome", "action", "target"] {
         assert_eq!(
             verdict[key], expected[file][key],

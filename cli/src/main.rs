@@ -10,7 +10,7 @@ use rollback_guard::policy::Action;
 use rollback_guard::ports::AuditBus;
 use rollback_guard::ports::SystemClock;
 use rollback_guard::retry::RetryPolicy;
-use rollback_guard::{adapters, Guard, Outcome, Policy};
+use rollback_guard::{adapters, Guard, Home, Outcome, Policy};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -32,6 +32,14 @@ enum Command {
         /// Policy file (default: $GUARD_POLICY_FILE or $GUARD_POLICY).
         #[arg(long)]
         policy: Option<String>,
+        /// Decide as a guard running in this account would (with --region): events of
+        /// another account or region are rejected. Without both, each event is decided as
+        /// by a guard of its own account and region.
+        #[arg(long, requires = "region")]
+        account: Option<String>,
+        /// The guard's region (with --account).
+        #[arg(long, requires = "account")]
+        region: Option<String>,
         /// Plan only, as for replayed events.
         #[arg(long)]
         dry_run: bool,
@@ -122,13 +130,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Evaluate {
             policy,
+            account,
+            region,
             dry_run,
             events,
         } => {
             let policy = load_policy(policy.as_deref())?;
+            let home = match (account, region) {
+                (Some(account), Some(region)) => Some(Home::new(&account, &region)?),
+                _ => None,
+            };
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
-                let verdict = evaluate(&policy, &bytes, dry_run);
+                let verdict = evaluate(&policy, home.as_ref(), &bytes, dry_run);
                 println!(
                     "{}",
                     line(
@@ -147,7 +161,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             let policy = load_policy(policy.as_deref())?;
             let config = adapters::sdk_config().await;
             let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
-            let guard = Guard::new(policy, adapters::aws_ports(&config)).with_insights(insights);
+            // The guard acts only where its credentials and region are: learned from STS, never
+            // from the events it reads.
+            let home = adapters::home(&config).await?;
+            let guard =
+                Guard::new(policy, adapters::aws_ports(&config), home).with_insights(insights);
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;

@@ -213,7 +213,11 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0]["detail"]["requested_by"], "oncall");
     let policy = rollback_guard::Policy::from_toml(&policy_text).expect("policy");
-    let g = rollback_guard::Guard::new(policy, rollback_guard::adapters::aws_ports(&emu.config));
+    let g = rollback_guard::Guard::new(
+        policy,
+        rollback_guard::adapters::aws_ports(&emu.config),
+        guard_e2e::home(),
+    );
     // The emulator leaves `account` out of delivered events; EventBridge always sets it, and
     // the guard rightly refuses events without one.
     let mut event = delivered[0].clone();

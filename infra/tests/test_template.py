@@ -153,6 +153,7 @@ def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
         "bad-arn-mismatch.json",
         "bad-missing-timestamp.json",
         "bad-other-account.json",
+        "bad-other-region.json",
         "bad-unknown-state.json",
         "eventbridge-alarm.json",
         "eventbridge-anomaly-detection.json",

@@ -2,6 +2,7 @@
 
 use crate::ai::{FunctionConfig, UpdateStatus};
 use crate::guard::Ports;
+use crate::home::Home;
 use crate::insight::{
     tool_schema, ConfigError, InsightEngine, InsightModel, InsightRequest, ModelConfig, ModelError,
     ModelReply, TEMPERATURE, TOOL_NAME,
@@ -13,7 +14,7 @@ use crate::ports::{
     SystemClock,
 };
 use crate::rollback::AliasState;
-use crate::transition::AlarmState;
+use crate::transition::{AlarmArn, AlarmState};
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -43,6 +44,34 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// Where the credentials of `config` act: the account STS `GetCallerIdentity` names (its
+/// partition from the caller's ARN) and the configuration's region. For the CLI; the guard
+/// function reads its home from the invoked function's ARN instead, with no call.
+pub async fn home(config: &SdkConfig) -> Result<Home, String> {
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("no AWS region is configured (AWS_REGION or the profile's region)")?;
+    let me = aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot learn the account the guard runs in (sts:GetCallerIdentity): {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let account = me
+        .account()
+        .ok_or("sts:GetCallerIdentity named no account")?;
+    let partition = me
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .unwrap_or("aws");
+    Home::in_partition(partition, account, &region)
 }
 
 /// The real backends, built once (per cold start).
@@ -379,8 +408,11 @@ impl CloudWatchAlarmStates {
 
 #[async_trait]
 impl AlarmStates for CloudWatchAlarmStates {
-    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError> {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError> {
         use aws_sdk_cloudwatch::types::AlarmType;
+        let alarm_name = AlarmArn::parse(alarm_arn)
+            .ok_or_else(|| PortError::Other(format!("`{alarm_arn}` is not an alarm ARN")))?
+            .name;
         let out = self
             .client
             .describe_alarms()
@@ -390,14 +422,16 @@ impl AlarmStates for CloudWatchAlarmStates {
             .send()
             .await
             .map_err(port_error)?;
+        // DescribeAlarms answers for the client's account and region: an alarm of the same
+        // name there is another alarm, and its ARN says so.
         let metric = out
             .metric_alarms()
             .iter()
-            .find(|a| a.alarm_name() == Some(alarm_name));
+            .find(|a| a.alarm_arn() == Some(alarm_arn));
         let composite = out
             .composite_alarms()
             .iter()
-            .find(|a| a.alarm_name() == Some(alarm_name));
+            .find(|a| a.alarm_arn() == Some(alarm_arn));
         let state = metric
             .and_then(|a| a.state_value())
             .or_else(|| composite.and_then(|a| a.state_value()));

@@ -1,6 +1,7 @@
 //! The pure decision core: a validated transition and the policy in, a [`Decision`] out.
 //! No I/O, no SDK types; the part of the guard with the most tests.
 
+use crate::home::Home;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert, IntakeError};
 use crate::policy::{Action, Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
@@ -167,6 +168,17 @@ pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision<'sta
         .then(|| Decision::Rejected(format!("account {account} is not in guard.accounts")))
 }
 
+/// Why an accepted event may not be acted on here, if it may not: its account is not in
+/// `guard.accounts`, or it was caused in another account or region than the guard's own
+/// (`home`), where the guard must not change anything.
+pub fn origin_refused(policy: &Policy, home: &Home, inbound: &Inbound) -> Option<String> {
+    let (account, _) = inbound.origin();
+    match untrusted_account(policy, account) {
+        Some(Decision::Rejected(why)) => Some(why),
+        _ => home.rejects(inbound),
+    }
+}
+
 /// The offline verdict on one event (`guard evaluate`): intake and decision, no AWS calls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation<'p> {
@@ -182,24 +194,51 @@ pub struct Evaluation<'p> {
     pub reason: Cow<'static, str>,
 }
 
-/// Evaluates raw event bytes against the policy.
-pub fn evaluate<'p>(policy: &'p Policy, bytes: &[u8], force_plan: bool) -> Evaluation<'p> {
-    evaluate_inbound(policy, intake::parse_inbound_bytes(bytes), force_plan)
+/// Evaluates raw event bytes against the policy, as a guard running in `home` would (`None`:
+/// wherever the event comes from, as a guard of that account and region would).
+pub fn evaluate<'p>(
+    policy: &'p Policy,
+    home: Option<&Home>,
+    bytes: &[u8],
+    force_plan: bool,
+) -> Evaluation<'p> {
+    evaluate_inbound(policy, home, intake::parse_inbound_bytes(bytes), force_plan)
 }
 
-/// Evaluates an already-parsed event against the policy.
-pub fn evaluate_value<'p>(policy: &'p Policy, event: &Value, force_plan: bool) -> Evaluation<'p> {
-    evaluate_inbound(policy, intake::parse_inbound(event), force_plan)
+/// Evaluates an already-parsed event against the policy (see [`evaluate`]).
+pub fn evaluate_value<'p>(
+    policy: &'p Policy,
+    home: Option<&Home>,
+    event: &Value,
+    force_plan: bool,
+) -> Evaluation<'p> {
+    evaluate_inbound(policy, home, intake::parse_inbound(event), force_plan)
 }
 
 fn evaluate_inbound<'p>(
     policy: &'p Policy,
+    home: Option<&Home>,
     inbound: Result<Inbound, IntakeError>,
     force_plan: bool,
 ) -> Evaluation<'p> {
+    if let (Some(home), Ok(inbound)) = (home, &inbound) {
+        if let Some(why) = origin_refused(policy, home, inbound) {
+            let about = match inbound {
+                Inbound::Alarm(t) => Evaluation {
+                    alarm: Some(t.alarm_name.clone()),
+                    state: Some(t.new_state),
+                    transport: Some(t.transport.as_str()),
+                    dedupe_key: Some(t.dedupe_key()),
+                    ..verdict("rejected", why.into())
+                },
+                _ => verdict("rejected", why.into()),
+            };
+            return about;
+        }
+    }
     match inbound {
         Ok(Inbound::Alarm(t)) => evaluate_transition(policy, &t, force_plan),
-        Ok(Inbound::Schedule { account }) => match untrusted_account(policy, &account) {
+        Ok(Inbound::Schedule { account, .. }) => match untrusted_account(policy, &account) {
             Some(Decision::Rejected(reason)) => verdict("rejected", reason.into()),
             _ => verdict(
                 "no-action",

@@ -10,7 +10,7 @@ use crate::ports::{
     AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
 };
 use crate::rollback::AliasState;
-use crate::transition::AlarmState;
+use crate::transition::{AlarmArn, AlarmState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -405,7 +405,13 @@ impl FunctionSettings for FakeLambda {
     }
 }
 
-/// Alarm states in memory; an alarm not set does not exist.
+/// The account and region the event catalog (`events/`) and the fakes live in: where a test's
+/// guard runs.
+pub fn home() -> crate::home::Home {
+    crate::home::Home::new("123456789012", "us-east-1").expect("a valid home")
+}
+
+/// Alarm states in memory, all in [`home`]; an alarm not set does not exist.
 #[derive(Default)]
 pub struct FakeAlarmStates {
     states: Mutex<std::collections::BTreeMap<String, (AlarmState, DateTime<Utc>)>>,
@@ -427,8 +433,15 @@ impl FakeAlarmStates {
 
 #[async_trait]
 impl AlarmStates for FakeAlarmStates {
-    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError> {
-        Ok(lock(&self.states).get(alarm_name).map(|(s, _)| *s))
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError> {
+        // As CloudWatch answers: only alarms of its own account and region exist.
+        let Some(name) = AlarmArn::parse(alarm_arn)
+            .filter(|a| home().alarm_arn(a.name) == alarm_arn)
+            .map(|a| a.name)
+        else {
+            return Ok(None);
+        };
+        Ok(lock(&self.states).get(name).map(|(s, _)| *s))
     }
 
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
@@ -605,7 +618,16 @@ impl FakeBackends {
     /// A guard over these backends with millisecond retries; a new one is a new instance,
     /// remembering nothing.
     pub fn guard(&self, policy: crate::policy::Policy) -> crate::guard::Guard {
-        crate::guard::Guard::new(policy, self.ports()).with_retry(fast_retry())
+        self.guard_in(policy, home())
+    }
+
+    /// The same, for a guard running in another account or region than the fakes' [`home`].
+    pub fn guard_in(
+        &self,
+        policy: crate::policy::Policy,
+        home: crate::home::Home,
+    ) -> crate::guard::Guard {
+        crate::guard::Guard::new(policy, self.ports(), home).with_retry(fast_retry())
     }
 }
 

@@ -2,8 +2,9 @@
 //! announcement. Talks to AWS only through the ports.
 
 use crate::ai::{disabled_environment, unpublished_differences, FunctionConfig};
-use crate::decision::{decide, decide_insight, decide_request, untrusted_account, Decision, Mode};
+use crate::decision::{decide, decide_insight, decide_request, origin_refused, Decision, Mode};
 use crate::flag;
+use crate::home::Home;
 use crate::insight::{incident_request, rules_for_incident, Insight, InsightEngine};
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::notify;
@@ -195,6 +196,8 @@ pub struct Ports {
 pub struct Guard {
     policy: Policy,
     ports: Ports,
+    /// The account and region the guard runs in: the only place it changes anything.
+    home: Home,
     retry: RetryPolicy,
     insights: InsightEngine,
     /// Dedupe keys this instance has settled: a warm instance answers duplicates from memory.
@@ -249,10 +252,10 @@ impl Cause {
         }
     }
 
-    /// The alarm to confirm before acting and to escalate on.
-    fn alarm(&self) -> Option<&str> {
+    /// The alarm to confirm before acting and to escalate on: its name and ARN.
+    fn alarm(&self) -> Option<(&str, &str)> {
         match self {
-            Self::Alarm(t) => Some(&t.alarm_name),
+            Self::Alarm(t) => Some((&t.alarm_name, &t.alarm_arn)),
             _ => None,
         }
     }
@@ -306,10 +309,12 @@ struct Ctx<'a> {
 }
 
 impl Guard {
-    pub fn new(policy: Policy, ports: Ports) -> Self {
+    /// A guard running in `home`, learned once from where it runs (never from an event).
+    pub fn new(policy: Policy, ports: Ports, home: Home) -> Self {
         Self {
             policy,
             ports,
+            home,
             retry: RetryPolicy::default(),
             insights: InsightEngine::rules_only(),
             settled: Mutex::new(HashSet::new()),
@@ -329,6 +334,10 @@ impl Guard {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
     }
 
     /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
@@ -351,30 +360,38 @@ impl Guard {
         force_plan: bool,
     ) -> Report {
         let policy = &self.policy;
-        let (cause, decision) = match inbound {
-            Ok(Inbound::Alarm(t)) => {
-                let d = decide(policy, &t, force_plan);
-                (Cause::Alarm(t), d)
-            }
-            Ok(Inbound::Insight(a)) => {
-                let d = decide_insight(policy, &a, force_plan);
-                (Cause::Insight(a), d)
-            }
-            Ok(Inbound::Request(r)) => {
-                let d = decide_request(policy, &r, force_plan);
-                (Cause::Request(r), d)
-            }
-            Ok(Inbound::Schedule { account }) => {
-                if let Some(Decision::Rejected(r)) = untrusted_account(policy, &account) {
-                    warn!(reason = %r, "schedule event rejected");
-                    return Report::rejected(r);
-                }
-                return self.sweep().await;
-            }
+        let inbound = match inbound {
+            Ok(inbound) => inbound,
             Err(e) => {
                 warn!(error = %e, "event rejected");
                 return Report::rejected(e.to_string());
             }
+        };
+        // Before anything else, and before any AWS call: whose event it is, and whether it was
+        // caused where the guard runs.
+        if let Some(why) = origin_refused(policy, &self.home, &inbound) {
+            warn!(reason = %why, "event rejected");
+            return match inbound {
+                Inbound::Alarm(t) => Report::about(&t, Outcome::Rejected, why),
+                Inbound::Insight(a) => Cause::Insight(a).report(Outcome::Rejected, why),
+                Inbound::Request(r) => Cause::Request(r).report(Outcome::Rejected, why),
+                Inbound::Schedule { .. } => Report::rejected(why),
+            };
+        }
+        let (cause, decision) = match inbound {
+            Inbound::Alarm(t) => {
+                let d = decide(policy, &t, force_plan);
+                (Cause::Alarm(t), d)
+            }
+            Inbound::Insight(a) => {
+                let d = decide_insight(policy, &a, force_plan);
+                (Cause::Insight(a), d)
+            }
+            Inbound::Request(r) => {
+                let d = decide_request(policy, &r, force_plan);
+                (Cause::Request(r), d)
+            }
+            Inbound::Schedule { .. } => return self.sweep().await,
         };
         let report = match decision {
             Decision::Rejected(r) => {
@@ -452,8 +469,8 @@ impl Guard {
             );
         }
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
-        if let Some(alarm) = cause.alarm().filter(|_| mode == Mode::Execute) {
-            if let Err((outcome, why)) = self.confirm_alarm(alarm).await {
+        if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
+            if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {
                 return report.settle(outcome, why);
             }
         }
@@ -516,7 +533,7 @@ impl Guard {
             done = fallback;
         }
         // Escalation watches an alarm: only alarm causes have a ladder to climb.
-        if let Some(alarm) = cause
+        if let Some((alarm, _)) = cause
             .alarm()
             .filter(|_| mode == Mode::Execute && report.ladder_continues)
         {
@@ -527,11 +544,12 @@ impl Guard {
     }
 
     /// Confirms with CloudWatch that the alarm is in ALARM now: a late or retried delivery of
-    /// an alarm that has since recovered must not act.
-    async fn confirm_alarm(&self, alarm: &str) -> Result<(), (Outcome, String)> {
+    /// an alarm that has since recovered must not act. The alarm is the one its ARN names,
+    /// never another of the same name elsewhere.
+    async fn confirm_alarm(&self, alarm: &str, arn: &str) -> Result<(), (Outcome, String)> {
         let state = self
             .retry
-            .run("DescribeAlarms", || self.ports.alarms.alarm_state(alarm))
+            .run("DescribeAlarms", || self.ports.alarms.alarm_state(arn))
             .await;
         match state {
             Ok(Some(AlarmState::Alarm)) => Ok(()),
@@ -544,7 +562,8 @@ impl Guard {
             Ok(None) => Err((
                 Outcome::Failed,
                 format!(
-                    "alarm `{alarm}` does not exist: cannot confirm it is in ALARM, not acting"
+                    "alarm `{alarm}` does not exist in {}: cannot confirm it is in ALARM, not acting",
+                    self.home
                 ),
             )),
             Err(e) => Err((
@@ -1209,7 +1228,8 @@ impl Guard {
             ));
         };
         let mut report = report.on_target(target, action);
-        if let Err((outcome, why)) = self.confirm_alarm(&pending.alarm).await {
+        let arn = self.home.alarm_arn(&pending.alarm);
+        if let Err((outcome, why)) = self.confirm_alarm(&pending.alarm, &arn).await {
             // Recovered, gone or unreadable: the escalation ends here, and says so.
             self.clear_escalation(&mut report, function).await;
             return Some(

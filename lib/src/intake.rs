@@ -60,11 +60,24 @@ pub enum Inbound {
     /// An alarm state transition, from any transport.
     Alarm(Transition),
     /// The every-minute schedule: time to check pending escalations.
-    Schedule { account: String },
+    Schedule { account: String, region: String },
     /// A Critical Insight event.
     Insight(InsightAlert),
     /// A manual request for an action on a target.
     Request(ActionRequest),
+}
+
+impl Inbound {
+    /// The account and region the event was caused in: where any action it calls for would
+    /// land (see [`crate::home::Home`]).
+    pub fn origin(&self) -> (&str, &str) {
+        match self {
+            Self::Alarm(t) => (&t.account, &t.region),
+            Self::Schedule { account, region } => (account, region),
+            Self::Insight(a) => (&a.account, &a.region),
+            Self::Request(r) => (&r.account, &r.region),
+        }
+    }
 }
 
 /// A `Critical Insight` event: an insight with a high risk about a stream.
@@ -72,6 +85,7 @@ pub enum Inbound {
 pub struct InsightAlert {
     pub source: String,
     pub account: String,
+    pub region: String,
     pub alert_id: String,
     pub risk_score: u8,
     pub stream_id: String,
@@ -86,6 +100,7 @@ pub struct ActionRequest {
     pub id: String,
     pub source: String,
     pub account: String,
+    pub region: String,
     pub target: String,
     pub action: String,
     pub reason: String,
@@ -595,6 +610,7 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         }
         return Ok(Inbound::Schedule {
             account: account.into_owned(),
+            region: region.into_owned(),
         });
     }
     if detail_type == CRITICAL_INSIGHT || detail_type == ROLLBACK_REQUESTED {
@@ -602,6 +618,7 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
             id: owned(env.id).unwrap_or_default(),
             source: source.into_owned(),
             account: account.into_owned(),
+            region: region.into_owned(),
             replay_name: owned(env.replay_name),
         };
         custom.check()?;
@@ -657,6 +674,7 @@ struct CustomEvent {
     id: String,
     source: String,
     account: String,
+    region: String,
     replay_name: Option<String>,
 }
 
@@ -695,6 +713,7 @@ impl CustomEvent {
         Ok(Inbound::Insight(InsightAlert {
             source: self.source,
             account: self.account,
+            region: self.region,
             alert_id: d.alert_id.into_owned(),
             risk_score: d.risk_score as u8,
             stream_id: d.stream_id.into_owned(),
@@ -714,6 +733,7 @@ impl CustomEvent {
             id: self.id,
             source: self.source,
             account: self.account,
+            region: self.region,
             target: d.target.into_owned(),
             action: d.action.into_owned(),
             reason: d.reason.map(Cow::into_owned).unwrap_or_default(),

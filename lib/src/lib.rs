@@ -14,6 +14,7 @@ pub mod decision;
 pub mod fakes;
 pub mod flag;
 pub mod guard;
+pub mod home;
 pub mod insight;
 pub mod intake;
 pub mod notify;
@@ -27,5 +28,6 @@ pub mod transition;
 
 pub use decision::{decide, Decision, Mode};
 pub use guard::{Guard, Outcome, Ports, Report};
+pub use home::Home;
 pub use policy::Policy;
 pub use transition::Transition;

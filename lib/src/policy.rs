@@ -321,7 +321,7 @@ impl Policy {
             return Self::from_toml_deployed(&text, &deployment);
         }
         match std::env::var(ENV_POLICY_FILE) {
-            Ok(path) => Self::read_file(&path)
+            Ok(path) => Self::read_file(&path, ENV_POLICY_FILE)
                 .and_then(|text| Self::from_toml_deployed(&text, &deployment)),
             Err(_) => Err(PolicyError::new(
                 ENV_POLICY_FILE,
@@ -330,13 +330,22 @@ impl Policy {
         }
     }
 
+    /// Reads the policy file at `path` (a command line's argument: an error names the path).
     pub fn from_file(path: &str) -> Result<Self, PolicyError> {
-        Self::from_toml(&Self::read_file(path)?)
+        Self::from_toml(&Self::read_file(path, path)?)
     }
 
-    fn read_file(path: &str) -> Result<String, PolicyError> {
-        std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::new(ENV_POLICY_FILE, format!("cannot read `{path}`: {e}")))
+    /// The file's text; an error names `origin`, where the path came from (the variable, or
+    /// the path itself when it was given directly).
+    fn read_file(path: &str, origin: &str) -> Result<String, PolicyError> {
+        std::fs::read_to_string(path).map_err(|e| {
+            let message = if origin == path {
+                format!("cannot read the policy file: {e}")
+            } else {
+                format!("cannot read `{path}`: {e}")
+            };
+            PolicyError::new(origin, message)
+        })
     }
 
     pub fn target(&self, name: &str) -> Option<&Target> {

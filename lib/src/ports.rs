@@ -90,8 +90,9 @@ pub trait FunctionSettings: Send + Sync {
 /// CloudWatch alarm states, to confirm an alarm before acting on it.
 #[async_trait]
 pub trait AlarmStates: Send + Sync {
-    /// The alarm's current state; `None` when there is no such alarm.
-    async fn alarm_state(&self, alarm_name: &str) -> Result<Option<AlarmState>, PortError>;
+    /// The current state of the alarm this ARN names; `None` when there is no such alarm in
+    /// the ARN's account and region (one of the same name elsewhere does not count).
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError>;
     /// The alarms a pattern names (an exact name, or a prefix), with their state and when
     /// they entered it.
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError>;

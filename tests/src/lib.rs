@@ -10,8 +10,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
-/// Clients on the emulator.
+/// Where a guard on the emulator runs: the emulator's default account, in [`REGION`].
+pub fn home() -> rollback_guard::Home {
+    rollback_guard::Home::new(ACCOUNT, REGION).expect("a valid home")
+}
+
+/// Clients on the emulator, acting in one account and region.
 pub struct Emulator {
+    pub account: String,
+    pub region: String,
     pub config: SdkConfig,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -33,7 +40,44 @@ impl Emulator {
             "AWS_ENDPOINT_URL must point at the local emulator (got `{endpoint}`): run `make test`, or `scripts/with-emulator.sh cargo test`"
         );
         let config = rollback_guard::adapters::sdk_config().await;
+        Self::on(config, ACCOUNT, REGION)
+    }
+
+    /// Clients acting in another account of the emulator: it takes the account from the ARN
+    /// of the role assumed (the role need not exist), and keeps accounts apart.
+    pub async fn connect_as(account: &str) -> Self {
+        let base = Self::connect().await;
+        let role = format!("arn:aws:iam::{account}:role/rollback-guard-e2e");
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("e2e")
+            .configure(&base.config)
+            .build()
+            .await;
+        let config = base
+            .config
+            .to_builder()
+            .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+                provider,
+            ))
+            .build();
+        Self::on(config, account, REGION)
+    }
+
+    /// Clients acting in another region of the emulator's default account.
+    pub async fn connect_in(region: &str) -> Self {
+        let base = Self::connect().await;
+        let config = base
+            .config
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Self::on(config, ACCOUNT, region)
+    }
+
+    fn on(config: SdkConfig, account: &str, region: &str) -> Self {
         Self {
+            account: account.into(),
+            region: region.into(),
             lambda: aws_sdk_lambda::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
@@ -61,7 +105,7 @@ impl Emulator {
                 match out {
                     Ok(o) => Ok(o.role().map(|r| r.arn().to_string()).unwrap_or_default()),
                     // Another test created it meanwhile.
-                    Err(_) => Ok(format!("arn:aws:iam::{ACCOUNT}:role/{name}")),
+                    Err(_) => Ok(format!("arn:aws:iam::{}:role/{name}", self.account)),
                 }
             }
         }
@@ -215,7 +259,10 @@ impl Emulator {
     }
 
     pub async fn tags(&self, function: &str) -> Res<std::collections::BTreeMap<String, String>> {
-        let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}");
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{function}",
+            self.region, self.account
+        );
         let out = self.lambda.list_tags().resource(arn).send().await?;
         Ok(out
             .tags()
@@ -494,6 +541,7 @@ impl Sandbox {
         rollback_guard::Guard::new(
             self.policy.clone(),
             rollback_guard::adapters::aws_ports(&self.emu.config),
+            home(),
         )
     }
 
@@ -504,7 +552,7 @@ impl Sandbox {
     ) -> rollback_guard::Guard {
         let mut ports = rollback_guard::adapters::aws_ports(&self.emu.config);
         ports.clock = clock;
-        rollback_guard::Guard::new(self.policy.clone(), ports)
+        rollback_guard::Guard::new(self.policy.clone(), ports, home())
     }
 
     /// A catalog event, renamed to this sandbox's function and alarms.
@@ -613,8 +661,11 @@ pub async fn replay_catalog(emu: &Emulator) -> Res<Vec<ReplayRow>> {
     let policy = rollback_guard::Policy::from_file(&dir.join("policy.toml").to_string_lossy())?;
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json"))?)?;
-    let guard =
-        rollback_guard::Guard::new(policy, rollback_guard::adapters::aws_ports(&emu.config));
+    let guard = rollback_guard::Guard::new(
+        policy,
+        rollback_guard::adapters::aws_ports(&emu.config),
+        home(),
+    );
     let mut files: Vec<String> = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|f| f.ends_with(".json") && f != "expected.json")

@@ -14,6 +14,7 @@ const BATCH: Duration = Duration::from_millis(10);
 
 fn main() {
     let policy = catalog_policy();
+    let home = rollback_guard::fakes::home();
     let mut result = serde_json::Map::new();
     for (transport, file) in TRANSPORTS {
         let bytes = guard_bench::event(file);
@@ -22,14 +23,24 @@ fn main() {
         let start = Instant::now();
         let mut warm = 0u32;
         while start.elapsed() < BATCH {
-            black_box(evaluate(black_box(&policy), black_box(&bytes), false));
+            black_box(evaluate(
+                black_box(&policy),
+                Some(&home),
+                black_box(&bytes),
+                false,
+            ));
             warm += 1;
         }
         let mut per_event: Vec<f64> = (0..BATCHES)
             .map(|_| {
                 let start = Instant::now();
                 for _ in 0..warm {
-                    black_box(evaluate(black_box(&policy), black_box(&bytes), false));
+                    black_box(evaluate(
+                        black_box(&policy),
+                        Some(&home),
+                        black_box(&bytes),
+                        false,
+                    ));
                 }
                 start.elapsed().as_nanos() as f64 / f64::from(warm)
             })

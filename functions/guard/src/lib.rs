@@ -2,10 +2,13 @@
 //! (EventBridge, SNS, the alarm's Lambda action). All logic lives in the `rollback-guard`
 //! library; this crate maps its reports onto Lambda's success and error responses.
 
+use aws_config::SdkConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use rollback_guard::{Guard, Outcome, Report};
+use rollback_guard::{adapters, Guard, Home, Outcome, Report};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::sync::OnceLock;
+use tracing::{info, warn};
 
 /// The handler's errors, with stable `errorType`s for alarms and failure destinations.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +25,10 @@ pub enum GuardError {
         outcome: &'static str,
         notes: String,
     },
+    /// The invocation does not say which account and region the guard runs in: it acts on
+    /// nothing until it knows.
+    #[error("cannot tell where the guard runs: {0}")]
+    UnknownHome(String),
 }
 
 impl From<GuardError> for Diagnostic {
@@ -30,6 +37,7 @@ impl From<GuardError> for Diagnostic {
             GuardError::Rejected(_) => "Guard.Rejected",
             GuardError::Failed(_) => "Guard.RollbackFailed",
             GuardError::NotAnnounced { .. } => "Guard.NotAnnounced",
+            GuardError::UnknownHome(_) => "Guard.UnknownHome",
         };
         Diagnostic {
             error_type: error_type.into(),
@@ -59,10 +67,57 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
 /// text, which the guard reads straight into the transport's shape (no JSON tree in between).
 pub type Payload = Box<RawValue>;
 
+/// The guard of this function instance. Lambda tells the function's own ARN (and so its
+/// account and region) only with an invocation, so the guard is made at the first one, from
+/// the policy and clients built at cold start, and kept for the instance's life.
+pub struct GuardFunction {
+    build: Box<dyn Fn(Home) -> Guard + Send + Sync>,
+    /// Where the home comes from when the invocation's function ARN is not an ARN: local
+    /// runtimes such as `cargo lambda watch` pass a placeholder. Then the credentials' own
+    /// account (STS) and the configured region, as for the CLI; never the event.
+    caller: Option<SdkConfig>,
+    guard: OnceLock<Guard>,
+}
+
+impl GuardFunction {
+    /// `build` makes the guard for the account and region the first invocation names;
+    /// `caller`, when given, answers for an invocation that names no function ARN.
+    pub fn new(
+        build: impl Fn(Home) -> Guard + Send + Sync + 'static,
+        caller: Option<SdkConfig>,
+    ) -> Self {
+        Self {
+            build: Box::new(build),
+            caller,
+            guard: OnceLock::new(),
+        }
+    }
+
+    /// The guard, learning where it runs the first time.
+    pub async fn guard(&self, invoked_function_arn: &str) -> Result<&Guard, GuardError> {
+        if let Some(guard) = self.guard.get() {
+            return Ok(guard);
+        }
+        let home = match (Home::from_function_arn(invoked_function_arn), &self.caller) {
+            (Ok(home), _) => home,
+            (Err(why), None) => return Err(GuardError::UnknownHome(why)),
+            (Err(why), Some(config)) => {
+                warn!(reason = %why, "no function ARN in the invocation: asking STS where the guard runs");
+                adapters::home(config)
+                    .await
+                    .map_err(GuardError::UnknownHome)?
+            }
+        };
+        info!(account = %home.account, region = %home.region, "the guard runs here");
+        Ok(self.guard.get_or_init(|| (self.build)(home)))
+    }
+}
+
 pub async fn function_handler(
     event: LambdaEvent<Payload>,
-    guard: &Guard,
+    function: &GuardFunction,
 ) -> Result<Value, GuardError> {
+    let guard = function.guard(&event.context.invoked_function_arn).await?;
     let report = guard
         .handle_bytes(event.payload.get().as_bytes(), false)
         .await;

@@ -10,9 +10,13 @@ async fn main() -> Result<(), Error> {
     let policy = Policy::from_env()?;
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config)?;
-    let guard = Guard::new(policy, adapters::aws_ports(&config)).with_insights(insights);
+    let ports = adapters::aws_ports(&config);
+    let function = guard_function::GuardFunction::new(
+        move |home| Guard::new(policy.clone(), ports.clone(), home).with_insights(insights.clone()),
+        Some(config),
+    );
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {
-        guard_function::function_handler(event, &guard)
+        guard_function::function_handler(event, &function)
     }))
     .await
 }

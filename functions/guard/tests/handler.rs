@@ -1,26 +1,45 @@
 //! The Lambda handler's contract: reports as responses, refusals and failures as errors with
 //! stable error types (what alarms on the guard and its failure destination key on).
 
+use guard_function::GuardFunction;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::rollback::AliasState;
-use rollback_guard::{Guard, Policy};
+use rollback_guard::Policy;
+use std::sync::Arc;
 
-fn guard(versions: u32, on: &str) -> Guard {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/policy.toml");
-    let policy = Policy::from_file(path).expect("catalog policy");
+/// The guard function's own ARN where the catalog's events come from.
+const SAME_PLACE: &str = "arn:aws:lambda:us-east-1:123456789012:function:rollback-guard-guard";
+
+fn backends(versions: u32, on: &str) -> Arc<FakeBackends> {
     let lambda =
         FakeLambda::default().with_function("orders-ai", versions, "live", AliasState::on(on));
     let now = "2026-11-20T03:13:00Z".parse().expect("time");
-    FakeBackends::new(lambda, "orders-ai-error-rate", now).guard(policy)
+    Arc::new(FakeBackends::new(lambda, "orders-ai-error-rate", now))
+}
+
+fn function_over(backends: Arc<FakeBackends>) -> GuardFunction {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/policy.toml");
+    let policy = Policy::from_file(path).expect("catalog policy");
+    GuardFunction::new(move |home| backends.guard_in(policy.clone(), home), None)
+}
+
+fn guard(versions: u32, on: &str) -> GuardFunction {
+    function_over(backends(versions, on))
 }
 
 fn event(name: &str) -> LambdaEvent<guard_function::Payload> {
+    event_to(name, SAME_PLACE)
+}
+
+fn event_to(name: &str, function_arn: &str) -> LambdaEvent<guard_function::Payload> {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let payload =
         serde_json::value::RawValue::from_string(std::fs::read_to_string(path).expect("event"))
             .expect("json");
-    LambdaEvent::new(payload, Context::default())
+    let mut context = Context::default();
+    context.invoked_function_arn = function_arn.into();
+    LambdaEvent::new(payload, context)
 }
 
 #[tokio::test]
@@ -71,4 +90,41 @@ async fn ok_transitions_succeed_with_no_action() {
         .await
         .expect("success");
     assert_eq!(response["outcome"], "no-action");
+}
+
+#[tokio::test]
+async fn an_alarm_of_another_region_than_the_functions_own_is_rejected_and_nothing_moves() {
+    let fakes = backends(3, "3");
+    let function = function_over(fakes.clone());
+    // The catalog's alarm is of us-east-1; this guard function runs in eu-west-1, where a
+    // function `orders-ai` with the same alias may well exist too.
+    let elsewhere = "arn:aws:lambda:eu-west-1:123456789012:function:rollback-guard-guard";
+    let err =
+        guard_function::function_handler(event_to("eventbridge-alarm.json", elsewhere), &function)
+            .await
+            .expect_err("rejected");
+    let d = Diagnostic::from(err);
+    assert_eq!(d.error_type, "Guard.Rejected");
+    assert!(d.error_message.contains("us-east-1"), "{}", d.error_message);
+    assert!(d.error_message.contains("eu-west-1"), "{}", d.error_message);
+    assert!(
+        fakes.lambda.calls().is_empty(),
+        "{:?}",
+        fakes.lambda.calls()
+    );
+    let alias = fakes.lambda.alias("orders-ai", "live").expect("alias");
+    assert!(alias.same_routing(&AliasState::on("3")), "{alias}");
+    assert!(fakes.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_invocation_that_does_not_name_the_function_acts_on_nothing() {
+    let fakes = backends(3, "3");
+    let function = function_over(fakes.clone());
+    let err = guard_function::function_handler(event_to("eventbridge-alarm.json", ""), &function)
+        .await
+        .expect_err("no home");
+    let d = Diagnostic::from(err);
+    assert_eq!(d.error_type, "Guard.UnknownHome");
+    assert!(fakes.lambda.calls().is_empty());
 }

@@ -117,7 +117,10 @@ fn guard_with(policy: Policy, rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
     };
-    (Guard::new(policy, ports).with_retry(retry), notifier)
+    (
+        Guard::new(policy, ports, rollback_guard::fakes::home()).with_retry(retry),
+        notifier,
+    )
 }
 
 fn alarm_event() -> serde_json::Value {

@@ -317,3 +317,109 @@ async fn undo_restores_the_canary_weights() {
     assert_eq!(undone.alias.map(|a| a.after), Some(canary.clone()));
     assert_eq!(f.alias(), canary);
 }
+
+/// The catalog's event `name` as if caused in `account` and `region` (every mention of the
+/// catalog's own replaced: the envelope and the alarm ARN agree, as AWS writes them).
+fn event_from(name: &str, account: &str, region: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path)
+        .expect("event")
+        .replace("123456789012", account)
+        .replace("us-east-1", region);
+    serde_json::from_str(&text).expect("json")
+}
+
+#[tokio::test]
+async fn events_of_a_listed_account_that_is_not_the_guards_own_are_rejected_on_every_transport() {
+    let f = Fakes::new(AliasState::on("3"));
+    // guard.accounts accepts the member's events; it must not widen what the guard changes.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+    .replace(
+        r#"accounts = ["123456789012"]"#,
+        r#"accounts = ["123456789012", "222222222222"]"#,
+    );
+    let guard = f.0.guard(Policy::from_toml(&text).expect("policy"));
+    let files = [
+        TRANSPORTS.as_slice(),
+        &[
+            "insight-critical.json",
+            "request-rollback.json",
+            "schedule.json",
+        ],
+    ]
+    .concat();
+    for file in files {
+        let report = guard
+            .handle(&event_from(file, "222222222222", "us-east-1"), false)
+            .await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Rejected,
+            "{file}: {}",
+            report.reason
+        );
+        assert!(
+            report.reason.contains("account 222222222222")
+                && report.reason.contains("account 123456789012"),
+            "{file}: {}",
+            report.reason
+        );
+    }
+    assert_eq!(f.alias(), AliasState::on("3"));
+    assert!(f.lambda.calls().is_empty(), "{:?}", f.lambda.calls());
+    assert!(f.notifier.sent().is_empty());
+    assert!(f.audit.events().is_empty());
+}
+
+#[tokio::test]
+async fn events_of_another_region_are_rejected_on_every_transport() {
+    let f = Fakes::new(AliasState::on("3"));
+    let guard = f.guard();
+    for file in [
+        "eventbridge-alarm.json",
+        "sns-alarm.json",
+        "lambda-action-alarm.json",
+        "insight-critical.json",
+        "request-rollback.json",
+        "schedule.json",
+    ] {
+        let report = guard
+            .handle(&event_from(file, "123456789012", "us-west-2"), false)
+            .await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Rejected,
+            "{file}: {}",
+            report.reason
+        );
+        assert!(
+            report.reason.contains("us-west-2") && report.reason.contains("us-east-1"),
+            "{file}: {}",
+            report.reason
+        );
+    }
+    assert_eq!(f.alias(), AliasState::on("3"));
+    assert!(f.lambda.calls().is_empty(), "{:?}", f.lambda.calls());
+    assert!(f.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_account_outside_guard_accounts_is_still_rejected_as_untrusted_first() {
+    let f = Fakes::new(AliasState::on("3"));
+    let report = f
+        .guard()
+        .handle(
+            &event_from("eventbridge-alarm.json", "999999999999", "us-east-1"),
+            false,
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert_eq!(
+        report.reason,
+        "account 999999999999 is not in guard.accounts"
+    );
+}

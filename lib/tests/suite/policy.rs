@@ -328,3 +328,15 @@ fn a_policy_naming_another_topic_or_bus_than_the_deployment_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_missing_policy_file_given_as_a_path_names_the_path_not_the_variable() {
+    let e = Policy::from_file("/nonexistent/policy.toml")
+        .expect_err("must be refused")
+        .to_string();
+    assert!(
+        e.starts_with("policy: /nonexistent/policy.toml: cannot read the policy file:"),
+        "{e}"
+    );
+    assert!(!e.contains("GUARD_POLICY_FILE"), "{e}");
+}

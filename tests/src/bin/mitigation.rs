@@ -33,7 +33,7 @@ async fn main() {
     )
     .expect("policy");
     let config = &sandbox.emu.config;
-    let guard = Guard::new(policy, aws_ports(config));
+    let guard = Guard::new(policy, aws_ports(config), guard_e2e::home());
     let function = sandbox.name.clone();
     let alarm = format!("{function}-error-rate");
     let template = sandbox.event("eventbridge-alarm.json");

@@ -280,7 +280,7 @@ fn a_thousand_random_environments_keep_exactly_their_variables_plus_the_flag() {
             "[guard]\ncooldown_minutes = 0\n[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"disable-ai\"\n"
         ))
         .expect("policy");
-        let guard = Guard::new(policy, adapters::aws_ports(&emu.config));
+        let guard = Guard::new(policy, adapters::aws_ports(&emu.config), guard_e2e::home());
         (emu, name, guard)
     });
     let start: DateTime<Utc> = "2026-11-20T00:00:00Z".parse().expect("time");

@@ -105,8 +105,12 @@ async fn the_guards_notification_carries_the_models_insight() {
         )),
         settings(5_000),
     );
-    let guard = rollback_guard::Guard::new(s.policy.clone(), adapters::aws_ports(&s.emu.config))
-        .with_insights(engine);
+    let guard = rollback_guard::Guard::new(
+        s.policy.clone(),
+        adapters::aws_ports(&s.emu.config),
+        guard_e2e::home(),
+    )
+    .with_insights(engine);
     let report = guard
         .handle(&s.event("eventbridge-alarm.json"), false)
         .await;

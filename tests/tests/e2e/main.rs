@@ -4,6 +4,7 @@
 mod cargo_lambda;
 mod catalog_replay;
 mod disable_ai;
+mod elsewhere;
 mod insight;
 mod rollback;
 mod schedule;
