@@ -1,7 +1,6 @@
 //! The SDK adapters, one per port, and the one place the SDK clients are built.
 
 use crate::ai::{FunctionConfig, UpdateStatus};
-use crate::guard::Ports;
 use crate::home::Home;
 use crate::insight::{
     tool_schema, ConfigError, InsightEngine, InsightModel, InsightRequest, ModelConfig, ModelError,
@@ -9,6 +8,7 @@ use crate::insight::{
 };
 use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
+use crate::ports::Ports;
 use crate::ports::{
     AlarmStates, AlarmStatus, AliasManager, AuditBus, FunctionSettings, Notifier, PortError,
     SystemClock,

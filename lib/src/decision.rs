@@ -223,7 +223,7 @@ fn evaluate_inbound<'p>(
 ) -> Evaluation<'p> {
     if let (Some(home), Ok(inbound)) = (home, &inbound) {
         if let Some(why) = origin_refused(policy, home, inbound) {
-            let about = match inbound {
+            return match inbound {
                 Inbound::Alarm(t) => Evaluation {
                     alarm: Some(t.alarm_name.clone()),
                     state: Some(t.new_state),
@@ -233,7 +233,6 @@ fn evaluate_inbound<'p>(
                 },
                 _ => verdict("rejected", why.into()),
             };
-            return about;
         }
     }
     match inbound {

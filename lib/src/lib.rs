@@ -5,8 +5,9 @@
 //! once, and tells people what it did.
 //!
 //! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
-//! it), [`policy`], [`decision`] (pure), [`rollback`] (pure alias planning), then [`guard`]
-//! (the pipeline over the [`ports`]), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
+//! it), [`policy`], [`home`] (where the guard may act), [`decision`] (pure), [`rollback`]
+//! (pure alias planning), then [`guard`] (the pipeline over the [`ports`], a module per step;
+//! the [`report`] they share), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
 
 pub mod adapters;
 pub mod ai;
@@ -22,6 +23,7 @@ pub mod operator;
 pub mod policy;
 pub mod ports;
 pub mod record;
+pub mod report;
 pub mod retry;
 pub mod rollback;
 pub mod transition;

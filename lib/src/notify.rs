@@ -1,8 +1,8 @@
 //! What the guard tells people (SNS) and machines (EventBridge) about each outcome. Pure:
 //! composes messages from a [`Report`]; the ports send them.
 
-use crate::guard::{Outcome, Report};
 use crate::policy::Action;
+use crate::report::{Outcome, Report};
 use crate::transition::rfc3339_millis;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

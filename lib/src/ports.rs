@@ -40,6 +40,17 @@ impl PortError {
     }
 }
 
+/// The backends, behind their ports.
+#[derive(Clone)]
+pub struct Ports {
+    pub aliases: std::sync::Arc<dyn AliasManager>,
+    pub functions: std::sync::Arc<dyn FunctionSettings>,
+    pub alarms: std::sync::Arc<dyn AlarmStates>,
+    pub notifier: std::sync::Arc<dyn Notifier>,
+    pub audit: std::sync::Arc<dyn AuditBus>,
+    pub clock: std::sync::Arc<dyn Clock>,
+}
+
 /// Lambda aliases, versions and the function tags where the guard keeps its records.
 #[async_trait]
 pub trait AliasManager: Send + Sync {

@@ -329,6 +329,41 @@ fn event_from(name: &str, account: &str, region: &str) -> Value {
     serde_json::from_str(&text).expect("json")
 }
 
+/// Every kind of event (an alarm over each transport, an insight, a request, the schedule),
+/// caused in `account` and `region`: each rejected with a reason naming every one of
+/// `places`, and nothing changed or announced.
+async fn assert_rejected_everywhere(
+    f: &Fakes,
+    guard: &Guard,
+    account: &str,
+    region: &str,
+    places: &[&str],
+) {
+    let others = [
+        "insight-critical.json",
+        "request-rollback.json",
+        "schedule.json",
+    ];
+    for file in TRANSPORTS.iter().chain(&others) {
+        let report = guard
+            .handle(&event_from(file, account, region), false)
+            .await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Rejected,
+            "{file}: {}",
+            report.reason
+        );
+        for place in places {
+            assert!(report.reason.contains(place), "{file}: {}", report.reason);
+        }
+    }
+    assert_eq!(f.alias(), AliasState::on("3"));
+    assert!(f.lambda.calls().is_empty(), "{:?}", f.lambda.calls());
+    assert!(f.notifier.sent().is_empty());
+    assert!(f.audit.events().is_empty());
+}
+
 #[tokio::test]
 async fn events_of_a_listed_account_that_is_not_the_guards_own_are_rejected_on_every_transport() {
     let f = Fakes::new(AliasState::on("3"));
@@ -343,68 +378,15 @@ async fn events_of_a_listed_account_that_is_not_the_guards_own_are_rejected_on_e
         r#"accounts = ["123456789012", "222222222222"]"#,
     );
     let guard = f.0.guard(Policy::from_toml(&text).expect("policy"));
-    let files = [
-        TRANSPORTS.as_slice(),
-        &[
-            "insight-critical.json",
-            "request-rollback.json",
-            "schedule.json",
-        ],
-    ]
-    .concat();
-    for file in files {
-        let report = guard
-            .handle(&event_from(file, "222222222222", "us-east-1"), false)
-            .await;
-        assert_eq!(
-            report.outcome,
-            Outcome::Rejected,
-            "{file}: {}",
-            report.reason
-        );
-        assert!(
-            report.reason.contains("account 222222222222")
-                && report.reason.contains("account 123456789012"),
-            "{file}: {}",
-            report.reason
-        );
-    }
-    assert_eq!(f.alias(), AliasState::on("3"));
-    assert!(f.lambda.calls().is_empty(), "{:?}", f.lambda.calls());
-    assert!(f.notifier.sent().is_empty());
-    assert!(f.audit.events().is_empty());
+    let places = ["account 222222222222", "account 123456789012"];
+    assert_rejected_everywhere(&f, &guard, "222222222222", "us-east-1", &places).await;
 }
 
 #[tokio::test]
 async fn events_of_another_region_are_rejected_on_every_transport() {
     let f = Fakes::new(AliasState::on("3"));
-    let guard = f.guard();
-    for file in [
-        "eventbridge-alarm.json",
-        "sns-alarm.json",
-        "lambda-action-alarm.json",
-        "insight-critical.json",
-        "request-rollback.json",
-        "schedule.json",
-    ] {
-        let report = guard
-            .handle(&event_from(file, "123456789012", "us-west-2"), false)
-            .await;
-        assert_eq!(
-            report.outcome,
-            Outcome::Rejected,
-            "{file}: {}",
-            report.reason
-        );
-        assert!(
-            report.reason.contains("us-west-2") && report.reason.contains("us-east-1"),
-            "{file}: {}",
-            report.reason
-        );
-    }
-    assert_eq!(f.alias(), AliasState::on("3"));
-    assert!(f.lambda.calls().is_empty(), "{:?}", f.lambda.calls());
-    assert!(f.notifier.sent().is_empty());
+    let places = ["us-west-2", "us-east-1"];
+    assert_rejected_everywhere(&f, &f.guard(), "123456789012", "us-west-2", &places).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,193 @@
+//! `rollback-alias`: abort the canary or move the alias to the stable version, exactly once
+//! under concurrent deliveries (`UpdateAlias` guarded by the alias revision).
+
+use crate::decision::Mode;
+use crate::policy::{Action, Target};
+use crate::ports::PortError;
+use crate::record::{stable_tag, ActionRecord, AliasChange};
+use crate::report::{Outcome, Report};
+use crate::rollback::{plan_rollback, AliasPlan, AliasState};
+use std::collections::BTreeMap;
+use tracing::warn;
+
+use super::{Ctx, Guard};
+
+enum UpdateResult {
+    Updated(AliasState),
+    /// Another delivery of the same transition got there first.
+    AlreadyThere,
+}
+
+impl Guard {
+    pub(super) async fn rollback_alias(
+        &self,
+        mut report: Report,
+        target: &Target,
+        tags: &BTreeMap<String, String>,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        let function = target.function.as_str();
+        let Some(alias) = target.alias.as_deref() else {
+            // Policy validation refuses rollback-alias on a target without an alias.
+            return report.settle(Outcome::Failed, "target has no alias");
+        };
+        let aliases = &self.ports.aliases;
+        let before = match self
+            .retry
+            .run("GetAlias", || aliases.get_alias(function, alias))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot read alias {function}:{alias}: {e}"),
+                )
+            }
+        };
+        report.alias_before = Some(before.clone());
+        let published = match self
+            .retry
+            .run("ListVersionsByFunction", || aliases.list_versions(function))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot list versions of {function}: {e}"),
+                )
+            }
+        };
+        // A version the guard published with the AI off is the same release as the one it
+        // was made from: the rollback goes past both.
+        let derived_from = ActionRecord::from_tags(tags)
+            .filter(|r| r.action == Action::DisableAi.as_str())
+            .and_then(|r| r.alias)
+            .filter(|c| c.alias == alias && c.after.version == before.version)
+            .map(|c| c.before.version);
+        let stable = tags.get(&stable_tag(alias)).map(String::as_str);
+        let plan = match plan_rollback(&before, &published, stable, derived_from.as_deref()) {
+            Ok(plan) => plan,
+            Err(e) => {
+                report.alias_after = Some(before.clone());
+                return report.settle(
+                    Outcome::Failed,
+                    format!("{e}; alias {alias} left unchanged on {before}"),
+                );
+            }
+        };
+        let after = plan.after(&before);
+        let description = plan.describe(alias, &before);
+        report.alias_after = Some(after.clone());
+        // Whatever comes of it, the alias is (or will be) on the stable version: a later rung
+        // of the ladder may follow.
+        report.ladder_continues = true;
+        if let AliasPlan::AlreadyStable { .. } = plan {
+            self.settle_key(&ctx.key);
+            return report.settle(Outcome::AlreadyDone, description);
+        }
+        if ctx.mode == Mode::Plan {
+            return report.settle(Outcome::Planned, format!("would be done: {description}"));
+        }
+        if let Some(done) = self
+            .move_alias(&mut report, function, alias, &before, &after)
+            .await
+        {
+            return done;
+        }
+        let record = ctx.record(
+            Action::RollbackAlias,
+            Some(AliasChange {
+                alias: alias.into(),
+                before,
+                after,
+            }),
+            None,
+        );
+        self.write_record(&mut report, target, &record, &ctx.key)
+            .await;
+        report.settle(Outcome::Executed, description)
+    }
+    /// Moves the alias from `before` to `after`. `None` when it moved; otherwise the settled
+    /// report (already done by another delivery, or failed with the alias state re-read).
+    pub(super) async fn move_alias(
+        &self,
+        report: &mut Report,
+        function: &str,
+        alias: &str,
+        before: &AliasState,
+        after: &AliasState,
+    ) -> Option<Report> {
+        match self.update_alias(function, alias, before, after).await {
+            Ok(UpdateResult::Updated(now)) => {
+                report.alias_after = Some(now);
+                None
+            }
+            Ok(UpdateResult::AlreadyThere) => Some(report.clone().settle(
+                Outcome::AlreadyDone,
+                format!(
+                    "another delivery of this transition already moved alias {alias} to {after}"
+                ),
+            )),
+            Err(e) => {
+                let now = match self.ports.aliases.get_alias(function, alias).await {
+                    Ok(a) => {
+                        let state = a.to_string();
+                        report.alias_after = Some(a);
+                        state
+                    }
+                    Err(read) => format!("unknown (re-reading it failed: {read})"),
+                };
+                Some(report.clone().settle(
+                    Outcome::Failed,
+                    format!("could not update alias {function}:{alias} ({e}); it is now on {now}"),
+                ))
+            }
+        }
+    }
+    /// `UpdateAlias` guarded by the alias revision: of concurrent deliveries, one moves the
+    /// alias, the others find it moved.
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        before: &AliasState,
+        after: &AliasState,
+    ) -> Result<UpdateResult, PortError> {
+        let aliases = &self.ports.aliases;
+        let mut expected = before.clone();
+        let mut attempt = 1;
+        loop {
+            let result = aliases
+                .update_alias(function, alias, after, expected.revision_id.as_deref())
+                .await;
+            match result {
+                Ok(state) => return Ok(UpdateResult::Updated(state)),
+                Err(PortError::RevisionChanged(_)) if attempt < self.retry.attempts => {
+                    let now = self
+                        .retry
+                        .run("GetAlias", || aliases.get_alias(function, alias))
+                        .await?;
+                    if now.same_routing(after) {
+                        return Ok(UpdateResult::AlreadyThere);
+                    }
+                    if !now.same_routing(before) {
+                        return Err(PortError::Other(format!(
+                            "alias changed underneath the guard: expected {before}, found {now}"
+                        )));
+                    }
+                    // Only the revision moved (a description edit, say): try again on it.
+                    expected = now;
+                }
+                Err(e) if e.retryable() && attempt < self.retry.attempts => {
+                    let delay = self.retry.delay(attempt);
+                    warn!(call = "UpdateAlias", attempt, error = %e, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+            attempt += 1;
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The pipeline, as an event travels: intake and decision (here), [`confirm`] the alarm, the
+//! action ([`alias`], [`disable_ai`]), the [`record`] of it, [`escalate`] to the ladder's next
+//! rung, the scheduled [`sweep`], and [`announce`] the outcome. Talks to AWS only through the
+//! ports; the shared [`Report`] and [`Outcome`] live below every step, in `crate::report`.
+
+mod alias;
+mod announce;
+mod confirm;
+mod disable_ai;
+mod escalate;
+mod record;
+mod sweep;
+
+pub use crate::ports::Ports;
+pub use crate::report::{Outcome, Report};
+
+use crate::decision::{decide, decide_insight, decide_request, origin_refused, Decision, Mode};
+use crate::home::Home;
+use crate::insight::InsightEngine;
+use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
+use crate::policy::{Action, Policy, Target, Trigger};
+use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange};
+use crate::retry::RetryPolicy;
+use crate::transition::{Transition, Transport};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use tracing::{info, warn};
+
+pub struct Guard {
+    policy: Policy,
+    ports: Ports,
+    /// The account and region the guard runs in: the only place it changes anything.
+    home: Home,
+    retry: RetryPolicy,
+    insights: InsightEngine,
+    /// Dedupe keys this instance has settled: a warm instance answers duplicates from memory.
+    settled: Mutex<HashSet<String>>,
+}
+
+impl Ctx<'_> {
+    /// The record of an action taken for this cause, now.
+    fn record(
+        &self,
+        action: Action,
+        alias: Option<AliasChange>,
+        flag: Option<FlagChange>,
+    ) -> ActionRecord {
+        ActionRecord {
+            event: fingerprint(&self.key),
+            action: action.as_str().into(),
+            at: self.now,
+            alarm: self.alarm.to_string(),
+            alias,
+            flag,
+        }
+    }
+}
+
+/// What moves the guard to act.
+enum Cause {
+    Alarm(Transition),
+    Insight(InsightAlert),
+    Request(ActionRequest),
+}
+
+impl Cause {
+    /// One cause, one action, however often and by whichever transport it arrives.
+    fn key(&self) -> String {
+        match self {
+            Self::Alarm(t) => t.dedupe_key(),
+            Self::Insight(a) => format!("insight:{}:{}", a.source, a.alert_id),
+            Self::Request(r) => format!("request:{}:{}", r.source, r.id),
+        }
+    }
+
+    /// The alarm to confirm before acting and to escalate on: its name and ARN.
+    fn alarm(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::Alarm(t) => Some((&t.alarm_name, &t.alarm_arn)),
+            _ => None,
+        }
+    }
+
+    /// Automatic causes are held back by the cooldown; a person's request is not.
+    fn automatic(&self) -> bool {
+        !matches!(self, Self::Request(_))
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::Alarm(t) => t.alarm_name.clone(),
+            Self::Insight(a) => format!(
+                "Critical Insight {} on {} (risk {})",
+                a.alert_id, a.stream_id, a.risk_score
+            ),
+            Self::Request(r) => format!(
+                "request {} by {}{}",
+                r.id,
+                r.requested_by.as_deref().unwrap_or(&r.source),
+                if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", r.reason)
+                }
+            ),
+        }
+    }
+
+    fn report(&self, outcome: Outcome, reason: String) -> Report {
+        match self {
+            Self::Alarm(t) => Report::about(t, outcome, reason),
+            _ => Report {
+                outcome,
+                alarm: Some(self.label()),
+                transport: Some(Transport::Eventbridge.as_str()),
+                dedupe_key: Some(self.key()),
+                ..Report::rejected(reason)
+            },
+        }
+    }
+}
+
+/// What an action runs for.
+struct Ctx<'a> {
+    /// The transition's dedupe key, or an escalation's own key.
+    key: String,
+    alarm: &'a str,
+    mode: Mode,
+    now: DateTime<Utc>,
+}
+
+impl Guard {
+    /// A guard running in `home`, learned once from where it runs (never from an event).
+    pub fn new(policy: Policy, ports: Ports, home: Home) -> Self {
+        Self {
+            policy,
+            ports,
+            home,
+            retry: RetryPolicy::default(),
+            insights: InsightEngine::rules_only(),
+            settled: Mutex::new(HashSet::new()),
+        }
+    }
+    /// Explains incidents with this insight path (default: rules only).
+    pub fn with_insights(mut self, insights: InsightEngine) -> Self {
+        self.insights = insights;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+    /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
+    /// what is not JSON is rejected like any bad event.
+    pub async fn handle_bytes(&self, bytes: &[u8], force_plan: bool) -> Report {
+        self.handle_inbound(intake::parse_inbound_bytes(bytes), force_plan)
+            .await
+    }
+    /// Handles one event end to end and announces the outcome. `force_plan` makes every action
+    /// a plan (`guard replay --dry-run`).
+    pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
+        self.handle_inbound(intake::parse_inbound(event), force_plan)
+            .await
+    }
+
+    async fn handle_inbound(
+        &self,
+        inbound: Result<Inbound, intake::IntakeError>,
+        force_plan: bool,
+    ) -> Report {
+        let policy = &self.policy;
+        let inbound = match inbound {
+            Ok(inbound) => inbound,
+            Err(e) => {
+                warn!(error = %e, "event rejected");
+                return Report::rejected(e.to_string());
+            }
+        };
+        // Before anything else, and before any AWS call: whose event it is, and whether it was
+        // caused where the guard runs.
+        if let Some(why) = origin_refused(policy, &self.home, &inbound) {
+            warn!(reason = %why, "event rejected");
+            return match inbound {
+                Inbound::Alarm(t) => Report::about(&t, Outcome::Rejected, why),
+                Inbound::Insight(a) => Cause::Insight(a).report(Outcome::Rejected, why),
+                Inbound::Request(r) => Cause::Request(r).report(Outcome::Rejected, why),
+                Inbound::Schedule { .. } => Report::rejected(why),
+            };
+        }
+        let (cause, decision) = match inbound {
+            Inbound::Alarm(t) => {
+                let d = decide(policy, &t, force_plan);
+                (Cause::Alarm(t), d)
+            }
+            Inbound::Insight(a) => {
+                let d = decide_insight(policy, &a, force_plan);
+                (Cause::Insight(a), d)
+            }
+            Inbound::Request(r) => {
+                let d = decide_request(policy, &r, force_plan);
+                (Cause::Request(r), d)
+            }
+            Inbound::Schedule { .. } => return self.sweep().await,
+        };
+        let report = match decision {
+            Decision::Rejected(r) => {
+                warn!(cause = %cause.label(), reason = %r, "event rejected");
+                return cause.report(Outcome::Rejected, r);
+            }
+            Decision::Ignored(r) => return cause.report(Outcome::Ignored, r),
+            Decision::NoAction(r) => return cause.report(Outcome::NoAction, r),
+            Decision::Act {
+                target,
+                trigger,
+                mode,
+            } => self.act(&cause, target, &trigger, mode).await,
+        };
+        info!(
+            cause = %cause.label(),
+            target = report.target.as_deref().unwrap_or(""),
+            action = report.action.unwrap_or(""),
+            outcome = report.outcome.as_str(),
+            reason = %report.reason,
+            "settled"
+        );
+        report
+    }
+    /// The first rung of the trigger's ladder (or the requested action), exactly once.
+    async fn act(&self, cause: &Cause, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
+        let action = trigger.first_action();
+        let key = cause.key();
+        let report = cause
+            .report(Outcome::Failed, String::new())
+            .on_target(target, action);
+        let mut report = self
+            .act_once(report, cause, target, trigger, mode, &key)
+            .await;
+        self.announce(&mut report).await;
+        report
+    }
+
+    async fn act_once(
+        &self,
+        report: Report,
+        cause: &Cause,
+        target: &Target,
+        trigger: &Trigger,
+        mode: Mode,
+        key: &str,
+    ) -> Report {
+        // Plans change nothing, so a plan is never a duplicate: a backtest of a transition
+        // handled long ago still says what the policy would do.
+        if mode == Mode::Execute && self.is_settled(key) {
+            return report.settle(
+                Outcome::AlreadyDone,
+                "duplicate delivery: this transition was already handled",
+            );
+        }
+        // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
+        if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
+            if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {
+                return report.settle(outcome, why);
+            }
+        }
+        let function = target.function.as_str();
+        let tags = match self.read_record(function).await {
+            Ok(tags) => tags,
+            Err(why) => return report.settle(Outcome::Failed, why),
+        };
+        let record = ActionRecord::from_tags(&tags);
+        if let Some(r) = record
+            .as_ref()
+            .filter(|r| mode == Mode::Execute && r.event == fingerprint(key))
+        {
+            self.settle_key(key);
+            return report.settle(
+                Outcome::AlreadyDone,
+                format!(
+                    "duplicate delivery: this transition was already handled at {}",
+                    r.at
+                ),
+            );
+        }
+        let now = self.ports.clock.now();
+        let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
+        if let Some(r) = record
+            .as_ref()
+            .filter(|r| mode == Mode::Execute && cause.automatic() && now < r.at + cooldown)
+        {
+            return report.settle(
+                Outcome::Skipped,
+                format!(
+                    "cooldown: the guard last acted on {} at {} ({}); no automatic action before {}",
+                    target.name,
+                    r.at,
+                    r.action,
+                    r.at + cooldown
+                ),
+            );
+        }
+        let label = cause.label();
+        let ctx = Ctx {
+            key: key.to_string(),
+            alarm: &label,
+            mode,
+            now,
+        };
+        let action = trigger.first_action();
+        let mut report = self.run_action(report, target, action, &tags, &ctx).await;
+        let mut done = action;
+        if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
+            // The refusal is announced on its own; then the ladder's alias rollback runs now.
+            self.announce(&mut report).await;
+            let next = cause
+                .report(Outcome::Failed, String::new())
+                .on_target(target, fallback);
+            let mut next = self.run_action(next, target, fallback, &tags, &ctx).await;
+            next.reason = format!("{} (fallback: {action} was refused)", next.reason);
+            next.steps.push(report);
+            report = next;
+            done = fallback;
+        }
+        // Escalation watches an alarm: only alarm causes have a ladder to climb.
+        if let Some((alarm, _)) = cause
+            .alarm()
+            .filter(|_| mode == Mode::Execute && report.ladder_continues)
+        {
+            self.schedule_next(&mut report, target, trigger, done, alarm, now)
+                .await;
+        }
+        report
+    }
+
+    async fn run_action(
+        &self,
+        report: Report,
+        target: &Target,
+        action: Action,
+        tags: &BTreeMap<String, String>,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        match action {
+            Action::RollbackAlias => self.rollback_alias(report, target, tags, ctx).await,
+            Action::DisableAi => self.disable_ai(report, target, ctx).await,
+        }
+    }
+}

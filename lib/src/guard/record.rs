@@ -1,0 +1,65 @@
+//! What the guard remembers: its record in the target's tags (the authority for duplicates,
+//! the cooldown and undo) and, as a shortcut, the keys a warm instance has settled.
+
+use crate::policy::Target;
+use crate::record::ActionRecord;
+use crate::report::Report;
+use std::collections::BTreeMap;
+
+use super::Guard;
+
+/// Dedupe keys a warm instance remembers (about 150 bytes each).
+const MAX_SETTLED_IN_MEMORY: usize = 10_000;
+
+impl Guard {
+    pub(super) async fn write_record(
+        &self,
+        report: &mut Report,
+        target: &Target,
+        record: &ActionRecord,
+        key: &str,
+    ) {
+        let function = target.function.as_str();
+        let tags = record.to_tags();
+        if let Err(e) = self
+            .retry
+            .run("TagResource", || self.ports.aliases.tag(function, &tags))
+            .await
+        {
+            report.notes.push(format!(
+                "the action record could not be written to {function}'s tags ({e}): cooldown, duplicate detection and undo do not hold for this action"
+            ));
+        }
+        self.settle_key(key);
+        report.undo = Some(format!("guard undo --target {}", target.name));
+    }
+    /// The guard's record on `function` (its tags), read with retries; the error is the
+    /// reason a report gives.
+    pub(super) async fn read_record(
+        &self,
+        function: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        self.retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+            .map_err(|e| format!("cannot read the guard's record on {function}: {e}"))
+    }
+
+    pub(super) fn is_settled(&self, key: &str) -> bool {
+        self.settled
+            .lock()
+            .map(|s| s.contains(key))
+            .unwrap_or(false)
+    }
+
+    pub(super) fn settle_key(&self, key: &str) {
+        if let Ok(mut s) = self.settled.lock() {
+            // Only a shortcut (the record in the target's tags is the authority), so a
+            // long-lived instance simply starts over rather than grow without bound.
+            if s.len() >= MAX_SETTLED_IN_MEMORY {
+                s.clear();
+            }
+            s.insert(key.to_string());
+        }
+    }
+}

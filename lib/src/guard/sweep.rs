@@ -1,0 +1,169 @@
+//! The every-minute check: due escalations, and the blindness warning for watched alarms
+//! without data for too long.
+
+use crate::notify;
+use crate::policy::Target;
+use crate::record::{blind_tags, fingerprint, warned_blind};
+use crate::report::{Outcome, Report};
+use crate::transition::{rfc3339_millis, AlarmState};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+use super::Guard;
+
+impl Guard {
+    /// The every-minute check: runs the escalations that are due, and warns once about each
+    /// watched alarm that has been without data too long.
+    pub(super) async fn sweep(&self) -> Report {
+        let now = self.ports.clock.now();
+        let mut steps = Vec::new();
+        for target in &self.policy.targets {
+            steps.extend(self.blindness(target, now).await);
+        }
+        let mut seen = HashSet::new();
+        for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
+            if !seen.insert(trigger.target.as_str()) {
+                continue;
+            }
+            if let Some(target) = self.policy.target(&trigger.target) {
+                if let Some(mut r) = self.escalate(target, now).await {
+                    self.announce(&mut r).await;
+                    steps.push(r);
+                }
+            }
+        }
+        let count = |o: Outcome| steps.iter().filter(|r| r.outcome == o).count();
+        let outcome = if count(Outcome::Failed) > 0 {
+            Outcome::Failed
+        } else if count(Outcome::Executed) > 0 {
+            Outcome::Executed
+        } else {
+            Outcome::NoAction
+        };
+        let blind = steps
+            .iter()
+            .filter(|r| r.reason.starts_with("blind:"))
+            .count();
+        let mut report = Report::rejected(String::new());
+        report.outcome = outcome;
+        report.reason = format!(
+            "scheduled check: {blind} blindness warning(s); {} escalation(s) due, {} executed, {} cancelled, {} failed",
+            steps.len() - blind,
+            count(Outcome::Executed),
+            count(Outcome::NoAction) - blind,
+            count(Outcome::Failed)
+        );
+        // What went wrong inside a step (an undelivered warning) is the check's too: the
+        // handler then fails, and says so.
+        report.notes = steps
+            .iter()
+            .flat_map(|r| {
+                let target = r.target.clone().unwrap_or_default();
+                r.notes.iter().map(move |n| format!("{target}: {n}"))
+            })
+            .collect();
+        report.steps = steps;
+        report
+    }
+    /// Watched alarms of `target` in INSUFFICIENT_DATA for longer than `blind_after_minutes`,
+    /// each warned about once per spell (recorded in the target's tags).
+    async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
+        let minutes = self.policy.guard.blind_after_minutes;
+        let limit = chrono::Duration::minutes(i64::from(minutes));
+        let mut blind = Vec::new();
+        let mut failed = Vec::new();
+        for pattern in self
+            .policy
+            .triggers
+            .iter()
+            .filter(|t| t.target == target.name)
+            .filter_map(|t| t.alarm.as_ref())
+        {
+            match self
+                .retry
+                .run("DescribeAlarms", || self.ports.alarms.alarms(pattern))
+                .await
+            {
+                Ok(alarms) => {
+                    blind.extend(alarms.into_iter().filter(|a| {
+                        a.state == AlarmState::InsufficientData && now >= a.since + limit
+                    }))
+                }
+                Err(e) => failed.push(format!("cannot check the alarms of {}: {e}", target.name)),
+            }
+        }
+        let mut reports: Vec<Report> = failed
+            .into_iter()
+            .map(|why| Report::failed_on(target, why))
+            .collect();
+        if blind.is_empty() {
+            return reports;
+        }
+        let function = target.function.as_str();
+        let tags = match self.read_record(function).await {
+            Ok(tags) => tags,
+            Err(why) => {
+                reports.push(Report::failed_on(target, why));
+                return reports;
+            }
+        };
+        let mut warned = warned_blind(&tags);
+        for alarm in blind {
+            let since = rfc3339_millis(&alarm.since);
+            let spell = fingerprint(&format!("{}@{since}", alarm.name));
+            if warned.contains(&spell) {
+                continue;
+            }
+            let mut report = Report::rejected(format!(
+                "blind: alarm `{}` has been INSUFFICIENT_DATA since {since}, more than {minutes} min: the guard cannot see {}",
+                alarm.name, target.name
+            ));
+            report.outcome = Outcome::NoAction;
+            report.target = Some(target.name.clone());
+            report.alarm = Some(alarm.name.clone());
+            report.state = Some(AlarmState::InsufficientData);
+            let (notification, event) =
+                notify::blind_warning(&target.name, &alarm.name, &since, minutes);
+            if let Some(topic) = self.policy.guard.notify_topic_arn.as_deref() {
+                if let Err(e) = self
+                    .retry
+                    .run("Publish", || {
+                        self.ports.notifier.publish(topic, &notification)
+                    })
+                    .await
+                {
+                    report
+                        .notes
+                        .push(format!("blindness warning not delivered to {topic}: {e}"));
+                }
+            }
+            let bus = &self.policy.guard.event_bus;
+            if let Err(e) = self
+                .retry
+                .run("PutEvents", || self.ports.audit.put(bus, &event))
+                .await
+            {
+                report
+                    .notes
+                    .push(format!("audit event not delivered to bus {bus}: {e}"));
+            }
+            if report.notes.is_empty() {
+                warned.push(spell);
+            }
+            reports.push(report);
+        }
+        let record = blind_tags(&warned);
+        if let Err(e) = self
+            .retry
+            .run("TagResource", || self.ports.aliases.tag(function, &record))
+            .await
+        {
+            if let Some(last) = reports.last_mut() {
+                last.notes.push(format!(
+                    "the warning could not be recorded ({e}): it may be repeated"
+                ));
+            }
+        }
+        reports
+    }
+}
