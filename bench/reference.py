@@ -86,7 +86,10 @@ def act(policy, action, target, replay):
     return verdict(mode, action, target)
 
 
-def decide_alarm(policy, arn, name, state, old_state, at, replay=None):
+SUPPRESSED_BY = {"Alarm", "WaitPeriod", "ExtensionPeriod"}
+
+
+def decide_alarm(policy, arn, name, state, old_state, at, replay=None, suppressed_by=None):
     m = ARN.match(arn or "")
     if not m or m.group(3) != name:
         raise ValueError("alarm ARN and name disagree")
@@ -100,6 +103,11 @@ def decide_alarm(policy, arn, name, state, old_state, at, replay=None):
         return verdict("ignored")
     if state != "ALARM":
         return verdict("no-action")
+    if suppressed_by is not None and suppressed_by != "None":
+        if suppressed_by not in SUPPRESSED_BY:
+            raise ValueError("unknown actionsSuppressedBy")
+        # People silenced the alarm's actions (an actions suppressor): the guard stands down.
+        return verdict("skipped", first_action(trigger), trigger["target"])
     return act(policy, first_action(trigger), trigger["target"], replay)
 
 
@@ -162,6 +170,7 @@ def decide(policy, raw):
             data["state"]["value"],
             data["previousState"]["value"],
             data["state"]["timestamp"],
+            suppressed_by=data["state"].get("actionsSuppressedBy"),
         )
     kind = event.get("detail-type")
     detail = event.get("detail", {})
@@ -177,6 +186,7 @@ def decide(policy, raw):
             detail["previousState"]["value"],
             detail["state"]["timestamp"],
             event.get("replay-name"),
+            detail["state"].get("actionsSuppressedBy"),
         )
     if kind == "Critical Insight":
         return decide_insight(policy, event, detail)

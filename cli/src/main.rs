@@ -108,6 +108,42 @@ enum Command {
         #[arg(long)]
         target: String,
     },
+    /// Holds back the guard's automatic actions on a target (alarms, insights, escalations;
+    /// requests still act) for a while: a maintenance window, an incident people handle.
+    Pause {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long)]
+        target: String,
+        /// How long: 30m, 2h, 1d; at most 7d. The pause ends by itself.
+        #[arg(long = "for")]
+        duration: String,
+        /// Why, for the people the guard no longer protects meanwhile.
+        #[arg(long)]
+        reason: String,
+        /// Who pauses (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Ends a target's pause now.
+    Resume {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long)]
+        target: String,
+    },
+    /// The policy's targets, each with its function, alias and pause.
+    Targets {
+        #[arg(long)]
+        policy: Option<String>,
+    },
+}
+
+/// Who runs the command: `--by`/`--requested-by`, else $USER.
+fn who(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn load_policy(path: Option<&str>) -> Result<Policy, String> {
@@ -257,6 +293,77 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 Err(e) => Err(format!("undo failed: {e}")),
             }
         }
+        Command::Pause {
+            policy,
+            target,
+            duration,
+            reason,
+            by,
+        } => {
+            let policy = load_policy(policy.as_deref())?;
+            let duration = operator::pause_duration(&duration).map_err(|e| e.to_string())?;
+            let config = adapters::sdk_config().await;
+            let ports = adapters::aws_ports(&config);
+            let by = who(by);
+            let request = operator::PauseRequest {
+                duration,
+                by: &by,
+                reason: &reason,
+            };
+            let pause = operator::pause(
+                &policy,
+                ports.aliases.as_ref(),
+                &SystemClock,
+                &RetryPolicy::default(),
+                &target,
+                &request,
+            )
+            .await
+            .map_err(|e| format!("pause refused: {e}"))?;
+            println!("{target}: {pause}; resume early with: guard resume --target {target}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { policy, target } => {
+            let policy = load_policy(policy.as_deref())?;
+            let config = adapters::sdk_config().await;
+            let ports = adapters::aws_ports(&config);
+            let was = operator::resume(
+                &policy,
+                ports.aliases.as_ref(),
+                &SystemClock,
+                &RetryPolicy::default(),
+                &target,
+            )
+            .await
+            .map_err(|e| format!("resume refused: {e}"))?;
+            match was {
+                Some(p) => println!("{target}: resumed (was {p})"),
+                None => println!("{target}: was not paused; the guard acts on it"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Targets { policy } => {
+            let policy = load_policy(policy.as_deref())?;
+            let config = adapters::sdk_config().await;
+            let ports = adapters::aws_ports(&config);
+            let targets = operator::targets(
+                &policy,
+                ports.aliases.as_ref(),
+                &SystemClock,
+                &RetryPolicy::default(),
+            )
+            .await
+            .map_err(|e| format!("cannot read the targets' records: {e}"))?;
+            for (target, pause) in targets {
+                let alias = target.alias.as_deref().unwrap_or("(no alias)");
+                let state = match pause {
+                    Some(p) => p.to_string(),
+                    None => "guarded".to_string(),
+                };
+                println!("{}\t{}:{alias}\t{state}", target.name, target.function);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -326,9 +433,7 @@ async fn request(
     if !policy.guard.request_sources.iter().any(|s| s == source) {
         return Err(format!("source `{source}` is not in the policy's guard.request_sources: the guard would reject the request"));
     }
-    let requested_by = requested_by
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let requested_by = who(requested_by);
     let event = AuditEvent {
         source: source.into(),
         detail_type: ROLLBACK_REQUESTED.into(),

@@ -344,3 +344,86 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn pause_targets_and_resume_hold_the_guard_back_and_let_it_act_again() {
+    let emu = Emulator::connect().await;
+    let name = guard_e2e::unique("orders-ai");
+    emu.function(&name, 3, "live", "3", &[])
+        .await
+        .expect("function");
+    emu.alarm(&format!("{name}-error-rate"), "ALARM")
+        .await
+        .expect("alarm");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"),
+    )
+    .expect("policy");
+    let event = dir.path().join("alarm.json");
+    std::fs::write(
+        &event,
+        guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name),
+    )
+    .expect("event");
+    let (policy, event) = (
+        policy.to_str().expect("path"),
+        event.to_str().expect("path"),
+    );
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    let too_long = guard(&[
+        "pause", "--policy", policy, "--target", &name, "--for", "8d", "--reason", "x",
+    ]);
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most 7d"));
+
+    let paused = ok(&guard(&[
+        "pause",
+        "--policy",
+        policy,
+        "--target",
+        &name,
+        "--for",
+        "2h",
+        "--reason",
+        "schema migration",
+        "--by",
+        "oncall",
+    ]));
+    assert!(paused.contains("paused by oncall until"), "{paused}");
+    let listed = ok(&guard(&["targets", "--policy", policy]));
+    assert!(
+        listed.contains(&format!("{name}\t{name}:live\tpaused by oncall until"))
+            && listed.contains("schema migration"),
+        "{listed}"
+    );
+
+    let held = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
+    assert_eq!(held["outcome"], "skipped", "{held}");
+    assert!(held["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("schema migration"));
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "3");
+
+    let resumed = ok(&guard(&["resume", "--policy", policy, "--target", &name]));
+    assert!(resumed.contains("resumed"), "{resumed}");
+    let listed = ok(&guard(&["targets", "--policy", policy]));
+    assert!(
+        listed.contains(&format!("{name}\t{name}:live\tguarded")),
+        "{listed}"
+    );
+    let acted = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
+    assert_eq!(acted["outcome"], "executed", "{acted}");
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
+}

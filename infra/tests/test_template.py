@@ -158,6 +158,7 @@ def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
         "eventbridge-alarm.json",
         "eventbridge-anomaly-detection.json",
         "eventbridge-composite.json",
+        "eventbridge-composite-suppressed.json",
         "eventbridge-insufficient-data.json",
         "eventbridge-ok.json",
         "eventbridge-replayed.json",

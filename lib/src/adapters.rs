@@ -10,11 +10,11 @@ use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 use crate::ports::Ports;
 use crate::ports::{
-    AlarmStates, AlarmStatus, AliasManager, AuditBus, FunctionSettings, Notifier, PortError,
-    SystemClock,
+    AlarmNow, AlarmStates, AlarmStatus, AliasManager, AuditBus, FunctionSettings, Notifier,
+    PortError, SystemClock,
 };
 use crate::rollback::AliasState;
-use crate::transition::{AlarmArn, AlarmState};
+use crate::transition::{AlarmArn, AlarmState, Suppression, SuppressionKind};
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -408,7 +408,7 @@ impl CloudWatchAlarmStates {
 
 #[async_trait]
 impl AlarmStates for CloudWatchAlarmStates {
-    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError> {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
         use aws_sdk_cloudwatch::types::AlarmType;
         let alarm_name = AlarmArn::parse(alarm_arn)
             .ok_or_else(|| PortError::Other(format!("`{alarm_arn}` is not an alarm ARN")))?
@@ -432,15 +432,36 @@ impl AlarmStates for CloudWatchAlarmStates {
             .composite_alarms()
             .iter()
             .find(|a| a.alarm_arn() == Some(alarm_arn));
-        let state = metric
-            .and_then(|a| a.state_value())
-            .or_else(|| composite.and_then(|a| a.state_value()));
-        match state {
-            None => Ok(None),
-            Some(s) => AlarmState::parse(s.as_str())
-                .map(Some)
-                .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", s.as_str()))),
-        }
+        // Only composite alarms have an actions suppressor.
+        let (state, actions_enabled, suppressed_by, suppressor) = match (metric, composite) {
+            (Some(a), _) => (a.state_value(), a.actions_enabled(), None, None),
+            (None, Some(a)) => (
+                a.state_value(),
+                a.actions_enabled(),
+                a.actions_suppressed_by().map(|s| s.as_str()),
+                a.actions_suppressor(),
+            ),
+            (None, None) => return Ok(None),
+        };
+        let Some(state) = state else {
+            return Ok(None);
+        };
+        let state = AlarmState::parse(state.as_str())
+            .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", state.as_str())))?;
+        let kind = match suppressed_by.map(SuppressionKind::parse) {
+            None => None,
+            Some(Ok(kind)) => kind,
+            Some(Err(why)) => return Err(PortError::Other(format!("ActionsSuppressedBy: {why}"))),
+        };
+        Ok(Some(AlarmNow {
+            state,
+            // The API leaves it out only where it does not apply; actions are on by default.
+            actions_enabled: actions_enabled.unwrap_or(true),
+            suppressed: kind.map(|kind| Suppression {
+                kind,
+                suppressor: suppressor.map(str::to_string),
+            }),
+        }))
     }
 
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {

@@ -28,6 +28,13 @@ pub enum Decision<'p> {
         trigger: Cow<'p, Trigger>,
         mode: Mode,
     },
+    /// A matched alarm in ALARM whose own actions people have silenced (an actions
+    /// suppressor): the guard stands down with them, and says so to machines only.
+    StandDown {
+        target: &'p Target,
+        action: Action,
+        reason: String,
+    },
     /// A matched alarm whose state calls for nothing (OK, INSUFFICIENT_DATA).
     NoAction(String),
     /// Nothing in the policy is about this alarm, or replays are ignored.
@@ -52,6 +59,16 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
             "alarm `{}` went to {}; only ALARM acts",
             t.alarm_name, t.new_state
         ));
+    }
+    if let (Some(suppressed), Some(target)) = (&t.suppressed, policy.target(&trigger.target)) {
+        return Decision::StandDown {
+            target,
+            action: trigger.first_action(),
+            reason: format!(
+                "alarm `{}` is in ALARM with its actions {suppressed}: the guard stands down as they do",
+                t.alarm_name
+            ),
+        };
     }
     act_through(policy, trigger, t.replay_name.as_deref(), force_plan)
 }
@@ -182,7 +199,7 @@ pub fn origin_refused(policy: &Policy, home: &Home, inbound: &Inbound) -> Option
 /// The offline verdict on one event (`guard evaluate`): intake and decision, no AWS calls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Evaluation<'p> {
-    /// `act`, `dry-run`, `no-action`, `ignored` or `rejected`.
+    /// `act`, `dry-run`, `skipped`, `no-action`, `ignored` or `rejected`.
     pub outcome: &'static str,
     pub action: Option<&'static str>,
     /// The policy's name for the target.
@@ -264,6 +281,15 @@ fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<
                 accepted.into(),
             )
         },
+        Decision::StandDown {
+            target,
+            action,
+            reason,
+        } => Evaluation {
+            action: Some(action.as_str()),
+            target: Some(&target.name),
+            ..verdict("skipped", reason.into())
+        },
         Decision::NoAction(r) => verdict("no-action", r.into()),
         Decision::Ignored(r) => verdict("ignored", r.into()),
         Decision::Rejected(r) => verdict("rejected", r.into()),
@@ -300,6 +326,16 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
                 reason.into(),
             )
         }
+        Decision::StandDown {
+            target,
+            action,
+            reason,
+        } => (
+            "skipped",
+            Some(action.as_str()),
+            Some(target.name.as_str()),
+            reason.into(),
+        ),
         Decision::NoAction(r) => ("no-action", None, None, r.into()),
         Decision::Ignored(r) => ("ignored", None, None, r.into()),
         Decision::Rejected(r) => ("rejected", None, None, r.into()),

@@ -7,10 +7,11 @@ use crate::insight::{InsightModel, InsightRequest, ModelError, ModelReply};
 use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 use crate::ports::{
-    AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock, FunctionSettings, Notifier, PortError,
+    AlarmNow, AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock, FunctionSettings, Notifier,
+    PortError,
 };
 use crate::rollback::AliasState;
-use crate::transition::{AlarmArn, AlarmState};
+use crate::transition::{AlarmArn, AlarmState, Suppression};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -415,6 +416,9 @@ pub fn home() -> crate::home::Home {
 #[derive(Default)]
 pub struct FakeAlarmStates {
     states: Mutex<std::collections::BTreeMap<String, (AlarmState, DateTime<Utc>)>>,
+    /// Alarms whose actions someone disabled, and composite alarms' suppressions.
+    disabled: Mutex<std::collections::BTreeSet<String>>,
+    suppressed: Mutex<BTreeMap<String, Suppression>>,
 }
 
 impl FakeAlarmStates {
@@ -429,11 +433,30 @@ impl FakeAlarmStates {
     pub fn set_since(&self, alarm: &str, state: AlarmState, since: DateTime<Utc>) {
         lock(&self.states).insert(alarm.into(), (state, since));
     }
+
+    /// `aws cloudwatch disable-alarm-actions` (`false`) or `enable-alarm-actions` (`true`).
+    pub fn set_actions_enabled(&self, alarm: &str, enabled: bool) {
+        let mut disabled = lock(&self.disabled);
+        if enabled {
+            disabled.remove(alarm);
+        } else {
+            disabled.insert(alarm.into());
+        }
+    }
+
+    /// A composite alarm's actions suppressed (`None`: no longer).
+    pub fn set_suppressed(&self, alarm: &str, suppression: Option<Suppression>) {
+        let mut suppressed = lock(&self.suppressed);
+        match suppression {
+            Some(s) => suppressed.insert(alarm.into(), s),
+            None => suppressed.remove(alarm),
+        };
+    }
 }
 
 #[async_trait]
 impl AlarmStates for FakeAlarmStates {
-    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError> {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
         // As CloudWatch answers: only alarms of its own account and region exist.
         let Some(name) = AlarmArn::parse(alarm_arn)
             .filter(|a| home().alarm_arn(a.name) == alarm_arn)
@@ -441,7 +464,11 @@ impl AlarmStates for FakeAlarmStates {
         else {
             return Ok(None);
         };
-        Ok(lock(&self.states).get(name).map(|(s, _)| *s))
+        Ok(lock(&self.states).get(name).map(|(state, _)| AlarmNow {
+            state: *state,
+            actions_enabled: !lock(&self.disabled).contains(name),
+            suppressed: lock(&self.suppressed).get(name).cloned(),
+        }))
     }
 
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {

@@ -2,7 +2,9 @@
 //! to one [`Transition`]. Nothing here trusts its input: every field the guard relies on is
 //! checked, and anything that does not hold is an [`IntakeError`], never a default.
 
-use crate::transition::{parse_timestamp, AlarmArn, AlarmState, Transition, Transport};
+use crate::transition::{
+    parse_timestamp, AlarmArn, AlarmState, Suppression, SuppressionKind, Transition, Transport,
+};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -546,6 +548,8 @@ struct AlarmDetail<'a> {
     state: StateBlock<'a>,
     #[serde(borrow)]
     previous_state: StateBlock<'a>,
+    #[serde(borrow, default)]
+    configuration: Option<SuppressorConfig<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -559,6 +563,16 @@ struct StateBlock<'a> {
     reason_data: Option<&'a RawValue>,
     #[serde(borrow)]
     timestamp: Cow<'a, str>,
+    #[serde(borrow, default)]
+    actions_suppressed_by: Option<Cow<'a, str>>,
+}
+
+/// The part of an alarm's `configuration` that names its actions suppressor (composite alarms).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuppressorConfig<'a> {
+    #[serde(borrow, default)]
+    actions_suppressor: Option<Cow<'a, str>>,
 }
 
 // Producers may add fields; the ones the guard relies on must be there.
@@ -653,6 +667,12 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         "detail.state.reasonData",
         detail.state.reason_data,
     )?;
+    let suppressed = suppression(
+        transport,
+        "detail.state.actionsSuppressedBy",
+        detail.state.actions_suppressed_by.as_deref(),
+        detail.configuration.as_ref(),
+    )?;
     Ok(Inbound::Alarm(Transition {
         new_state: state("detail.state.value", &detail.state.value)?,
         old_state: state("detail.previousState.value", &detail.previous_state.value)?,
@@ -665,6 +685,28 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         region: region.into_owned(),
         transport,
         replay_name: owned(env.replay_name),
+        suppressed,
+    }))
+}
+
+/// `actionsSuppressedBy` and the configuration's `actionsSuppressor`, read together: what
+/// CloudWatch says held the alarm's own actions back.
+fn suppression(
+    transport: Transport,
+    field: &str,
+    by: Option<&str>,
+    configuration: Option<&SuppressorConfig>,
+) -> Result<Option<Suppression>, IntakeError> {
+    let Some(by) = by else {
+        return Ok(None);
+    };
+    let kind = SuppressionKind::parse(by)
+        .map_err(|why| IntakeError::malformed(transport, format!("{field}: {why}")))?;
+    Ok(kind.map(|kind| Suppression {
+        kind,
+        suppressor: configuration
+            .and_then(|c| c.actions_suppressor.as_deref())
+            .map(str::to_string),
     }))
 }
 
@@ -868,6 +910,10 @@ fn from_sns(records: Vec<SnsRecord>) -> Result<Transition, IntakeError> {
         region,
         transport,
         replay_name: None,
+        // An SNS notification is an alarm action: CloudWatch sends none while the alarm's
+        // actions are suppressed, and the message has no field for it. The confirmation reads
+        // the suppression (and disabled actions) from DescribeAlarms.
+        suppressed: None,
     })
 }
 
@@ -884,8 +930,8 @@ struct ActionData<'a> {
     state: Option<ActionState<'a>>,
     #[serde(borrow, default)]
     previous_state: Option<ActionState<'a>>,
-    #[serde(default)]
-    configuration: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    configuration: Option<SuppressorConfig<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -899,6 +945,8 @@ struct ActionState<'a> {
     reason_data: Option<&'a RawValue>,
     #[serde(borrow, default)]
     timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    actions_suppressed_by: Option<Cow<'a, str>>,
 }
 
 fn from_lambda_action(
@@ -978,6 +1026,12 @@ fn from_lambda_action(
             transport,
             "alarmData.state.reasonData",
             now.and_then(|s| s.reason_data),
+        )?,
+        suppressed: suppression(
+            transport,
+            "alarmData.state.actionsSuppressedBy",
+            now.and_then(|s| s.actions_suppressed_by.as_deref()),
+            data.configuration.as_ref(),
         )?,
         reason: reason.to_string(),
         alarm_name: name.to_string(),

@@ -41,15 +41,6 @@ pub fn detail_type(outcome: Outcome, action: Option<&str>) -> Option<&'static st
     }
 }
 
-/// Whether people are told over SNS: actions, failures, and alarms the cooldown held back.
-/// Duplicates and no-ops are audit events only, so one transition makes one notification.
-pub fn notifies_people(outcome: Outcome) -> bool {
-    matches!(
-        outcome,
-        Outcome::Executed | Outcome::Failed | Outcome::Skipped
-    )
-}
-
 /// The machine-readable account of a report: the audit event's detail and the JSON half of
 /// the notification.
 pub fn report_json(r: &Report) -> Value {

@@ -1,11 +1,12 @@
-//! Operator commands that change a target on purpose: recording the stable version and
-//! undoing the guard's last action. Both refuse rather than guess.
+//! Operator commands that change a target on purpose: recording the stable version, undoing
+//! the guard's last action, pausing and resuming the guard on a target. All refuse rather than
+//! guess.
 
 use crate::ai::{restored_environment, AI_OFF};
 use crate::flag;
-use crate::policy::Policy;
+use crate::policy::{Policy, Target};
 use crate::ports::{AliasManager, Clock, FunctionSettings, PortError};
-use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange};
+use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange, Pause, MAX_PAUSE};
 use crate::retry::RetryPolicy;
 use std::collections::BTreeMap;
 
@@ -204,3 +205,125 @@ pub async fn undo(
 }
 
 const UNDO_ACTION: &str = "undo";
+
+/// The policy's target of this name, or the refusal that names the targets there are.
+fn known_target<'p>(policy: &'p Policy, target: &str) -> Result<&'p Target, OperatorError> {
+    policy.target(target).ok_or_else(|| {
+        let names: Vec<&str> = policy.targets.iter().map(|t| t.name.as_str()).collect();
+        OperatorError::Refused(format!(
+            "unknown target `{target}` in the policy (targets: {})",
+            names.join(", ")
+        ))
+    })
+}
+
+/// `--for`: whole minutes, hours or days (`30m`, `2h`, `1d`), more than none and at most
+/// [`MAX_PAUSE`].
+pub fn pause_duration(text: &str) -> Result<chrono::TimeDelta, OperatorError> {
+    let refuse = || {
+        OperatorError::Refused(format!(
+            "--for `{text}`: expected a duration such as 30m, 2h or 1d, at most 7d"
+        ))
+    };
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number.parse().map_err(|_| refuse())?;
+    let duration = match unit {
+        "m" => chrono::TimeDelta::try_minutes(n),
+        "h" => chrono::TimeDelta::try_hours(n),
+        "d" => chrono::TimeDelta::try_days(n),
+        _ => None,
+    }
+    .ok_or_else(refuse)?;
+    if duration <= chrono::TimeDelta::zero() || duration > MAX_PAUSE {
+        return Err(refuse());
+    }
+    Ok(duration)
+}
+
+/// What `guard pause` is asked for: how long, by whom, and why.
+#[derive(Debug, Clone)]
+pub struct PauseRequest<'a> {
+    pub duration: chrono::TimeDelta,
+    pub by: &'a str,
+    pub reason: &'a str,
+}
+
+/// `guard pause`: the target's automatic actions (alarms, insights, escalations) stand down
+/// for `duration`, with who and why kept in its tags; a person's request still acts. Ends by
+/// itself. A second pause replaces the first.
+pub async fn pause(
+    policy: &Policy,
+    aliases: &dyn AliasManager,
+    clock: &dyn Clock,
+    retry: &RetryPolicy,
+    target: &str,
+    request: &PauseRequest<'_>,
+) -> Result<Pause, OperatorError> {
+    let PauseRequest {
+        duration,
+        by,
+        reason,
+    } = *request;
+    let target = known_target(policy, target)?;
+    if reason.trim().is_empty() {
+        return Err(OperatorError::Refused(
+            "a pause needs a --reason: the people the guard no longer protects read it".into(),
+        ));
+    }
+    if duration <= chrono::TimeDelta::zero() || duration > MAX_PAUSE {
+        return Err(OperatorError::Refused(format!(
+            "a pause lasts more than nothing and at most 7 days, not {duration}"
+        )));
+    }
+    let now = clock.now();
+    let pause = Pause {
+        until: now + duration,
+        at: now,
+        by: by.to_string(),
+        reason: reason.to_string(),
+    };
+    let tags = Pause::to_tags(Some(&pause));
+    let function = target.function.as_str();
+    retry
+        .run("TagResource", || aliases.tag(function, &tags))
+        .await?;
+    Ok(pause)
+}
+
+/// `guard resume`: ends the target's pause now. Returns the pause that was in force, if one
+/// was.
+pub async fn resume(
+    policy: &Policy,
+    aliases: &dyn AliasManager,
+    clock: &dyn Clock,
+    retry: &RetryPolicy,
+    target: &str,
+) -> Result<Option<Pause>, OperatorError> {
+    let function = known_target(policy, target)?.function.as_str();
+    let tags = retry.run("ListTags", || aliases.tags(function)).await?;
+    let now = clock.now();
+    let was = Pause::from_tags(&tags).filter(|p| p.holds(now));
+    let cleared = Pause::to_tags(None);
+    retry
+        .run("TagResource", || aliases.tag(function, &cleared))
+        .await?;
+    Ok(was)
+}
+
+/// `guard targets`: each of the policy's targets with its function and the pause in force.
+pub async fn targets(
+    policy: &Policy,
+    aliases: &dyn AliasManager,
+    clock: &dyn Clock,
+    retry: &RetryPolicy,
+) -> Result<Vec<(Target, Option<Pause>)>, OperatorError> {
+    let now = clock.now();
+    let mut out = Vec::new();
+    for target in &policy.targets {
+        let function = target.function.as_str();
+        let tags = retry.run("ListTags", || aliases.tags(function)).await?;
+        let pause = Pause::from_tags(&tags).filter(|p| p.holds(now));
+        out.push((target.clone(), pause));
+    }
+    Ok(out)
+}

@@ -102,6 +102,9 @@ pub struct Settings {
     pub request_sources: Vec<String>,
     /// A watched alarm in INSUFFICIENT_DATA this long leaves the guard blind: one warning.
     pub blind_after_minutes: u32,
+    /// An alarm whose actions people disabled (`disable-alarm-actions`) is not acted on
+    /// either (default true). A team that disables actions for other reasons says false.
+    pub honour_disabled_actions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,6 +188,7 @@ struct RawSettings {
     #[serde(default)]
     request_sources: Vec<String>,
     blind_after_minutes: Option<i64>,
+    honour_disabled_actions: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -444,6 +448,7 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
     };
     Ok(Settings {
         blind_after_minutes,
+        honour_disabled_actions: raw.honour_disabled_actions.unwrap_or(true),
         request_sources: raw.request_sources,
         accounts: raw.accounts,
         notify_topic_arn: raw.notify_topic_arn,

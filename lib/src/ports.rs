@@ -5,7 +5,7 @@ use crate::ai::FunctionConfig;
 use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 use crate::rollback::AliasState;
-use crate::transition::AlarmState;
+use crate::transition::{AlarmState, Suppression};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -101,12 +101,32 @@ pub trait FunctionSettings: Send + Sync {
 /// CloudWatch alarm states, to confirm an alarm before acting on it.
 #[async_trait]
 pub trait AlarmStates: Send + Sync {
-    /// The current state of the alarm this ARN names; `None` when there is no such alarm in
-    /// the ARN's account and region (one of the same name elsewhere does not count).
-    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmState>, PortError>;
+    /// The alarm this ARN names, now; `None` when there is no such alarm in the ARN's account
+    /// and region (one of the same name elsewhere does not count).
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError>;
     /// The alarms a pattern names (an exact name, or a prefix), with their state and when
     /// they entered it.
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError>;
+}
+
+/// An alarm as the guard confirms it before acting: its state, and whether people have
+/// silenced its actions (disabled them, or a composite alarm's actions suppressor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmNow {
+    pub state: AlarmState,
+    pub actions_enabled: bool,
+    pub suppressed: Option<Suppression>,
+}
+
+impl AlarmNow {
+    /// In `state`, actions enabled, nothing suppressed.
+    pub fn plain(state: AlarmState) -> Self {
+        Self {
+            state,
+            actions_enabled: true,
+            suppressed: None,
+        }
+    }
 }
 
 /// An alarm's state and since when.

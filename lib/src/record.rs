@@ -22,6 +22,13 @@ const LAST_AFTER: &str = "rollback-guard:last-after";
 const LAST_FLAG: &str = "rollback-guard:last-flag";
 const LAST_FLAG_BEFORE: &str = "rollback-guard:last-flag-before";
 const ESCALATION: &str = "rollback-guard:escalation";
+const PAUSED_UNTIL: &str = "rollback-guard:paused-until";
+const PAUSED_AT: &str = "rollback-guard:paused-at";
+const PAUSED_BY: &str = "rollback-guard:paused-by";
+const PAUSED_REASON: &str = "rollback-guard:paused-reason";
+/// The longest pause (`guard pause --for`): a pause ends by itself, so it cannot silently
+/// become "off for good".
+pub const MAX_PAUSE: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// Fingerprints of the blind spells (alarm and since when) already warned about.
 pub const BLIND: &str = "rollback-guard:blind";
 /// Fingerprints kept in [`BLIND`]: 17 characters each within the 256 a tag value holds.
@@ -171,6 +178,86 @@ impl Escalation {
         let alarm = decode(parts.next()?)?;
         Some(Self { step, due, alarm })
     }
+}
+
+/// A target's automatic actions held back by people (`guard pause`) until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pause {
+    pub until: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+}
+
+impl Pause {
+    /// The tags that hold the pause, `None` clearing it (`guard resume`).
+    pub fn to_tags(pause: Option<&Pause>) -> BTreeMap<String, String> {
+        let values = match pause {
+            None => [NONE.to_string(), NONE.to_string(), NONE.into(), NONE.into()],
+            Some(p) => [
+                rfc3339_millis(&p.until),
+                rfc3339_millis(&p.at),
+                encode_within(&p.by),
+                encode_within(&p.reason),
+            ],
+        };
+        [PAUSED_UNTIL, PAUSED_AT, PAUSED_BY, PAUSED_REASON]
+            .into_iter()
+            .map(String::from)
+            .zip(values)
+            .collect()
+    }
+
+    /// The pause in `tags`, if one was recorded and not cleared (it may have ended).
+    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
+        let time = |k: &str| {
+            DateTime::parse_from_rfc3339(tags.get(k)?)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Some(Self {
+            until: time(PAUSED_UNTIL)?,
+            at: time(PAUSED_AT)?,
+            by: tags
+                .get(PAUSED_BY)
+                .and_then(|v| decode(v))
+                .unwrap_or_default(),
+            reason: tags
+                .get(PAUSED_REASON)
+                .and_then(|v| decode(v))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// In force at `now`: a pause ends by itself.
+    pub fn holds(&self, now: DateTime<Utc>) -> bool {
+        now < self.until
+    }
+}
+
+impl std::fmt::Display for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "paused by {} until {}: {}",
+            self.by,
+            rfc3339_millis(&self.until),
+            self.reason
+        )
+    }
+}
+
+/// `s` encoded for a tag, cut (at a character) to fit one.
+fn encode_within(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let piece = encode(c.encode_utf8(&mut [0u8; 4]));
+        if out.len() + piece.len() > MAX_TAG_VALUE {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
 }
 
 /// The blind spells already warned about.

@@ -84,6 +84,10 @@ pub struct Report {
     /// The action left the target where the ladder's next rung may follow.
     #[serde(skip)]
     pub(crate) ladder_continues: bool,
+    /// The guard stood down because people said so (suppressed or disabled alarm actions, a
+    /// pause): announced to machines (the audit event), nobody paged.
+    #[serde(skip)]
+    pub(crate) quiet: bool,
 }
 
 impl Report {
@@ -120,6 +124,7 @@ impl Report {
             transition: None,
             refused: false,
             ladder_continues: false,
+            quiet: false,
         }
     }
 
@@ -147,6 +152,32 @@ impl Report {
         self.outcome = outcome;
         self.reason = reason.into();
         self
+    }
+
+    /// What an alarm that could not be confirmed settles: a skip (its actions silenced) is the
+    /// guard standing down, anything else as it says.
+    pub(crate) fn settle_unconfirmed(self, outcome: Outcome, reason: String) -> Self {
+        match outcome {
+            Outcome::Skipped => self.stand_down(reason),
+            _ => self.settle(outcome, reason),
+        }
+    }
+
+    /// Skipped because people said "not now": recorded for machines, nobody paged.
+    pub(crate) fn stand_down(mut self, reason: impl Into<String>) -> Self {
+        self.quiet = true;
+        self.settle(Outcome::Skipped, reason)
+    }
+
+    /// Whether people are told over SNS, besides the audit event: actions, failures, and
+    /// alarms the cooldown held back. Duplicates and no-ops are audit events only, so one
+    /// transition makes one notification; so is a guard standing down as people asked.
+    pub fn pages(&self) -> bool {
+        !self.quiet
+            && matches!(
+                self.outcome,
+                Outcome::Executed | Outcome::Failed | Outcome::Skipped
+            )
     }
 
     pub(crate) fn refuse(mut self, reason: impl Into<String>) -> Self {

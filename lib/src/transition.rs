@@ -78,6 +78,74 @@ pub struct Transition {
     pub transport: Transport,
     /// Set on events replayed from an EventBridge archive.
     pub replay_name: Option<String>,
+    /// The alarm's actions were suppressed at this transition (composite alarms with an
+    /// actions suppressor): its own actions stay quiet, and so does the guard.
+    pub suppressed: Option<Suppression>,
+}
+
+/// Why a composite alarm's actions are suppressed, as CloudWatch says
+/// (`actionsSuppressedBy`): the suppressor alarm is in ALARM, or its wait or extension period
+/// is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SuppressionKind {
+    Alarm,
+    WaitPeriod,
+    ExtensionPeriod,
+}
+
+impl SuppressionKind {
+    /// CloudWatch's value; `Ok(None)` for `None` (not suppressed), an error naming anything
+    /// else.
+    pub fn parse(value: &str) -> Result<Option<Self>, String> {
+        match value {
+            "Alarm" => Ok(Some(Self::Alarm)),
+            "WaitPeriod" => Ok(Some(Self::WaitPeriod)),
+            "ExtensionPeriod" => Ok(Some(Self::ExtensionPeriod)),
+            "None" => Ok(None),
+            other => Err(format!(
+                "`{other}` is none of Alarm, WaitPeriod, ExtensionPeriod, None"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alarm => "Alarm",
+            Self::WaitPeriod => "WaitPeriod",
+            Self::ExtensionPeriod => "ExtensionPeriod",
+        }
+    }
+}
+
+/// A suppression and, where the alarm names it, the suppressor alarm.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    pub kind: SuppressionKind,
+    pub suppressor: Option<String>,
+}
+
+impl fmt::Display for Suppression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let by = match &self.suppressor {
+            Some(alarm) => format!("alarm `{alarm}`"),
+            None => "its actions suppressor".to_string(),
+        };
+        match self.kind {
+            SuppressionKind::Alarm => {
+                write!(f, "suppressed by {by} (Alarm: the suppressor is in ALARM)")
+            }
+            SuppressionKind::WaitPeriod => {
+                write!(
+                    f,
+                    "suppressed by {by} (WaitPeriod: waiting for the suppressor)"
+                )
+            }
+            SuppressionKind::ExtensionPeriod => write!(
+                f,
+                "suppressed by {by} (ExtensionPeriod: the suppressor has just recovered)"
+            ),
+        }
+    }
 }
 
 impl Transition {

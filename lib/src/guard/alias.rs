@@ -109,6 +109,7 @@ impl Guard {
             .await;
         report.settle(Outcome::Executed, description)
     }
+
     /// Moves the alias from `before` to `after`. `None` when it moved; otherwise the settled
     /// report (already done by another delivery, or failed with the alias state re-read).
     pub(super) async fn move_alias(
@@ -146,6 +147,7 @@ impl Guard {
             }
         }
     }
+
     /// `UpdateAlias` guarded by the alias revision: of concurrent deliveries, one moves the
     /// alias, the others find it moved.
     async fn update_alias(

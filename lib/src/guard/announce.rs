@@ -12,7 +12,7 @@ impl Guard {
     /// Adds the insight to a report people will read. Runs after the action, never before:
     /// the insight explains, it does not decide, and its budget bounds only the notification.
     async fn explain(&self, report: &mut Report) {
-        if !notify::notifies_people(report.outcome) || report.insight.is_some() {
+        if !report.pages() || report.insight.is_some() {
             return;
         }
         let alarm = report.alarm.clone().unwrap_or_default();
@@ -28,6 +28,7 @@ impl Guard {
         report.insight = Some(explained.insight);
         report.insight_fallback = explained.fallback_reason;
     }
+
     /// Sends the notification and the audit event the outcome calls for. A failure here is
     /// recorded on the report (and makes the handler fail), never swallowed.
     pub(super) async fn announce(&self, report: &mut Report) {
@@ -45,7 +46,7 @@ impl Guard {
                     .push(format!("audit event not delivered to bus {bus}: {e}"));
             }
         }
-        if !notify::notifies_people(report.outcome) {
+        if !report.pages() {
             return;
         }
         let Some(topic) = self.policy.guard.notify_topic_arn.as_deref() else {

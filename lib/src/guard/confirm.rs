@@ -2,6 +2,8 @@
 //! and region it lives in.
 
 use crate::report::Outcome;
+#[cfg(doc)]
+use crate::report::Report;
 use crate::transition::AlarmState;
 
 use super::Guard;
@@ -9,7 +11,9 @@ use super::Guard;
 impl Guard {
     /// Confirms with CloudWatch that the alarm is in ALARM now: a late or retried delivery of
     /// an alarm that has since recovered must not act. The alarm is the one its ARN names,
-    /// never another of the same name elsewhere.
+    /// never another of the same name elsewhere. An alarm whose actions people have silenced
+    /// (suppressed, or disabled while `guard.honour_disabled_actions`) is `Skipped`: the guard
+    /// stands down with them ([`Report::settle_unconfirmed`]).
     pub(super) async fn confirm_alarm(
         &self,
         alarm: &str,
@@ -20,11 +24,26 @@ impl Guard {
             .run("DescribeAlarms", || self.ports.alarms.alarm_state(arn))
             .await;
         match state {
-            Ok(Some(AlarmState::Alarm)) => Ok(()),
+            Ok(Some(now)) if now.state == AlarmState::Alarm => {
+                if let Some(suppressed) = &now.suppressed {
+                    return Err((
+                        Outcome::Skipped,
+                        format!("alarm `{alarm}` is in ALARM with its actions {suppressed}: the guard stands down as they do"),
+                    ));
+                }
+                if !now.actions_enabled && self.policy.guard.honour_disabled_actions {
+                    return Err((
+                        Outcome::Skipped,
+                        format!("alarm actions are disabled on {alarm}: the guard stands down as they do (guard.honour_disabled_actions)"),
+                    ));
+                }
+                Ok(())
+            }
             Ok(Some(now)) => Err((
                 Outcome::NoAction,
                 format!(
-                    "alarm `{alarm}` is {now} now: the transition has recovered, nothing to do"
+                    "alarm `{alarm}` is {} now: the transition has recovered, nothing to do",
+                    now.state
                 ),
             )),
             Ok(None) => Err((

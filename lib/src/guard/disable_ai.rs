@@ -189,6 +189,7 @@ impl Guard {
             ),
         )
     }
+
     /// `disable-ai` on a target invoked through `$LATEST` (no alias, or an alias on `$LATEST`).
     async fn disable_ai_on_latest(&self, report: Report, target: &Target, ctx: &Ctx<'_>) -> Report {
         let function = target.function.as_str();
@@ -244,6 +245,7 @@ impl Guard {
             ),
         )
     }
+
     /// What every disable-ai path checks on the configuration it would change: the flag
     /// already off (a no-op the ladder may go on from) or variables that cannot be read (a
     /// refusal: writing them back would lose them).

@@ -3,7 +3,7 @@
 
 use crate::decision::Mode;
 use crate::policy::{Action, Target, Trigger};
-use crate::record::Escalation;
+use crate::record::{Escalation, Pause};
 use crate::report::{Outcome, Report};
 use crate::transition::rfc3339_millis;
 use chrono::{DateTime, Utc};
@@ -61,6 +61,7 @@ impl Guard {
             (Ok(()), None) => {}
         }
     }
+
     /// The target's pending escalation, if it is due: the next rung if the alarm is still in
     /// ALARM, cancelled if it is not.
     pub(super) async fn escalate(&self, target: &Target, now: DateTime<Utc>) -> Option<Report> {
@@ -94,12 +95,23 @@ impl Guard {
             ));
         };
         let mut report = report.on_target(target, action);
+        if let Some(pause) = Pause::from_tags(&tags).filter(|p| p.holds(now)) {
+            self.clear_escalation(&mut report, function).await;
+            return Some(report.stand_down(format!(
+                "{} is {pause}; escalation to {action} cancelled",
+                target.name
+            )));
+        }
         let arn = self.home.alarm_arn(&pending.alarm);
         if let Err((outcome, why)) = self.confirm_alarm(&pending.alarm, &arn).await {
-            // Recovered, gone or unreadable: the escalation ends here, and says so.
+            // Recovered, gone, unreadable or silenced by people: the escalation ends here, and
+            // says so.
             self.clear_escalation(&mut report, function).await;
             return Some(
-                report.settle(outcome, format!("{why}; escalation to {action} cancelled")),
+                report.settle_unconfirmed(
+                    outcome,
+                    format!("{why}; escalation to {action} cancelled"),
+                ),
             );
         }
         let ctx = Ctx {

@@ -19,7 +19,7 @@ use crate::home::Home;
 use crate::insight::InsightEngine;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::policy::{Action, Policy, Target, Trigger};
-use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange};
+use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange, Pause};
 use crate::retry::RetryPolicy;
 use crate::transition::{Transition, Transport};
 use chrono::{DateTime, Utc};
@@ -143,6 +143,7 @@ impl Guard {
             settled: Mutex::new(HashSet::new()),
         }
     }
+
     /// Explains incidents with this insight path (default: rules only).
     pub fn with_insights(mut self, insights: InsightEngine) -> Self {
         self.insights = insights;
@@ -161,12 +162,14 @@ impl Guard {
     pub fn home(&self) -> &Home {
         &self.home
     }
+
     /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
     /// what is not JSON is rejected like any bad event.
     pub async fn handle_bytes(&self, bytes: &[u8], force_plan: bool) -> Report {
         self.handle_inbound(intake::parse_inbound_bytes(bytes), force_plan)
             .await
     }
+
     /// Handles one event end to end and announces the outcome. `force_plan` makes every action
     /// a plan (`guard replay --dry-run`).
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
@@ -219,6 +222,18 @@ impl Guard {
                 return cause.report(Outcome::Rejected, r);
             }
             Decision::Ignored(r) => return cause.report(Outcome::Ignored, r),
+            Decision::StandDown {
+                target,
+                action,
+                reason,
+            } => {
+                let mut report = cause
+                    .report(Outcome::Skipped, String::new())
+                    .on_target(target, action)
+                    .stand_down(reason);
+                self.announce(&mut report).await;
+                report
+            }
             Decision::NoAction(r) => return cause.report(Outcome::NoAction, r),
             Decision::Act {
                 target,
@@ -236,6 +251,7 @@ impl Guard {
         );
         report
     }
+
     /// The first rung of the trigger's ladder (or the requested action), exactly once.
     async fn act(&self, cause: &Cause, target: &Target, trigger: &Trigger, mode: Mode) -> Report {
         let action = trigger.first_action();
@@ -270,7 +286,7 @@ impl Guard {
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
         if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
             if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {
-                return report.settle(outcome, why);
+                return report.settle_unconfirmed(outcome, why);
             }
         }
         let function = target.function.as_str();
@@ -293,6 +309,12 @@ impl Guard {
             );
         }
         let now = self.ports.clock.now();
+        // People paused the target: automatic causes stand down; a person's request does not.
+        if let Some(pause) = Pause::from_tags(&tags)
+            .filter(|p| mode == Mode::Execute && cause.automatic() && p.holds(now))
+        {
+            return report.stand_down(format!("{} is {pause}", target.name));
+        }
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
         if let Some(r) = record
             .as_ref()

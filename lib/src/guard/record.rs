@@ -33,6 +33,7 @@ impl Guard {
         self.settle_key(key);
         report.undo = Some(format!("guard undo --target {}", target.name));
     }
+
     /// The guard's record on `function` (its tags), read with retries; the error is the
     /// reason a report gives.
     pub(super) async fn read_record(

@@ -65,6 +65,7 @@ impl Guard {
         report.steps = steps;
         report
     }
+
     /// Watched alarms of `target` in INSUFFICIENT_DATA for longer than `blind_after_minutes`,
     /// each warned about once per spell (recorded in the target's tags).
     async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {

@@ -12,4 +12,5 @@ mod operator;
 mod pipeline;
 mod policy;
 mod robustness;
+mod stand_down;
 mod triggers;

@@ -7,6 +7,8 @@
 
 use guard_e2e::{home, Emulator, Sandbox as World, ACCOUNT, ROLLBACK};
 use rollback_guard::guard::Outcome;
+use rollback_guard::ports::AlarmNow;
+use rollback_guard::transition::AlarmState;
 use rollback_guard::{adapters, Guard, Policy};
 
 const MEMBER: &str = "222222222222";
@@ -100,7 +102,7 @@ async fn the_guards_own_alarm_is_confirmed_by_its_arn_not_by_a_name_found_elsewh
     let member_arn = own.replace(ACCOUNT, MEMBER);
     assert_eq!(
         ports.alarms.alarm_state(&own).await.expect("read"),
-        Some(rollback_guard::transition::AlarmState::Alarm)
+        Some(AlarmNow::plain(AlarmState::Alarm))
     );
     assert_eq!(
         ports.alarms.alarm_state(&member_arn).await.expect("read"),

@@ -8,3 +8,4 @@ mod elsewhere;
 mod insight;
 mod rollback;
 mod schedule;
+mod stand_down;

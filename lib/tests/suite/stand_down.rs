@@ -1,0 +1,481 @@
+//! The guard stands down when people say so, over fakes: an alarm whose actions an actions
+//! suppressor holds back (in the event, on every transport that carries it, or at the
+//! confirmation), an alarm whose actions are disabled (`guard.honour_disabled_actions`), and
+//! `guard pause`. Each is `skipped` with the reason, announced as an audit event, nobody
+//! paged, nothing changed; a person's request still acts during a pause.
+
+use chrono::{DateTime, Duration, Utc};
+use rollback_guard::decision::evaluate;
+use rollback_guard::fakes::{home, FakeBackends, FakeLambda};
+use rollback_guard::intake::{parse_inbound_bytes, Inbound};
+use rollback_guard::operator::{self, pause_duration, OperatorError, PauseRequest};
+use rollback_guard::record::Pause;
+use rollback_guard::retry::RetryPolicy;
+use rollback_guard::rollback::AliasState;
+use rollback_guard::transition::{Suppression, SuppressionKind};
+use rollback_guard::{Guard, Outcome, Policy, Report};
+use serde_json::Value;
+
+const START: &str = "2026-11-20T03:13:00Z";
+
+fn policy_text() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+}
+
+fn policy() -> Policy {
+    Policy::from_toml(&policy_text()).expect("policy")
+}
+
+/// `orders-ai` on version 3 of 3 and `support-ai` on 3; the error-rate alarm and the
+/// composite in ALARM.
+fn backends() -> FakeBackends {
+    let lambda = FakeLambda::default()
+        .with_function("orders-ai", 3, "live", AliasState::on("3"))
+        .with_function("support-ai", 3, "live", AliasState::on("3"));
+    let b = FakeBackends::new(lambda, "orders-ai-error-rate", START.parse().expect("time"));
+    b.alarms.set(
+        "orders-ai-composite",
+        rollback_guard::transition::AlarmState::Alarm,
+    );
+    b
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("event")
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).expect("json")
+}
+
+/// The catalog's alarm event `name` with `actionsSuppressedBy` = `by` and the suppressor
+/// `orders-ai-maintenance` set where its transport carries them (`state_path` is the state
+/// object, `config_path` the configuration).
+fn suppressed(name: &str, state_path: &str, config_path: &str, by: &str) -> Value {
+    let mut event = json(&text(name));
+    event
+        .pointer_mut(state_path)
+        .and_then(Value::as_object_mut)
+        .expect("state")
+        .insert("actionsSuppressedBy".into(), by.into());
+    event
+        .pointer_mut(config_path)
+        .and_then(Value::as_object_mut)
+        .expect("configuration")
+        .insert("actionsSuppressor".into(), "orders-ai-maintenance".into());
+    event
+}
+
+const CARRIERS: [(&str, &str, &str); 2] = [
+    (
+        "eventbridge-alarm.json",
+        "/detail/state",
+        "/detail/configuration",
+    ),
+    (
+        "lambda-action-alarm.json",
+        "/alarmData/state",
+        "/alarmData/configuration",
+    ),
+];
+
+const KINDS: [(&str, SuppressionKind); 3] = [
+    ("Alarm", SuppressionKind::Alarm),
+    ("WaitPeriod", SuppressionKind::WaitPeriod),
+    ("ExtensionPeriod", SuppressionKind::ExtensionPeriod),
+];
+
+fn alias(b: &FakeBackends) -> AliasState {
+    let mut a = b.lambda.alias("orders-ai", "live").expect("alias");
+    a.revision_id = None;
+    a
+}
+
+/// Skipped, with every one of `needles` in the reason; one `Rollback Skipped` audit event,
+/// no notification, no Lambda mutation.
+fn assert_stood_down(b: &FakeBackends, report: &Report, needles: &[&str]) {
+    assert_eq!(report.outcome, Outcome::Skipped, "{}", report.reason);
+    for needle in needles {
+        assert!(
+            report.reason.contains(needle),
+            "{needle}: {}",
+            report.reason
+        );
+    }
+    assert!(b.notifier.sent().is_empty(), "{:?}", b.notifier.sent());
+    assert_eq!(b.audit.detail_types(), vec!["Rollback Skipped"]);
+    assert!(b.lambda.calls().is_empty(), "{:?}", b.lambda.calls());
+    assert_eq!(alias(b), AliasState::on("3"));
+}
+
+#[test]
+fn each_suppression_kind_is_read_on_every_transport_that_carries_it() {
+    for (file, state, config) in CARRIERS {
+        for (by, kind) in KINDS {
+            let event = suppressed(file, state, config, by);
+            let Ok(Inbound::Alarm(t)) = parse_inbound_bytes(event.to_string().as_bytes()) else {
+                panic!("{file} {by}: not an alarm");
+            };
+            assert_eq!(
+                t.suppressed,
+                Some(Suppression {
+                    kind,
+                    suppressor: Some("orders-ai-maintenance".into())
+                }),
+                "{file} {by}"
+            );
+        }
+        let none = suppressed(file, state, config, "None");
+        let Ok(Inbound::Alarm(t)) = parse_inbound_bytes(none.to_string().as_bytes()) else {
+            panic!("{file}: not an alarm");
+        };
+        assert_eq!(t.suppressed, None, "{file}: `None` is not a suppression");
+        let odd = suppressed(file, state, config, "Maintenance");
+        let err = parse_inbound_bytes(odd.to_string().as_bytes())
+            .expect_err("an unknown suppression is refused");
+        assert!(
+            err.to_string().contains("actionsSuppressedBy")
+                && err.to_string().contains("`Maintenance`"),
+            "{file}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_fixture_shape_of_a_suppressed_composite_evaluates_as_skipped() {
+    let policy = policy();
+    let verdict = evaluate(
+        &policy,
+        Some(&home()),
+        text("eventbridge-composite-suppressed.json").as_bytes(),
+        false,
+    );
+    assert_eq!(verdict.outcome, "skipped", "{}", verdict.reason);
+    assert_eq!(verdict.target, Some("orders-ai"));
+    assert!(
+        verdict.reason.contains("orders-ai-maintenance") && verdict.reason.contains("WaitPeriod"),
+        "{}",
+        verdict.reason
+    );
+}
+
+#[tokio::test]
+async fn a_suppressed_alarm_in_the_event_is_skipped_quietly_on_every_transport() {
+    for (file, state, config) in CARRIERS {
+        for (by, _) in KINDS {
+            let b = backends();
+            let report = b
+                .guard(policy())
+                .handle(&suppressed(file, state, config, by), false)
+                .await;
+            assert_stood_down(&b, &report, &["orders-ai-maintenance", by]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_suppression_seen_only_at_the_confirmation_is_skipped_too() {
+    // SNS notifications carry no suppression: DescribeAlarms tells.
+    let b = backends();
+    b.alarms.set_suppressed(
+        "orders-ai-error-rate",
+        Some(Suppression {
+            kind: SuppressionKind::Alarm,
+            suppressor: Some("orders-ai-maintenance".into()),
+        }),
+    );
+    let report = b
+        .guard(policy())
+        .handle(&json(&text("sns-alarm.json")), false)
+        .await;
+    assert_stood_down(&b, &report, &["orders-ai-maintenance", "(Alarm:"]);
+}
+
+#[tokio::test]
+async fn disabled_alarm_actions_are_honoured_and_enabling_them_again_lets_the_next_transition_act()
+{
+    let b = backends();
+    b.alarms.set_actions_enabled("orders-ai-error-rate", false);
+    let report = b
+        .guard(policy())
+        .handle(&json(&text("eventbridge-alarm.json")), false)
+        .await;
+    assert_stood_down(
+        &b,
+        &report,
+        &["alarm actions are disabled on orders-ai-error-rate"],
+    );
+    b.alarms.set_actions_enabled("orders-ai-error-rate", true);
+    let later = b
+        .guard(policy())
+        .handle(&json(&text("sns-alarm.json")), false)
+        .await;
+    assert_eq!(later.outcome, Outcome::Executed, "{}", later.reason);
+    assert_eq!(alias(&b), AliasState::on("2"));
+}
+
+#[tokio::test]
+async fn a_team_that_disables_actions_for_other_reasons_can_say_so() {
+    let b = backends();
+    b.alarms.set_actions_enabled("orders-ai-error-rate", false);
+    let toml = policy_text().replace(
+        "cooldown_minutes = 30",
+        "cooldown_minutes = 30\nhonour_disabled_actions = false",
+    );
+    let policy = Policy::from_toml(&toml).expect("policy");
+    assert!(!policy.guard.honour_disabled_actions);
+    let report = b
+        .guard(policy)
+        .handle(&json(&text("eventbridge-alarm.json")), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(alias(&b), AliasState::on("2"));
+}
+
+async fn pause(b: &FakeBackends, hours: i64) -> Pause {
+    let request = PauseRequest {
+        duration: Duration::hours(hours),
+        by: "oncall",
+        reason: "database migration",
+    };
+    operator::pause(
+        &policy(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &RetryPolicy::default(),
+        "orders-ai",
+        &request,
+    )
+    .await
+    .expect("paused")
+}
+
+fn guard(b: &FakeBackends) -> Guard {
+    b.guard(policy())
+}
+
+#[tokio::test]
+async fn a_paused_target_skips_alarms_with_the_pauses_reason_and_end_then_acts_once_it_ends() {
+    let b = backends();
+    let paused = pause(&b, 2).await;
+    assert_eq!(
+        paused.until,
+        START.parse::<DateTime<Utc>>().expect("t") + Duration::hours(2)
+    );
+    let mutations = b.lambda.calls().len();
+    let report = guard(&b)
+        .handle(&json(&text("eventbridge-alarm.json")), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Skipped, "{}", report.reason);
+    for needle in ["oncall", "database migration", "2026-11-20T05:13:00.000Z"] {
+        assert!(
+            report.reason.contains(needle),
+            "{needle}: {}",
+            report.reason
+        );
+    }
+    assert!(b.notifier.sent().is_empty());
+    assert_eq!(
+        b.lambda.calls().len(),
+        mutations,
+        "nothing but the pause written"
+    );
+    assert_eq!(alias(&b), AliasState::on("3"));
+    // The pause ends by itself: a later transition acts.
+    b.clock.advance(Duration::hours(2));
+    let mut later = json(&text("eventbridge-alarm.json"));
+    later["detail"]["state"]["timestamp"] = "2026-11-20T05:20:00.000+0000".into();
+    let report = guard(&b).handle(&later, false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(alias(&b), AliasState::on("2"));
+}
+
+#[tokio::test]
+async fn resume_ends_a_pause_at_once_and_the_next_transition_acts() {
+    let b = backends();
+    pause(&b, 6).await;
+    let was = operator::resume(
+        &policy(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &RetryPolicy::default(),
+        "orders-ai",
+    )
+    .await
+    .expect("resumed");
+    assert_eq!(was.map(|p| p.reason), Some("database migration".into()));
+    assert_eq!(Pause::from_tags(&b.lambda.tags_of("orders-ai")), None);
+    let report = guard(&b)
+        .handle(&json(&text("eventbridge-alarm.json")), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+}
+
+#[tokio::test]
+async fn a_persons_request_still_acts_during_a_pause_and_an_insight_does_not() {
+    let b = backends();
+    operator::pause(
+        &policy(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &RetryPolicy::default(),
+        "support-ai",
+        &PauseRequest {
+            duration: Duration::hours(1),
+            by: "oncall",
+            reason: "load test",
+        },
+    )
+    .await
+    .expect("paused");
+    let insight = guard(&b)
+        .handle(&json(&text("insight-critical.json")), false)
+        .await;
+    assert_eq!(insight.outcome, Outcome::Skipped, "{}", insight.reason);
+    assert!(insight.reason.contains("load test"), "{}", insight.reason);
+    let mut request = json(&text("request-rollback.json"));
+    request["detail"]["target"] = "orders-ai".into();
+    operator::pause(
+        &policy(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &RetryPolicy::default(),
+        "orders-ai",
+        &PauseRequest {
+            duration: Duration::hours(1),
+            by: "oncall",
+            reason: "load test",
+        },
+    )
+    .await
+    .expect("paused");
+    let report = guard(&b).handle(&request, false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(alias(&b), AliasState::on("2"));
+}
+
+#[tokio::test]
+async fn a_pending_escalation_is_cancelled_while_the_target_is_paused() {
+    let b = backends();
+    b.alarms.set(
+        "support-ai-fallback-rate",
+        rollback_guard::transition::AlarmState::Alarm,
+    );
+    let first = guard(&b)
+        .handle(&json(&text("eventbridge-fallback-rate.json")), false)
+        .await;
+    assert_eq!(first.outcome, Outcome::Executed, "{}", first.reason);
+    assert!(first.escalation.is_some());
+    operator::pause(
+        &policy(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &RetryPolicy::default(),
+        "support-ai",
+        &PauseRequest {
+            duration: Duration::hours(1),
+            by: "oncall",
+            reason: "fixing it by hand",
+        },
+    )
+    .await
+    .expect("paused");
+    b.clock.advance(Duration::minutes(11));
+    let sweep = guard(&b).handle(&json(&text("schedule.json")), false).await;
+    let step = sweep
+        .steps
+        .iter()
+        .find(|s| s.target.as_deref() == Some("support-ai"))
+        .expect("the escalation's step");
+    assert_eq!(step.outcome, Outcome::Skipped, "{}", step.reason);
+    assert!(
+        step.reason.contains("fixing it by hand") && step.reason.contains("cancelled"),
+        "{}",
+        step.reason
+    );
+    // Cancelled, not postponed: after the pause nothing escalates.
+    b.clock.advance(Duration::hours(2));
+    let after = guard(&b).handle(&json(&text("schedule.json")), false).await;
+    assert!(after.steps.is_empty(), "{:?}", after.steps);
+}
+
+#[tokio::test]
+async fn a_pause_is_refused_without_a_reason_past_seven_days_or_on_an_unknown_target() {
+    let b = backends();
+    let retry = RetryPolicy::default();
+    let ask = |hours: i64, reason: &'static str| PauseRequest {
+        duration: Duration::hours(hours),
+        by: "oncall",
+        reason,
+    };
+    for (target, request, needle) in [
+        ("orders-ai", ask(2, " "), "--reason"),
+        ("orders-ai", ask(7 * 24 + 1, "long"), "at most 7 days"),
+        ("orders-ai", ask(0, "none"), "more than nothing"),
+        ("payments", ask(2, "x"), "unknown target `payments`"),
+    ] {
+        let err = operator::pause(
+            &policy(),
+            b.lambda.as_ref(),
+            b.clock.as_ref(),
+            &retry,
+            target,
+            &request,
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(&err, OperatorError::Refused(why) if why.contains(needle)),
+            "{needle}: {err}"
+        );
+    }
+    assert!(b.lambda.calls().is_empty(), "{:?}", b.lambda.calls());
+}
+
+#[test]
+fn pause_durations_are_minutes_hours_or_days_up_to_seven_days() {
+    assert_eq!(pause_duration("30m").ok(), Some(Duration::minutes(30)));
+    assert_eq!(pause_duration("2h").ok(), Some(Duration::hours(2)));
+    assert_eq!(pause_duration("7d").ok(), Some(Duration::days(7)));
+    for bad in [
+        "",
+        "2",
+        "h",
+        "0h",
+        "-1h",
+        "8d",
+        "169h",
+        "2w",
+        "1.5h",
+        "99999999999999999d",
+    ] {
+        assert!(pause_duration(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_pause_round_trips_through_the_tags_and_a_long_reason_is_cut_to_fit() {
+    let pause = Pause {
+        until: "2026-11-20T05:13:00Z".parse().expect("t"),
+        at: START.parse().expect("t"),
+        by: "oncall@example.com".into(),
+        reason: "migration: schema v2 = safe (see runbook #12)".into(),
+    };
+    let tags = Pause::to_tags(Some(&pause));
+    assert_eq!(Pause::from_tags(&tags), Some(pause.clone()));
+    assert!(tags.values().all(|v| v.len() <= 256));
+    let long = Pause {
+        reason: "é".repeat(300),
+        ..pause
+    };
+    let tags = Pause::to_tags(Some(&long));
+    assert!(tags.values().all(|v| v.len() <= 256), "{tags:?}");
+    let back = Pause::from_tags(&tags).expect("pause");
+    assert!(long.reason.starts_with(&back.reason) && !back.reason.is_empty());
+    assert_eq!(Pause::from_tags(&Pause::to_tags(None)), None);
+}
