@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rollback_guard::adapters::{EventBridgeAuditBus, EventBridgeClient};
-use rollback_guard::decision::evaluate;
+use rollback_guard::decision::evaluate_each;
 use rollback_guard::intake::ROLLBACK_REQUESTED;
 use rollback_guard::notify::AuditEvent;
 use rollback_guard::operator::{self, OperatorError};
@@ -178,14 +178,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             };
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
-                let verdict = evaluate(&policy, home.as_ref(), &bytes, dry_run);
-                println!(
-                    "{}",
-                    line(
-                        &file,
-                        serde_json::to_value(verdict).map_err(|e| e.to_string())?
-                    )
-                );
+                // An SNS event with several records: a line per record, each its own delivery.
+                for verdict in evaluate_each(&policy, home.as_ref(), &bytes, dry_run) {
+                    println!(
+                        "{}",
+                        line(
+                            &file,
+                            serde_json::to_value(verdict).map_err(|e| e.to_string())?
+                        )
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

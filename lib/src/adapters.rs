@@ -484,6 +484,7 @@ impl AlarmStates for CloudWatchAlarmStates {
                     a.alarm_name(),
                     a.state_value().map(|s| s.as_str()),
                     a.state_updated_timestamp(),
+                    a.actions_enabled(),
                 )
             });
             let composite = page.composite_alarms().iter().map(|a| {
@@ -491,9 +492,10 @@ impl AlarmStates for CloudWatchAlarmStates {
                     a.alarm_name(),
                     a.state_value().map(|s| s.as_str()),
                     a.state_updated_timestamp(),
+                    a.actions_enabled(),
                 )
             });
-            for (name, state, since) in metric.chain(composite) {
+            for (name, state, since, actions_enabled) in metric.chain(composite) {
                 let (Some(name), Some(state)) = (name, state.and_then(AlarmState::parse)) else {
                     continue;
                 };
@@ -504,6 +506,7 @@ impl AlarmStates for CloudWatchAlarmStates {
                     name: name.to_string(),
                     state,
                     since,
+                    actions_enabled: actions_enabled.unwrap_or(true),
                 });
             }
         }

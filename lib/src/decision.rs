@@ -222,6 +222,26 @@ pub fn evaluate<'p>(
     evaluate_inbound(policy, home, intake::parse_inbound_bytes(bytes), force_plan)
 }
 
+/// Evaluates raw event bytes as the guard handles them: an SNS event with several records as
+/// one verdict per record, in order (each its own delivery); any other event as one.
+pub fn evaluate_each<'p>(
+    policy: &'p Policy,
+    home: Option<&Home>,
+    bytes: &[u8],
+    force_plan: bool,
+) -> Vec<Evaluation<'p>> {
+    match intake::parse_inbound_bytes(bytes) {
+        Err(IntakeError::SeveralRecords(_)) => match intake::sns_records(bytes) {
+            Ok(records) => records
+                .iter()
+                .map(|r| evaluate(policy, home, r.as_bytes(), force_plan))
+                .collect(),
+            Err(e) => vec![verdict("rejected", e.to_string().into())],
+        },
+        inbound => vec![evaluate_inbound(policy, home, inbound, force_plan)],
+    }
+}
+
 /// Evaluates an already-parsed event against the policy (see [`evaluate`]).
 pub fn evaluate_value<'p>(
     policy: &'p Policy,

@@ -479,6 +479,7 @@ impl AlarmStates for FakeAlarmStates {
                 name: name.clone(),
                 state: *state,
                 since: *since,
+                actions_enabled: !lock(&self.disabled).contains(name),
             })
             .collect())
     }

@@ -236,25 +236,50 @@ fn subject(s: &str) -> String {
     }
 }
 
-/// The warning that the guard is blind to a target: a watched alarm has had no data for too
-/// long, so an incident would go unseen. Not an action; said once per spell.
+/// Why the guard cannot see a target through one of its alarms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blindness {
+    /// The alarm has no data (INSUFFICIENT_DATA).
+    NoData,
+    /// The alarm's actions are disabled, and the guard stands down with them
+    /// (`guard.honour_disabled_actions`).
+    ActionsDisabled,
+}
+
+/// The warning that the guard is blind to a target: a watched alarm has had no data, or its
+/// actions disabled, for too long, so an incident would go unseen or unacted on. Not an action;
+/// said once per spell.
 pub fn blind_warning(
     target: &str,
     alarm: &str,
+    why: Blindness,
     since: &str,
     minutes: u32,
 ) -> (Notification, AuditEvent) {
+    let (state, what, todo, short) = match why {
+        Blindness::NoData => (
+            "INSUFFICIENT_DATA",
+            format!("has been in INSUFFICIENT_DATA since {since}, more than {minutes} minutes. While it has no data the guard cannot see an incident on {target}."),
+            "check that the function is invoked and that the alarm's metric and dimensions still exist.".to_string(),
+            "has no data",
+        ),
+        Blindness::ActionsDisabled => (
+            "ACTIONS_DISABLED",
+            format!("has had its actions disabled since {since} (when the guard first saw it), more than {minutes} minutes. The guard stands down with a disabled alarm, so it will not act on an incident on {target}."),
+            format!("when the maintenance is over, `aws cloudwatch enable-alarm-actions --alarm-names {alarm}`; for a pause that ends by itself, `guard pause`."),
+            "has its actions disabled",
+        ),
+    };
     let detail = json!({
         "target": target,
         "alarm": alarm,
-        "state": "INSUFFICIENT_DATA",
+        "state": state,
         "since": since,
         "blind_after_minutes": minutes,
     });
     let message = format!(
-        "rollback-guard is blind to {target}: alarm \"{alarm}\" has been in INSUFFICIENT_DATA since {since}, \
-more than {minutes} minutes. While it has no data the guard cannot see an incident on {target}.\n\
-What to do: check that the function is invoked and that the alarm's metric and dimensions still exist.\n\
+        "rollback-guard is blind to {target}: alarm \"{alarm}\" {what}\n\
+What to do: {todo}\n\
 Nothing was changed.\n\n--- JSON ---\n{}",
         serde_json::to_string_pretty(&detail).unwrap_or_default()
     );
@@ -266,7 +291,7 @@ Nothing was changed.\n\n--- JSON ---\n{}",
     (
         Notification {
             subject: subject(&format!(
-                "Guard is blind to {target}: alarm {alarm} has no data"
+                "Guard is blind to {target}: alarm {alarm} {short}"
             )),
             message,
             attributes,

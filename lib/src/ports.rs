@@ -129,12 +129,13 @@ impl AlarmNow {
     }
 }
 
-/// An alarm's state and since when.
+/// An alarm's state and since when, and whether its actions are enabled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmStatus {
     pub name: String,
     pub state: AlarmState,
     pub since: DateTime<Utc>,
+    pub actions_enabled: bool,
 }
 
 /// People-facing notifications (SNS).

@@ -31,6 +31,8 @@ const PAUSED_REASON: &str = "rollback-guard:paused-reason";
 pub const MAX_PAUSE: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// Fingerprints of the blind spells (alarm and since when) already warned about.
 pub const BLIND: &str = "rollback-guard:blind";
+/// Watched alarms seen with their actions disabled: since when and when last seen.
+const MUTED: &str = "rollback-guard:muted";
 /// Fingerprints kept in [`BLIND`]: 17 characters each within the 256 a tag value holds.
 const MAX_BLIND: usize = 15;
 const MAX_TAG_VALUE: usize = 256;
@@ -258,6 +260,53 @@ fn encode_within(s: &str) -> String {
         out.push_str(&piece);
     }
     out
+}
+
+/// A watched alarm the sweep has seen with its actions disabled: first and last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Muted {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// The alarms seen with their actions disabled, by the fingerprint of their name.
+pub fn muted(tags: &BTreeMap<String, String>) -> BTreeMap<String, Muted> {
+    let minute = |s: &str| DateTime::from_timestamp(s.parse::<i64>().ok()?.checked_mul(60)?, 0);
+    tags.get(MUTED)
+        .map(|v| {
+            v.split(' ')
+                .filter_map(|entry| {
+                    let mut parts = entry.split(':');
+                    let fp = parts.next()?.to_string();
+                    let first = minute(parts.next()?)?;
+                    let last = minute(parts.next()?)?;
+                    Some((fp, Muted { first, last }))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The tag recording `muted`, to the minute; the most recently seen kept where not all fit.
+pub fn muted_tags(muted: &BTreeMap<String, Muted>) -> BTreeMap<String, String> {
+    let mut entries: Vec<(&String, &Muted)> = muted.iter().collect();
+    entries.sort_by_key(|(_, m)| std::cmp::Reverse(m.last));
+    let mut value = String::new();
+    for (fp, m) in entries {
+        let entry = format!(
+            "{fp}:{}:{}",
+            m.first.timestamp() / 60,
+            m.last.timestamp() / 60
+        );
+        if value.len() + entry.len() + 1 > MAX_TAG_VALUE {
+            break;
+        }
+        if !value.is_empty() {
+            value.push(' ');
+        }
+        value.push_str(&entry);
+    }
+    BTreeMap::from([(MUTED.to_string(), value)])
 }
 
 /// The blind spells already warned about.

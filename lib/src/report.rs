@@ -128,6 +128,45 @@ impl Report {
         }
     }
 
+    /// One report for the deliveries one event held (an SNS event's records), each a step:
+    /// the outcome that most needs attention, every step's outcome in the reason, every
+    /// step's notes.
+    pub(crate) fn of_deliveries(steps: Vec<Report>) -> Self {
+        // Most pressing first: what failed or was refused, then what changed something.
+        const ORDER: [Outcome; 8] = [
+            Outcome::Failed,
+            Outcome::Rejected,
+            Outcome::Executed,
+            Outcome::Planned,
+            Outcome::Skipped,
+            Outcome::AlreadyDone,
+            Outcome::NoAction,
+            Outcome::Ignored,
+        ];
+        let outcome = ORDER
+            .into_iter()
+            .find(|o| steps.iter().any(|s| s.outcome == *o))
+            .unwrap_or(Outcome::Rejected);
+        let outcomes: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("record {i}: {} ({})", s.outcome.as_str(), s.reason))
+            .collect();
+        let mut report = Self::rejected(format!(
+            "SNS event with {} records, each its own delivery; {}",
+            steps.len(),
+            outcomes.join("; ")
+        ));
+        report.outcome = outcome;
+        report.notes = steps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.notes.iter().map(move |n| format!("record {i}: {n}")))
+            .collect();
+        report.steps = steps;
+        report
+    }
+
     pub(crate) fn about(t: &Transition, outcome: Outcome, reason: String) -> Self {
         Self {
             outcome,

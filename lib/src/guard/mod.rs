@@ -166,15 +166,34 @@ impl Guard {
     /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
     /// what is not JSON is rejected like any bad event.
     pub async fn handle_bytes(&self, bytes: &[u8], force_plan: bool) -> Report {
-        self.handle_inbound(intake::parse_inbound_bytes(bytes), force_plan)
-            .await
+        match intake::parse_inbound_bytes(bytes) {
+            Err(intake::IntakeError::SeveralRecords(_)) => {
+                self.handle_records(bytes, force_plan).await
+            }
+            inbound => self.handle_inbound(inbound, force_plan).await,
+        }
     }
 
     /// Handles one event end to end and announces the outcome. `force_plan` makes every action
     /// a plan (`guard replay --dry-run`).
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
-        self.handle_inbound(intake::parse_inbound(event), force_plan)
+        self.handle_bytes(event.to_string().as_bytes(), force_plan)
             .await
+    }
+
+    /// An SNS event with several records: each record its own delivery, read, checked and
+    /// acted on (exactly once, as any delivery) alone; one report with each record's as a step.
+    async fn handle_records(&self, bytes: &[u8], force_plan: bool) -> Report {
+        let records = match intake::sns_records(bytes) {
+            Ok(records) => records,
+            Err(e) => return Report::rejected(e.to_string()),
+        };
+        let mut steps = Vec::with_capacity(records.len());
+        for record in records {
+            let inbound = intake::parse_inbound_bytes(record.as_bytes());
+            steps.push(self.handle_inbound(inbound, force_plan).await);
+        }
+        Report::of_deliveries(steps)
     }
 
     async fn handle_inbound(

@@ -1,15 +1,19 @@
 //! The every-minute check: due escalations, and the blindness warning for watched alarms
-//! without data for too long.
+//! without data, or with their actions disabled, for too long.
 
-use crate::notify;
+use crate::notify::{self, Blindness};
 use crate::policy::Target;
-use crate::record::{blind_tags, fingerprint, warned_blind};
+use crate::record::{blind_tags, fingerprint, muted, muted_tags, warned_blind, Muted};
 use crate::report::{Outcome, Report};
 use crate::transition::{rfc3339_millis, AlarmState};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
 use super::Guard;
+
+/// An alarm not seen disabled for this long was enabled in between: its next disabling is a
+/// new spell. The sweep runs every minute; this allows for a few missed runs.
+const MUTED_GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 impl Guard {
     /// The every-minute check: runs the escalations that are due, and warns once about each
@@ -66,12 +70,14 @@ impl Guard {
         report
     }
 
-    /// Watched alarms of `target` in INSUFFICIENT_DATA for longer than `blind_after_minutes`,
-    /// each warned about once per spell (recorded in the target's tags).
+    /// Watched alarms of `target` in INSUFFICIENT_DATA, or with their actions disabled (while
+    /// the guard honours that), for longer than `blind_after_minutes`: each warned about once
+    /// per spell (recorded in the target's tags). How long actions have been disabled is what
+    /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
     async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
         let minutes = self.policy.guard.blind_after_minutes;
         let limit = chrono::Duration::minutes(i64::from(minutes));
-        let mut blind = Vec::new();
+        let mut watched = Vec::new();
         let mut failed = Vec::new();
         for pattern in self
             .policy
@@ -85,11 +91,7 @@ impl Guard {
                 .run("DescribeAlarms", || self.ports.alarms.alarms(pattern))
                 .await
             {
-                Ok(alarms) => {
-                    blind.extend(alarms.into_iter().filter(|a| {
-                        a.state == AlarmState::InsufficientData && now >= a.since + limit
-                    }))
-                }
+                Ok(alarms) => watched.extend(alarms),
                 Err(e) => failed.push(format!("cannot check the alarms of {}: {e}", target.name)),
             }
         }
@@ -97,7 +99,17 @@ impl Guard {
             .into_iter()
             .map(|why| Report::failed_on(target, why))
             .collect();
-        if blind.is_empty() {
+        let mut blind: Vec<(String, Blindness, DateTime<Utc>)> = watched
+            .iter()
+            .filter(|a| a.state == AlarmState::InsufficientData && now >= a.since + limit)
+            .map(|a| (a.name.clone(), Blindness::NoData, a.since))
+            .collect();
+        let disabled: Vec<&str> = watched
+            .iter()
+            .filter(|a| !a.actions_enabled && self.policy.guard.honour_disabled_actions)
+            .map(|a| a.name.as_str())
+            .collect();
+        if blind.is_empty() && disabled.is_empty() {
             return reports;
         }
         let function = target.function.as_str();
@@ -108,23 +120,62 @@ impl Guard {
                 return reports;
             }
         };
+        let mut seen = muted(&tags);
+        seen.retain(|fp, _| disabled.iter().any(|name| fingerprint(name) == *fp));
+        for name in disabled {
+            let m = seen.entry(fingerprint(name)).or_insert(Muted {
+                first: now,
+                last: now,
+            });
+            // Not seen disabled in the last sweeps: enabled meanwhile, a new spell.
+            if now - m.last > MUTED_GAP {
+                m.first = now;
+            }
+            m.last = now;
+            if now >= m.first + limit {
+                blind.push((name.to_string(), Blindness::ActionsDisabled, m.first));
+            }
+        }
+        let record = muted_tags(&seen);
+        if let Err(e) = self
+            .retry
+            .run("TagResource", || self.ports.aliases.tag(function, &record))
+            .await
+        {
+            reports.push(Report::failed_on(
+                target,
+                format!("cannot record the alarms seen with their actions disabled: {e}"),
+            ));
+        }
+        if blind.is_empty() {
+            return reports;
+        }
         let mut warned = warned_blind(&tags);
-        for alarm in blind {
-            let since = rfc3339_millis(&alarm.since);
-            let spell = fingerprint(&format!("{}@{since}", alarm.name));
+        for (alarm, why, since) in blind {
+            let since = rfc3339_millis(&since);
+            let spell = match why {
+                Blindness::NoData => fingerprint(&format!("{alarm}@{since}")),
+                Blindness::ActionsDisabled => fingerprint(&format!("{alarm}@disabled@{since}")),
+            };
             if warned.contains(&spell) {
                 continue;
             }
+            let what = match why {
+                Blindness::NoData => "has been INSUFFICIENT_DATA",
+                Blindness::ActionsDisabled => "has had its actions disabled",
+            };
             let mut report = Report::rejected(format!(
-                "blind: alarm `{}` has been INSUFFICIENT_DATA since {since}, more than {minutes} min: the guard cannot see {}",
-                alarm.name, target.name
+                "blind: alarm `{alarm}` {what} since {since}, more than {minutes} min: the guard cannot see {}",
+                target.name
             ));
             report.outcome = Outcome::NoAction;
             report.target = Some(target.name.clone());
-            report.alarm = Some(alarm.name.clone());
-            report.state = Some(AlarmState::InsufficientData);
+            report.alarm = Some(alarm.clone());
+            if why == Blindness::NoData {
+                report.state = Some(AlarmState::InsufficientData);
+            }
             let (notification, event) =
-                notify::blind_warning(&target.name, &alarm.name, &since, minutes);
+                notify::blind_warning(&target.name, &alarm, why, &since, minutes);
             if let Some(topic) = self.policy.guard.notify_topic_arn.as_deref() {
                 if let Err(e) = self
                     .retry

@@ -230,17 +230,45 @@ fn account_or_region_disagreeing_with_the_arn_is_rejected() {
 }
 
 #[test]
-fn sns_subscription_confirmations_and_multi_record_events_are_rejected() {
+fn sns_subscription_confirmations_and_events_without_records_are_rejected() {
     let mut e = json("sns-alarm.json");
     e["Records"][0]["Sns"]["Type"] = "SubscriptionConfirmation".into();
     assert!(matches!(parse(&e), Err(IntakeError::NotAnAlarm(_))));
     let mut e = json("sns-alarm.json");
-    let record = e["Records"][0].clone();
-    e["Records"] = Value::Array(vec![record.clone(), record]);
+    e["Records"] = Value::Array(Vec::new());
     assert!(parse(&e)
-        .expect_err("two records")
+        .expect_err("no record")
         .to_string()
-        .contains("exactly one record"));
+        .contains("no record in `Records`"));
+}
+
+#[test]
+fn an_sns_event_with_several_records_splits_into_one_delivery_per_record() {
+    let mut e = json("sns-alarm.json");
+    let first = e["Records"][0].clone();
+    let mut second = first.clone();
+    let message = second["Sns"]["Message"].as_str().expect("message").replace(
+        "2026-11-20T03:12:45.123+0000",
+        "2026-11-20T04:12:45.123+0000",
+    );
+    second["Sns"]["Message"] = message.into();
+    e["Records"] = Value::Array(vec![first, second]);
+    assert!(matches!(parse(&e), Err(IntakeError::SeveralRecords(2))));
+    let records = rollback_guard::intake::sns_records(e.to_string().as_bytes()).expect("split");
+    let keys: Vec<String> = records
+        .iter()
+        .map(|r| {
+            let t = rollback_guard::intake::parse_bytes(r.as_bytes()).expect("one record");
+            t.dedupe_key()
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-ai-error-rate@2026-11-20T03:12:45.123Z",
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-ai-error-rate@2026-11-20T04:12:45.123Z",
+        ]
+    );
 }
 
 /// `reasonData` is a JSON document inside a string on both transports that carry it. It is

@@ -405,3 +405,52 @@ async fn an_account_outside_guard_accounts_is_still_rejected_as_untrusted_first(
         "account 999999999999 is not in guard.accounts"
     );
 }
+
+/// The catalog's SNS alarm event holding `records` (each a record object).
+fn sns_with(records: Vec<Value>) -> Value {
+    let mut e = event("sns-alarm.json");
+    e["Records"] = Value::Array(records);
+    e
+}
+
+#[tokio::test]
+async fn each_record_of_an_sns_event_is_its_own_delivery_and_acts_once() {
+    let f = Fakes::new(AliasState::on("3"));
+    let record = event("sns-alarm.json")["Records"][0].clone();
+    let report = f
+        .guard()
+        .handle(&sns_with(vec![record.clone(), record]), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    let steps: Vec<Outcome> = report.steps.iter().map(|s| s.outcome).collect();
+    assert_eq!(steps, vec![Outcome::Executed, Outcome::AlreadyDone]);
+    assert!(
+        report.reason.starts_with("SNS event with 2 records"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(f.alias(), AliasState::on("2"));
+    assert_eq!(f.lambda.alias_updates(), 1);
+    assert_eq!(f.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_bad_record_is_rejected_alone_and_the_event_fails_so_it_is_retried() {
+    let f = Fakes::new(AliasState::on("3"));
+    let good = event("sns-alarm.json")["Records"][0].clone();
+    let mut bad = good.clone();
+    bad["EventSource"] = "aws:sqs".into();
+    let report = f.guard().handle(&sns_with(vec![bad, good]), false).await;
+    // The good record acted; the event as a whole is an error (Lambda retries it, and the
+    // retry finds the good record's action done).
+    assert_eq!(report.outcome, Outcome::Rejected, "{}", report.reason);
+    assert!(report.is_error());
+    let steps: Vec<Outcome> = report.steps.iter().map(|s| s.outcome).collect();
+    assert_eq!(steps, vec![Outcome::Rejected, Outcome::Executed]);
+    assert!(
+        report.reason.contains("EventSource `aws:sqs`"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(f.alias(), AliasState::on("2"));
+}

@@ -479,3 +479,72 @@ fn a_pause_round_trips_through_the_tags_and_a_long_reason_is_cut_to_fit() {
     assert!(long.reason.starts_with(&back.reason) && !back.reason.is_empty());
     assert_eq!(Pause::from_tags(&Pause::to_tags(None)), None);
 }
+
+/// One scheduled check a minute for `minutes` minutes; the blindness warnings they gave.
+async fn sweep_for(b: &FakeBackends, minutes: i64) -> Vec<Report> {
+    let mut warnings = Vec::new();
+    for _ in 0..minutes {
+        b.clock.advance(Duration::minutes(1));
+        let check = guard(b).handle(&json(&text("schedule.json")), false).await;
+        assert!(!check.is_error(), "{check:?}");
+        warnings.extend(
+            check
+                .steps
+                .into_iter()
+                .filter(|r| r.reason.starts_with("blind:")),
+        );
+    }
+    warnings
+}
+
+#[tokio::test]
+async fn a_watched_alarm_with_its_actions_disabled_too_long_is_one_blindness_warning() {
+    let b = backends();
+    b.alarms.set_actions_enabled("orders-ai-error-rate", false);
+    // Seen disabled for 29 minutes: not yet (blind_after_minutes is 30 by default).
+    assert!(sweep_for(&b, 29).await.is_empty());
+    let warned = sweep_for(&b, 5).await;
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].reason.contains("orders-ai-error-rate")
+            && warned[0].reason.contains("actions disabled"),
+        "{}",
+        warned[0].reason
+    );
+    let sent = b.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0].1.subject.contains("has its actions disabled")
+            && sent[0]
+                .1
+                .message
+                .contains("enable-alarm-actions --alarm-names orders-ai-error-rate"),
+        "{:?}",
+        sent[0].1
+    );
+    assert_eq!(b.audit.detail_types(), vec!["Guard Blind"]);
+    assert_eq!(alias(&b), AliasState::on("3"));
+    // Enabled, then disabled again: a new spell, counted from when the guard saw it again.
+    b.alarms.set_actions_enabled("orders-ai-error-rate", true);
+    assert!(sweep_for(&b, 10).await.is_empty());
+    b.alarms.set_actions_enabled("orders-ai-error-rate", false);
+    assert!(sweep_for(&b, 29).await.is_empty());
+    assert_eq!(sweep_for(&b, 3).await.len(), 1);
+}
+
+#[tokio::test]
+async fn disabled_actions_do_not_blind_a_guard_that_does_not_honour_them() {
+    let b = backends();
+    b.alarms.set_actions_enabled("orders-ai-error-rate", false);
+    let toml = policy_text().replace(
+        "cooldown_minutes = 30",
+        "cooldown_minutes = 30\nhonour_disabled_actions = false",
+    );
+    let guard = b.guard(Policy::from_toml(&toml).expect("policy"));
+    for _ in 0..40 {
+        b.clock.advance(Duration::minutes(1));
+        let check = guard.handle(&json(&text("schedule.json")), false).await;
+        assert!(check.steps.iter().all(|r| !r.reason.starts_with("blind:")));
+    }
+    assert!(b.notifier.sent().is_empty());
+}
