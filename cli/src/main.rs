@@ -139,6 +139,11 @@ enum Command {
     },
 }
 
+/// The real backends, from the environment's credentials, region and endpoint.
+async fn aws_ports() -> rollback_guard::Ports {
+    adapters::aws_ports(&adapters::sdk_config().await)
+}
+
 /// Who runs the command: `--by`/`--requested-by`, else $USER.
 fn who(given: Option<String>) -> String {
     given
@@ -238,8 +243,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             alias,
             version,
         } => {
-            let config = adapters::sdk_config().await;
-            let ports = adapters::aws_ports(&config);
+            let ports = aws_ports().await;
             let v = operator::mark_stable(
                 ports.aliases.as_ref(),
                 &RetryPolicy::default(),
@@ -275,8 +279,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Undo { policy, target } => {
             let policy = load_policy(policy.as_deref())?;
-            let config = adapters::sdk_config().await;
-            let ports = adapters::aws_ports(&config);
+            let ports = aws_ports().await;
             let result = operator::undo(
                 &policy,
                 ports.aliases.as_ref(),
@@ -304,8 +307,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let policy = load_policy(policy.as_deref())?;
             let duration = operator::pause_duration(&duration).map_err(|e| e.to_string())?;
-            let config = adapters::sdk_config().await;
-            let ports = adapters::aws_ports(&config);
+            let ports = aws_ports().await;
             let by = who(by);
             let request = operator::PauseRequest {
                 duration,
@@ -327,8 +329,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Resume { policy, target } => {
             let policy = load_policy(policy.as_deref())?;
-            let config = adapters::sdk_config().await;
-            let ports = adapters::aws_ports(&config);
+            let ports = aws_ports().await;
             let was = operator::resume(
                 &policy,
                 ports.aliases.as_ref(),
@@ -346,8 +347,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Targets { policy } => {
             let policy = load_policy(policy.as_deref())?;
-            let config = adapters::sdk_config().await;
-            let ports = adapters::aws_ports(&config);
+            let ports = aws_ports().await;
             let targets = operator::targets(
                 &policy,
                 ports.aliases.as_ref(),

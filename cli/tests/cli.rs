@@ -19,6 +19,51 @@ fn lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// A policy file guarding one function and the catalog's EventBridge alarm event for it.
+struct Files {
+    _dir: tempfile::TempDir,
+    policy: String,
+    event: String,
+}
+
+impl Files {
+    fn files(&self) -> (&str, &str) {
+        (&self.policy, &self.event)
+    }
+}
+
+/// A function `orders-ai-<unique>` with 3 versions and `live` on `version`, its error-rate
+/// alarm in ALARM, and the files the CLI reads for it.
+async fn function_with_files(version: &str) -> (Emulator, String, Files) {
+    let emu = Emulator::connect().await;
+    let name = guard_e2e::unique("orders-ai");
+    emu.function(&name, 3, "live", version, &[])
+        .await
+        .expect("function");
+    emu.alarm(&format!("{name}-error-rate"), "ALARM")
+        .await
+        .expect("alarm");
+    let dir = tempfile::tempdir().expect("tmp");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"),
+    )
+    .expect("policy");
+    let event = dir.path().join("alarm.json");
+    std::fs::write(
+        &event,
+        guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name),
+    )
+    .expect("event");
+    let files = Files {
+        policy: policy.to_string_lossy().into_owned(),
+        event: event.to_string_lossy().into_owned(),
+        _dir: dir,
+    };
+    (emu, name, files)
+}
+
 #[test]
 fn evaluate_prints_one_json_line_per_event_matching_the_catalog() {
     let dir = events_dir();
@@ -88,29 +133,8 @@ fn validate_names_the_bad_field_and_fails() {
 
 #[tokio::test]
 async fn replay_mark_stable_and_undo_work_against_the_emulator() {
-    let emu = Emulator::connect().await;
-    let name = guard_e2e::unique("orders-ai");
-    emu.function(&name, 3, "live", "2", &[])
-        .await
-        .expect("function");
-    emu.alarm(&format!("{name}-error-rate"), "ALARM")
-        .await
-        .expect("alarm");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"),
-    )
-    .expect("policy");
-    let event = dir.path().join("alarm.json");
-    std::fs::write(
-        &event,
-        guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name),
-    )
-    .expect("event");
-    let policy = policy.to_str().expect("path");
-    let event = event.to_str().expect("path");
+    let (emu, name, dir) = function_with_files("2").await;
+    let (policy, event) = dir.files();
 
     // Record 2 as stable, then a deployment moves the alias to 3.
     let marked = guard(&["mark-stable", "--function", &name, "--alias", "live"]);
@@ -347,31 +371,8 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
 
 #[tokio::test]
 async fn pause_targets_and_resume_hold_the_guard_back_and_let_it_act_again() {
-    let emu = Emulator::connect().await;
-    let name = guard_e2e::unique("orders-ai");
-    emu.function(&name, 3, "live", "3", &[])
-        .await
-        .expect("function");
-    emu.alarm(&format!("{name}-error-rate"), "ALARM")
-        .await
-        .expect("alarm");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"),
-    )
-    .expect("policy");
-    let event = dir.path().join("alarm.json");
-    std::fs::write(
-        &event,
-        guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name),
-    )
-    .expect("event");
-    let (policy, event) = (
-        policy.to_str().expect("path"),
-        event.to_str().expect("path"),
-    );
+    let (emu, name, dir) = function_with_files("3").await;
+    let (policy, event) = dir.files();
     let ok = |out: &Output| {
         assert!(
             out.status.success(),

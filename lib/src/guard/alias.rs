@@ -32,18 +32,9 @@ impl Guard {
             return report.settle(Outcome::Failed, "target has no alias");
         };
         let aliases = &self.ports.aliases;
-        let before = match self
-            .retry
-            .run("GetAlias", || aliases.get_alias(function, alias))
-            .await
-        {
+        let before = match self.read_alias(function, alias).await {
             Ok(a) => a,
-            Err(e) => {
-                return report.settle(
-                    Outcome::Failed,
-                    format!("cannot read alias {function}:{alias}: {e}"),
-                )
-            }
+            Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
         let published = match self
@@ -108,6 +99,18 @@ impl Guard {
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
         report.settle(Outcome::Executed, description)
+    }
+
+    /// The alias as it is, read with retries; the error is the reason a report gives.
+    pub(super) async fn read_alias(
+        &self,
+        function: &str,
+        alias: &str,
+    ) -> Result<AliasState, String> {
+        self.retry
+            .run("GetAlias", || self.ports.aliases.get_alias(function, alias))
+            .await
+            .map_err(|e| format!("cannot read alias {function}:{alias}: {e}"))
     }
 
     /// Moves the alias from `before` to `after`. `None` when it moved; otherwise the settled

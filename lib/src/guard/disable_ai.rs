@@ -35,18 +35,9 @@ impl Guard {
             Some(alias) => alias,
             None => return self.disable_ai_on_latest(report, target, ctx).await,
         };
-        let before = match self
-            .retry
-            .run("GetAlias", || self.ports.aliases.get_alias(function, alias))
-            .await
-        {
+        let before = match self.read_alias(function, alias).await {
             Ok(a) => a,
-            Err(e) => {
-                return report.settle(
-                    Outcome::Failed,
-                    format!("cannot read alias {function}:{alias}: {e}"),
-                )
-            }
+            Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
         if before.version == "$LATEST" && before.weights.is_empty() {

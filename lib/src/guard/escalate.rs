@@ -38,15 +38,9 @@ impl Guard {
         if pending.is_none() && trigger.actions.len() < 2 {
             return;
         }
-        let function = target.function.as_str();
-        let result = match Escalation::to_tags(pending.as_ref()) {
-            Ok(tags) => self
-                .retry
-                .run("TagResource", || self.ports.aliases.tag(function, &tags))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
+        let result = self
+            .record_escalation(target.function.as_str(), pending.as_ref())
+            .await;
         match (result, pending) {
             (Err(e), _) => report
                 .notes
@@ -143,18 +137,23 @@ impl Guard {
     }
 
     async fn clear_escalation(&self, report: &mut Report, function: &str) {
-        let cleared = match Escalation::to_tags(None) {
-            Ok(tags) => self
-                .retry
-                .run("TagResource", || self.ports.aliases.tag(function, &tags))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = cleared {
+        if let Err(e) = self.record_escalation(function, None).await {
             report
                 .notes
                 .push(format!("the pending escalation could not be cleared: {e}"));
         }
+    }
+
+    /// Writes the pending escalation to the target's tags (`None` clears it).
+    async fn record_escalation(
+        &self,
+        function: &str,
+        pending: Option<&Escalation>,
+    ) -> Result<(), String> {
+        let tags = Escalation::to_tags(pending)?;
+        self.retry
+            .run("TagResource", || self.ports.aliases.tag(function, &tags))
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -237,22 +237,27 @@ async fn a_team_that_disables_actions_for_other_reasons_can_say_so() {
     assert_eq!(alias(&b), AliasState::on("2"));
 }
 
-async fn pause(b: &FakeBackends, hours: i64) -> Pause {
+/// `guard pause` on `target` for `hours`, by oncall, for `reason`.
+async fn pause_on(b: &FakeBackends, target: &str, hours: i64, reason: &str) -> Pause {
     let request = PauseRequest {
         duration: Duration::hours(hours),
         by: "oncall",
-        reason: "database migration",
+        reason,
     };
     operator::pause(
         &policy(),
         b.lambda.as_ref(),
         b.clock.as_ref(),
         &RetryPolicy::default(),
-        "orders-ai",
+        target,
         &request,
     )
     .await
     .expect("paused")
+}
+
+async fn pause(b: &FakeBackends, hours: i64) -> Pause {
+    pause_on(b, "orders-ai", hours, "database migration").await
 }
 
 fn guard(b: &FakeBackends) -> Guard {
@@ -319,20 +324,7 @@ async fn resume_ends_a_pause_at_once_and_the_next_transition_acts() {
 #[tokio::test]
 async fn a_persons_request_still_acts_during_a_pause_and_an_insight_does_not() {
     let b = backends();
-    operator::pause(
-        &policy(),
-        b.lambda.as_ref(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-        "support-ai",
-        &PauseRequest {
-            duration: Duration::hours(1),
-            by: "oncall",
-            reason: "load test",
-        },
-    )
-    .await
-    .expect("paused");
+    pause_on(&b, "support-ai", 1, "load test").await;
     let insight = guard(&b)
         .handle(&json(&text("insight-critical.json")), false)
         .await;
@@ -340,20 +332,7 @@ async fn a_persons_request_still_acts_during_a_pause_and_an_insight_does_not() {
     assert!(insight.reason.contains("load test"), "{}", insight.reason);
     let mut request = json(&text("request-rollback.json"));
     request["detail"]["target"] = "orders-ai".into();
-    operator::pause(
-        &policy(),
-        b.lambda.as_ref(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-        "orders-ai",
-        &PauseRequest {
-            duration: Duration::hours(1),
-            by: "oncall",
-            reason: "load test",
-        },
-    )
-    .await
-    .expect("paused");
+    pause_on(&b, "orders-ai", 1, "load test").await;
     let report = guard(&b).handle(&request, false).await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(alias(&b), AliasState::on("2"));
@@ -371,20 +350,7 @@ async fn a_pending_escalation_is_cancelled_while_the_target_is_paused() {
         .await;
     assert_eq!(first.outcome, Outcome::Executed, "{}", first.reason);
     assert!(first.escalation.is_some());
-    operator::pause(
-        &policy(),
-        b.lambda.as_ref(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-        "support-ai",
-        &PauseRequest {
-            duration: Duration::hours(1),
-            by: "oncall",
-            reason: "fixing it by hand",
-        },
-    )
-    .await
-    .expect("paused");
+    pause_on(&b, "support-ai", 1, "fixing it by hand").await;
     b.clock.advance(Duration::minutes(11));
     let sweep = guard(&b).handle(&json(&text("schedule.json")), false).await;
     let step = sweep
