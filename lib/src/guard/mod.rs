@@ -28,6 +28,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use tracing::{info, warn};
 
+/// The guard: one per Lambda instance (or CLI run), holding the policy, the backends and
+/// where it runs; every event goes through [`Guard::handle_bytes`] or [`Guard::handle`].
 pub struct Guard {
     policy: Policy,
     ports: Ports,
@@ -37,25 +39,6 @@ pub struct Guard {
     insights: InsightEngine,
     /// Dedupe keys this instance has settled: a warm instance answers duplicates from memory.
     settled: Mutex<HashSet<String>>,
-}
-
-impl Ctx<'_> {
-    /// The record of an action taken for this cause, now.
-    fn record(
-        &self,
-        action: Action,
-        alias: Option<AliasChange>,
-        flag: Option<FlagChange>,
-    ) -> ActionRecord {
-        ActionRecord {
-            event: fingerprint(&self.key),
-            action: action.as_str().into(),
-            at: self.now,
-            alarm: self.alarm.to_string(),
-            alias,
-            flag,
-        }
-    }
 }
 
 /// What moves the guard to act.
@@ -129,6 +112,25 @@ struct Ctx<'a> {
     alarm: &'a str,
     mode: Mode,
     now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// The record of an action taken for this cause, now.
+    fn record(
+        &self,
+        action: Action,
+        alias: Option<AliasChange>,
+        flag: Option<FlagChange>,
+    ) -> ActionRecord {
+        ActionRecord {
+            event: fingerprint(&self.key),
+            action: action.as_str().into(),
+            at: self.now,
+            alarm: self.alarm.to_string(),
+            alias,
+            flag,
+        }
+    }
 }
 
 impl Guard {
