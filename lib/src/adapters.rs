@@ -47,8 +47,9 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 /// Where the credentials of `config` act: the account STS `GetCallerIdentity` names (its
-/// partition from the caller's ARN) and the configuration's region. For the CLI; the guard
-/// function reads its home from the invoked function's ARN instead, with no call.
+/// partition from the caller's ARN) and the configuration's region. For the CLI, and for the
+/// guard function only when an invocation names no function ARN (local runtimes): in Lambda
+/// it reads its home from the invoked function's ARN, with no call.
 pub async fn home(config: &SdkConfig) -> Result<Home, String> {
     let region = config
         .region()
@@ -448,11 +449,11 @@ impl AlarmStates for CloudWatchAlarmStates {
         };
         let state = AlarmState::parse(state.as_str())
             .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", state.as_str())))?;
-        let kind = match suppressed_by.map(SuppressionKind::parse) {
-            None => None,
-            Some(Ok(kind)) => kind,
-            Some(Err(why)) => return Err(PortError::Other(format!("ActionsSuppressedBy: {why}"))),
-        };
+        let kind = suppressed_by
+            .map(SuppressionKind::parse)
+            .transpose()
+            .map_err(|why| PortError::Other(format!("ActionsSuppressedBy: {why}")))?
+            .flatten();
         Ok(Some(AlarmNow {
             state,
             // The API leaves it out only where it does not apply; actions are on by default.

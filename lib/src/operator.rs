@@ -234,10 +234,15 @@ pub fn pause_duration(text: &str) -> Result<chrono::TimeDelta, OperatorError> {
         _ => None,
     }
     .ok_or_else(refuse)?;
-    if duration <= chrono::TimeDelta::zero() || duration > MAX_PAUSE {
+    if !pause_length_allowed(duration) {
         return Err(refuse());
     }
     Ok(duration)
+}
+
+/// More than nothing, and at most [`MAX_PAUSE`]: the one bound `--for` and [`pause`] share.
+fn pause_length_allowed(duration: chrono::TimeDelta) -> bool {
+    duration > chrono::TimeDelta::zero() && duration <= MAX_PAUSE
 }
 
 /// What `guard pause` is asked for: how long, by whom, and why.
@@ -270,7 +275,7 @@ pub async fn pause(
             "a pause needs a --reason: the people the guard no longer protects read it".into(),
         ));
     }
-    if duration <= chrono::TimeDelta::zero() || duration > MAX_PAUSE {
+    if !pause_length_allowed(duration) {
         return Err(OperatorError::Refused(format!(
             "a pause lasts more than nothing and at most 7 days, not {duration}"
         )));

@@ -120,7 +120,8 @@ impl Guard {
                 return reports;
             }
         };
-        let mut seen = muted(&tags);
+        let recorded = muted(&tags);
+        let mut seen = recorded.clone();
         seen.retain(|fp, _| disabled.iter().any(|name| fingerprint(name) == *fp));
         for name in disabled {
             let m = seen.entry(fingerprint(name)).or_insert(Muted {
@@ -136,16 +137,20 @@ impl Guard {
                 blind.push((name.to_string(), Blindness::ActionsDisabled, m.first));
             }
         }
-        let record = muted_tags(&seen);
-        if let Err(e) = self
-            .retry
-            .run("TagResource", || self.ports.aliases.tag(function, &record))
-            .await
-        {
-            reports.push(Report::failed_on(
-                target,
-                format!("cannot record the alarms seen with their actions disabled: {e}"),
-            ));
+        // Written only when it changed: a target blind for want of data alone, with no alarm
+        // disabled, costs no write a minute.
+        if seen != recorded {
+            let record = muted_tags(&seen);
+            if let Err(e) = self
+                .retry
+                .run("TagResource", || self.ports.aliases.tag(function, &record))
+                .await
+            {
+                reports.push(Report::failed_on(
+                    target,
+                    format!("cannot record the alarms seen with their actions disabled: {e}"),
+                ));
+            }
         }
         if blind.is_empty() {
             return reports;

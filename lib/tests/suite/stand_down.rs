@@ -514,3 +514,17 @@ async fn disabled_actions_do_not_blind_a_guard_that_does_not_honour_them() {
     }
     assert!(b.notifier.sent().is_empty());
 }
+
+#[tokio::test]
+async fn a_target_blind_for_want_of_data_alone_gets_no_record_of_disabled_actions() {
+    let b = backends();
+    b.alarms.set_since(
+        "orders-ai-error-rate",
+        rollback_guard::transition::AlarmState::InsufficientData,
+        START.parse::<DateTime<Utc>>().expect("t") - Duration::minutes(40),
+    );
+    assert_eq!(sweep_for(&b, 2).await.len(), 1);
+    let tags = b.lambda.tags_of("orders-ai");
+    assert!(tags.contains_key("rollback-guard:blind"), "{tags:?}");
+    assert!(!tags.contains_key("rollback-guard:muted"), "{tags:?}");
+}
