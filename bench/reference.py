@@ -89,7 +89,46 @@ def act(policy, action, target, replay):
 SUPPRESSED_BY = {"Alarm", "WaitPeriod", "ExtensionPeriod"}
 
 
-def decide_alarm(policy, arn, name, state, old_state, at, replay=None, suppressed_by=None):
+def watched(metrics):
+    """The (function, alias) every metric that names a function names, or None: what a fleet
+    trigger (target = "from-alarm") acts on. `metrics` holds each metric's dimensions as a
+    dict; None when the alarm has none (composite)."""
+    if not metrics:
+        return None
+    names, aliases = set(), set()
+    for dims in metrics:
+        resource = dims.get("Resource")
+        fn, _, qualifier = (resource or "").partition(":")
+        name = dims.get("FunctionName") or fn or None
+        if name is None:
+            continue
+        if resource and fn != name:
+            return None
+        names.add(name)
+        if qualifier and not qualifier.isdigit() and qualifier != "$LATEST":
+            aliases.add(qualifier)
+    if len(names) != 1 or len(aliases) != 1:
+        return None
+    return names.pop(), aliases.pop()
+
+
+def eventbridge_metrics(configuration):
+    metrics = (configuration or {}).get("metrics")
+    if metrics is None:
+        return None
+    return [m["metricStat"]["metric"].get("dimensions", {}) for m in metrics if "metricStat" in m]
+
+
+def sns_metrics(trigger):
+    if trigger is None:
+        return None
+    pairs = lambda dims: {d["name"]: d["value"] for d in dims}
+    if "Metrics" in trigger:
+        return [pairs(m["MetricStat"]["Metric"].get("Dimensions", [])) for m in trigger["Metrics"] if "MetricStat" in m]
+    return [pairs(trigger.get("Dimensions", []))]
+
+
+def decide_alarm(policy, arn, name, state, old_state, at, replay=None, suppressed_by=None, metrics=None):
     m = ARN.match(arn or "")
     if not m or m.group(3) != name:
         raise ValueError("alarm ARN and name disagree")
@@ -101,14 +140,20 @@ def decide_alarm(policy, arn, name, state, old_state, at, replay=None, suppresse
     trigger = alarm_trigger(policy, name)
     if trigger is None:
         return verdict("ignored")
+    target = trigger["target"]
+    if target == "from-alarm":
+        alias = watched(metrics)
+        if alias is None:
+            return verdict("rejected")
+        target = alias[0]
     if state != "ALARM":
         return verdict("no-action")
     if suppressed_by is not None and suppressed_by != "None":
         if suppressed_by not in SUPPRESSED_BY:
             raise ValueError("unknown actionsSuppressedBy")
         # People silenced the alarm's actions (an actions suppressor): the guard stands down.
-        return verdict("skipped", first_action(trigger), trigger["target"])
-    return act(policy, first_action(trigger), trigger["target"], replay)
+        return verdict("skipped", first_action(trigger), target)
+    return act(policy, first_action(trigger), target, replay)
 
 
 def decide_insight(policy, event, detail):
@@ -158,6 +203,7 @@ def decide(policy, raw):
             message["NewStateValue"],
             message["OldStateValue"],
             message["StateChangeTime"],
+            metrics=sns_metrics(message.get("Trigger")),
         )
     if "alarmData" in event:
         if event["source"] != "aws.cloudwatch":
@@ -171,6 +217,7 @@ def decide(policy, raw):
             data["previousState"]["value"],
             data["state"]["timestamp"],
             suppressed_by=data["state"].get("actionsSuppressedBy"),
+            metrics=eventbridge_metrics(data.get("configuration")),
         )
     kind = event.get("detail-type")
     detail = event.get("detail", {})
@@ -187,6 +234,7 @@ def decide(policy, raw):
             detail["state"]["timestamp"],
             event.get("replay-name"),
             detail["state"].get("actionsSuppressedBy"),
+            eventbridge_metrics(detail.get("configuration")),
         )
     if kind == "Critical Insight":
         return decide_insight(policy, event, detail)

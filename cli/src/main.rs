@@ -10,6 +10,7 @@ use rollback_guard::policy::Action;
 use rollback_guard::ports::AuditBus;
 use rollback_guard::ports::SystemClock;
 use rollback_guard::retry::RetryPolicy;
+use rollback_guard::targets;
 use rollback_guard::{adapters, Guard, Home, Outcome, Policy};
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -132,10 +133,15 @@ enum Command {
         #[arg(long)]
         target: String,
     },
-    /// The policy's targets, each with its function, alias and pause.
+    /// What the guard protects: the policy's targets and, with fleet triggers, every function
+    /// opted in (tag rollback-guard:protect), each with its alias, the version it serves, the
+    /// stable version, the alarms that watch it, the last action and a pause; then warnings.
     Targets {
         #[arg(long)]
         policy: Option<String>,
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -345,28 +351,57 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Targets { policy } => {
+        Command::Targets { policy, json } => {
             let policy = load_policy(policy.as_deref())?;
             let ports = aws_ports().await;
-            let targets = operator::targets(
+            let seen = targets::targets(
                 &policy,
                 ports.aliases.as_ref(),
+                ports.alarms.as_ref(),
                 &SystemClock,
                 &RetryPolicy::default(),
             )
             .await
-            .map_err(|e| format!("cannot read the targets' records: {e}"))?;
-            for (target, pause) in targets {
-                let alias = target.alias.as_deref().unwrap_or("(no alias)");
-                let state = match pause {
-                    Some(p) => p.to_string(),
-                    None => "guarded".to_string(),
-                };
-                println!("{}\t{}:{alias}\t{state}", target.name, target.function);
+            .map_err(|e| format!("cannot read the targets: {e}"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&seen).map_err(|e| e.to_string())?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            for t in &seen.targets {
+                println!("{}", target_line(t));
+            }
+            for w in &seen.warnings {
+                println!("warning: {w}");
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `name  function:alias  guarded|paused…  serving …  stable …  alarms …  last …`, tab-separated.
+fn target_line(t: &targets::TargetView) -> String {
+    let alias = t.alias.as_deref().unwrap_or("(no alias)");
+    let state = t.pause.as_deref().unwrap_or("guarded");
+    let serving = t
+        .serving
+        .as_ref()
+        .map_or("(alias not found)".to_string(), ToString::to_string);
+    let alarms = if t.alarms.is_empty() {
+        "no alarm".to_string()
+    } else {
+        t.alarms.join(",")
+    };
+    format!(
+        "{}\t{}:{alias}\t{state}\t{} serving {serving}\tstable {}\talarms {alarms}\tlast {}",
+        t.name,
+        t.function,
+        t.source,
+        t.stable.as_deref().unwrap_or("none"),
+        t.last_action.as_deref().unwrap_or("none"),
+    )
 }
 
 async fn backtest(archive: &str, from: &str, to: &str, name: Option<String>) -> Result<(), String> {

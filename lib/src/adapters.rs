@@ -15,6 +15,7 @@ use crate::ports::{
 };
 use crate::rollback::AliasState;
 use crate::transition::{AlarmArn, AlarmState, Suppression, SuppressionKind};
+use crate::watched::{watched, MetricDimensions, Watched};
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -197,6 +198,17 @@ impl AliasManager for LambdaAliasManager {
             out.routing_config(),
             out.revision_id(),
         )
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, PortError> {
+        let mut pages = self.client.list_functions().into_paginator().items().send();
+        let mut names = Vec::new();
+        while let Some(item) = pages.next().await {
+            if let Some(name) = item.map_err(port_error)?.function_name() {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
@@ -407,6 +419,33 @@ impl CloudWatchAlarmStates {
     }
 }
 
+/// What a metric alarm's metrics name: its one metric's dimensions, or each metric of its
+/// metric math (expressions have none).
+fn metric_alarm_watched(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Watched {
+    let pairs = |dims: &[aws_sdk_cloudwatch::types::Dimension]| {
+        let pairs: Vec<(String, String)> = dims
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect();
+        pairs
+    };
+    let metrics: Vec<Vec<(String, String)>> = if alarm.metrics().is_empty() {
+        vec![pairs(alarm.dimensions())]
+    } else {
+        alarm
+            .metrics()
+            .iter()
+            .filter_map(|q| q.metric_stat()?.metric())
+            .map(|m| pairs(m.dimensions()))
+            .collect()
+    };
+    let dims: Vec<MetricDimensions> = metrics
+        .iter()
+        .map(|m| MetricDimensions::of(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .collect();
+    watched(&dims)
+}
+
 #[async_trait]
 impl AlarmStates for CloudWatchAlarmStates {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
@@ -486,6 +525,7 @@ impl AlarmStates for CloudWatchAlarmStates {
                     a.state_value().map(|s| s.as_str()),
                     a.state_updated_timestamp(),
                     a.actions_enabled(),
+                    metric_alarm_watched(a),
                 )
             });
             let composite = page.composite_alarms().iter().map(|a| {
@@ -494,9 +534,10 @@ impl AlarmStates for CloudWatchAlarmStates {
                     a.state_value().map(|s| s.as_str()),
                     a.state_updated_timestamp(),
                     a.actions_enabled(),
+                    Watched::NoMetrics,
                 )
             });
-            for (name, state, since, actions_enabled) in metric.chain(composite) {
+            for (name, state, since, actions_enabled, watched) in metric.chain(composite) {
                 let (Some(name), Some(state)) = (name, state.and_then(AlarmState::parse)) else {
                     continue;
                 };
@@ -508,6 +549,7 @@ impl AlarmStates for CloudWatchAlarmStates {
                     state,
                     since,
                     actions_enabled: actions_enabled.unwrap_or(true),
+                    watched,
                 });
             }
         }

@@ -1,10 +1,12 @@
 //! The pure decision core: a validated transition and the policy in, a [`Decision`] out.
 //! No I/O, no SDK types; the part of the guard with the most tests.
 
+use crate::fleet;
 use crate::home::Home;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert, IntakeError};
 use crate::policy::{Action, Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
+use crate::watched::WatchedAlias;
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -22,16 +24,17 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<'p> {
     /// Run the first action of the trigger's ladder on the target. Both are the policy's own
-    /// (a request's one-action ladder is made for it).
+    /// (a request's one-action ladder is made for it), except a fleet trigger's target, read
+    /// from the alarm (and acted on only if the function opted in).
     Act {
-        target: &'p Target,
+        target: Cow<'p, Target>,
         trigger: Cow<'p, Trigger>,
         mode: Mode,
     },
     /// A matched alarm in ALARM whose own actions people have silenced (an actions
     /// suppressor): the guard stands down with them, and says so to machines only.
     StandDown {
-        target: &'p Target,
+        target: Cow<'p, Target>,
         action: Action,
         reason: String,
     },
@@ -54,13 +57,17 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
     let Some(trigger) = policy.trigger_for(&t.alarm_name) else {
         return Decision::Ignored(format!("no trigger matches alarm `{}`", t.alarm_name));
     };
+    let target = match target_of(policy, trigger, t) {
+        Ok(target) => target,
+        Err(rejection) => return rejection,
+    };
     if t.new_state != AlarmState::Alarm {
         return Decision::NoAction(format!(
             "alarm `{}` went to {}; only ALARM acts",
             t.alarm_name, t.new_state
         ));
     }
-    if let (Some(suppressed), Some(target)) = (&t.suppressed, policy.target(&trigger.target)) {
+    if let Some(suppressed) = &t.suppressed {
         return Decision::StandDown {
             target,
             action: trigger.first_action(),
@@ -70,28 +77,63 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
             ),
         };
     }
-    act_through(policy, trigger, t.replay_name.as_deref(), force_plan)
+    act_through(
+        policy,
+        trigger,
+        target,
+        t.replay_name.as_deref(),
+        force_plan,
+    )
+}
+
+/// The target a matched alarm trigger moves: the policy's, or for a fleet trigger the function
+/// alias the alarm's metrics name (rejected when they name none, or two).
+fn target_of<'p>(
+    policy: &'p Policy,
+    trigger: &Trigger,
+    t: &Transition,
+) -> Result<Cow<'p, Target>, Decision<'p>> {
+    if trigger.from_alarm() {
+        return match t.watched.alias() {
+            Ok(watched) => Ok(Cow::Owned(fleet::target_of(watched))),
+            Err(why) => Err(Decision::Rejected(format!(
+                "alarm `{}` matches a fleet trigger (target = \"{}\"), but {why}",
+                t.alarm_name,
+                crate::policy::FROM_ALARM
+            ))),
+        };
+    }
+    named_target(policy, trigger)
+}
+
+/// A named trigger's target. Validation guarantees every such trigger names an existing one.
+fn named_target<'p>(
+    policy: &'p Policy,
+    trigger: &Trigger,
+) -> Result<Cow<'p, Target>, Decision<'p>> {
+    policy
+        .target(&trigger.target)
+        .map(Cow::Borrowed)
+        .ok_or_else(|| {
+            Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target))
+        })
 }
 
 /// Acting through a matched trigger: on its target, in the mode replays and dry runs call for.
 fn act_through<'p>(
     policy: &'p Policy,
     trigger: &'p Trigger,
+    target: Cow<'p, Target>,
     replay: Option<&str>,
     force_plan: bool,
 ) -> Decision<'p> {
-    let mode = match replay_mode(policy, replay, force_plan) {
-        Ok(mode) => mode,
-        Err(why) => return Decision::Ignored(why),
-    };
-    // Validation guarantees every trigger names an existing target.
-    match policy.target(&trigger.target) {
-        Some(target) => Decision::Act {
+    match replay_mode(policy, replay, force_plan) {
+        Ok(mode) => Decision::Act {
             target,
             trigger: Cow::Borrowed(trigger),
             mode,
         },
-        None => Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target)),
+        Err(why) => Decision::Ignored(why),
     }
 }
 
@@ -130,7 +172,16 @@ pub fn decide_insight<'p>(policy: &'p Policy, a: &InsightAlert, force_plan: bool
             a.risk_score
         ));
     }
-    act_through(policy, trigger, a.replay_name.as_deref(), force_plan)
+    match named_target(policy, trigger) {
+        Ok(target) => act_through(
+            policy,
+            trigger,
+            target,
+            a.replay_name.as_deref(),
+            force_plan,
+        ),
+        Err(rejection) => rejection,
+    }
 }
 
 /// A manual request acts when its source is in `guard.request_sources` and it names a target
@@ -172,7 +223,7 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
         escalate_after_minutes: None,
     };
     Decision::Act {
-        target,
+        target: Cow::Borrowed(target),
         trigger: Cow::Owned(trigger),
         mode,
     }
@@ -202,8 +253,12 @@ pub struct Evaluation<'p> {
     /// `act`, `dry-run`, `skipped`, `no-action`, `ignored` or `rejected`.
     pub outcome: &'static str,
     pub action: Option<&'static str>,
-    /// The policy's name for the target.
-    pub target: Option<&'p str>,
+    /// The policy's name for the target (a fleet target's: its function's).
+    pub target: Option<Cow<'p, str>>,
+    /// The function, alias and version the alarm's metrics name, when a fleet trigger read
+    /// them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watched: Option<WatchedAlias>,
     pub alarm: Option<String>,
     pub state: Option<AlarmState>,
     pub transport: Option<&'static str>,
@@ -295,7 +350,7 @@ fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<
             mode,
         } => Evaluation {
             action: Some(trigger.first_action().as_str()),
-            target: Some(&target.name),
+            target: Some(name_of(target)),
             ..verdict(
                 if mode == Mode::Plan { "dry-run" } else { "act" },
                 accepted.into(),
@@ -307,7 +362,7 @@ fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<
             reason,
         } => Evaluation {
             action: Some(action.as_str()),
-            target: Some(&target.name),
+            target: Some(name_of(target)),
             ..verdict("skipped", reason.into())
         },
         Decision::NoAction(r) => verdict("no-action", r.into()),
@@ -321,11 +376,20 @@ fn verdict(outcome: &'static str, reason: Cow<'static, str>) -> Evaluation<'stat
         outcome,
         action: None,
         target: None,
+        watched: None,
         alarm: None,
         state: None,
         transport: None,
         dedupe_key: None,
         reason,
+    }
+}
+
+/// A target's name, borrowed from the policy where the target is the policy's.
+fn name_of(target: Cow<'_, Target>) -> Cow<'_, str> {
+    match target {
+        Cow::Borrowed(t) => Cow::Borrowed(t.name.as_str()),
+        Cow::Owned(t) => Cow::Owned(t.name),
     }
 }
 
@@ -342,7 +406,7 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
             (
                 outcome,
                 Some(trigger.first_action().as_str()),
-                Some(target.name.as_str()),
+                Some(name_of(target)),
                 reason.into(),
             )
         }
@@ -353,17 +417,22 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
         } => (
             "skipped",
             Some(action.as_str()),
-            Some(target.name.as_str()),
+            Some(name_of(target)),
             reason.into(),
         ),
         Decision::NoAction(r) => ("no-action", None, None, r.into()),
         Decision::Ignored(r) => ("ignored", None, None, r.into()),
         Decision::Rejected(r) => ("rejected", None, None, r.into()),
     };
+    let watched = policy
+        .trigger_for(&t.alarm_name)
+        .filter(|trigger| trigger.from_alarm())
+        .and_then(|_| t.watched.alias().ok().cloned());
     Evaluation {
         outcome,
         action,
         target,
+        watched,
         alarm: Some(t.alarm_name.clone()),
         state: Some(t.new_state),
         transport: Some(t.transport.as_str()),

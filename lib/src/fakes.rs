@@ -12,6 +12,7 @@ use crate::ports::{
 };
 use crate::rollback::AliasState;
 use crate::transition::{AlarmArn, AlarmState, Suppression};
+use crate::watched::Watched;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -110,6 +111,15 @@ impl FakeLambda {
             .configs
             .get(qualifier.unwrap_or(LATEST))
             .cloned()
+    }
+
+    /// Changes every version's and `$LATEST`'s settings alike, as if each release had been
+    /// published with them.
+    pub fn edit_every_version(&self, function: &str, edit: impl Fn(&mut FunctionConfig)) {
+        let mut fns = lock(&self.functions);
+        if let Some(f) = fns.get_mut(function) {
+            f.configs.values_mut().for_each(edit);
+        }
     }
 
     /// Changes `$LATEST` as a deployment would (new code, new settings).
@@ -247,6 +257,13 @@ impl AliasManager for FakeLambda {
                 .cloned()
                 .ok_or_else(|| PortError::NotFound(format!("alias {function}:{alias}")))
         })
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, PortError> {
+        self.injected("ListFunctions")?;
+        let mut names: Vec<String> = lock(&self.functions).keys().cloned().collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
@@ -419,6 +436,8 @@ pub struct FakeAlarmStates {
     /// Alarms whose actions someone disabled, and composite alarms' suppressions.
     disabled: Mutex<std::collections::BTreeSet<String>>,
     suppressed: Mutex<BTreeMap<String, Suppression>>,
+    /// What each alarm's metrics name (none set: a composite alarm's none).
+    watched: Mutex<BTreeMap<String, Watched>>,
 }
 
 impl FakeAlarmStates {
@@ -442,6 +461,11 @@ impl FakeAlarmStates {
         } else {
             disabled.insert(alarm.into());
         }
+    }
+
+    /// The function alias (or none) the alarm's metrics name.
+    pub fn set_watched(&self, alarm: &str, watched: Watched) {
+        lock(&self.watched).insert(alarm.into(), watched);
     }
 
     /// A composite alarm's actions suppressed (`None`: no longer).
@@ -480,6 +504,10 @@ impl AlarmStates for FakeAlarmStates {
                 state: *state,
                 since: *since,
                 actions_enabled: !lock(&self.disabled).contains(name),
+                watched: lock(&self.watched)
+                    .get(name)
+                    .cloned()
+                    .unwrap_or(Watched::NoMetrics),
             })
             .collect())
     }

@@ -5,6 +5,7 @@
 use crate::transition::{
     parse_timestamp, AlarmArn, AlarmState, Suppression, SuppressionKind, Transition, Transport,
 };
+use crate::watched::{watched, MetricDimensions, Watched};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -572,7 +573,7 @@ struct AlarmDetail<'a> {
     #[serde(borrow)]
     previous_state: StateBlock<'a>,
     #[serde(borrow, default)]
-    configuration: Option<SuppressorConfig<'a>>,
+    configuration: Option<AlarmConfig<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -590,12 +591,56 @@ struct StateBlock<'a> {
     actions_suppressed_by: Option<Cow<'a, str>>,
 }
 
-/// The part of an alarm's `configuration` that names its actions suppressor (composite alarms).
+/// The parts of an alarm's `configuration` the guard reads: its actions suppressor (composite
+/// alarms) and its metrics' dimensions (what a fleet trigger acts on).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SuppressorConfig<'a> {
+struct AlarmConfig<'a> {
     #[serde(borrow, default)]
     actions_suppressor: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metrics: Option<Vec<ConfigMetric<'a>>>,
+}
+
+/// `configuration.metrics[]`: a metric (`metricStat`) or an expression (none).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigMetric<'a> {
+    #[serde(borrow, default)]
+    metric_stat: Option<MetricStat<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetricStat<'a> {
+    #[serde(borrow, default, alias = "Metric")]
+    metric: Option<MetricOf<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetricOf<'a> {
+    #[serde(borrow, default, alias = "Dimensions")]
+    dimensions: Option<MetricDimensions<'a>>,
+}
+
+impl MetricStat<'_> {
+    fn dimensions(&self) -> MetricDimensions<'_> {
+        self.metric
+            .as_ref()
+            .and_then(|m| m.dimensions.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// What an EventBridge or Lambda-action alarm's configuration names (no configuration, or no
+/// metrics in it: a composite alarm).
+fn config_watched(configuration: Option<&AlarmConfig>) -> Watched {
+    let dims: Vec<MetricDimensions> = configuration
+        .and_then(|c| c.metrics.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.metric_stat.as_ref().map(MetricStat::dimensions))
+        .collect();
+    watched(&dims)
 }
 
 // Producers may add fields; the ones the guard relies on must be there.
@@ -709,6 +754,7 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         transport,
         replay_name: owned(env.replay_name),
         suppressed,
+        watched: config_watched(detail.configuration.as_ref()),
     }))
 }
 
@@ -718,7 +764,7 @@ fn suppression(
     transport: Transport,
     field: &str,
     by: Option<&str>,
-    configuration: Option<&SuppressorConfig>,
+    configuration: Option<&AlarmConfig>,
 ) -> Result<Option<Suppression>, IntakeError> {
     let Some(by) = by else {
         return Ok(None);
@@ -868,6 +914,41 @@ struct SnsAlarmMessage<'a> {
     new_state_reason: Cow<'a, str>,
     #[serde(borrow)]
     state_change_time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    trigger: Option<SnsTrigger<'a>>,
+}
+
+/// `Trigger` of an SNS alarm message: one metric's `Dimensions`, or metric math's `Metrics`
+/// (composite alarms have no `Trigger`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsTrigger<'a> {
+    #[serde(borrow, default)]
+    dimensions: Option<MetricDimensions<'a>>,
+    #[serde(borrow, default)]
+    metrics: Option<Vec<SnsMetric<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsMetric<'a> {
+    #[serde(borrow, default)]
+    metric_stat: Option<MetricStat<'a>>,
+}
+
+impl SnsTrigger<'_> {
+    fn watched(&self) -> Watched {
+        let mut dims: Vec<MetricDimensions> = self
+            .metrics
+            .iter()
+            .flatten()
+            .filter_map(|m| m.metric_stat.as_ref().map(MetricStat::dimensions))
+            .collect();
+        if self.metrics.is_none() {
+            dims.push(self.dimensions.clone().unwrap_or_default());
+        }
+        watched(&dims)
+    }
 }
 
 /// Whether an SNS message names an alarm at all.
@@ -935,6 +1016,10 @@ fn from_sns(records: Vec<SnsRecord>) -> Result<Transition, IntakeError> {
         // actions are suppressed, and the message has no field for it. The confirmation reads
         // the suppression (and disabled actions) from DescribeAlarms.
         suppressed: None,
+        watched: msg
+            .trigger
+            .as_ref()
+            .map_or(Watched::NoMetrics, SnsTrigger::watched),
     })
 }
 
@@ -952,7 +1037,7 @@ struct ActionData<'a> {
     #[serde(borrow, default)]
     previous_state: Option<ActionState<'a>>,
     #[serde(borrow, default)]
-    configuration: Option<SuppressorConfig<'a>>,
+    configuration: Option<AlarmConfig<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -1054,6 +1139,7 @@ fn from_lambda_action(
             now.and_then(|s| s.actions_suppressed_by.as_deref()),
             data.configuration.as_ref(),
         )?,
+        watched: config_watched(data.configuration.as_ref()),
         reason: reason.to_string(),
         alarm_name: name.to_string(),
         alarm_arn: arn.0.into_owned(),

@@ -5,7 +5,7 @@
 //! once, and tells people what it did.
 //!
 //! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
-//! it), [`policy`], [`home`] (where the guard may act), [`decision`] (pure), [`rollback`]
+//! it; [`watched`] reads the function alias an alarm's metrics name), [`policy`], [`home`] (where the guard may act), [`decision`] (pure), [`rollback`]
 //! (pure alias planning), then [`guard`] (the pipeline over the [`ports`], a module per step;
 //! the [`report`] they share), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
 
@@ -14,6 +14,7 @@ pub mod ai;
 pub mod decision;
 pub mod fakes;
 pub mod flag;
+pub mod fleet;
 pub mod guard;
 pub mod home;
 pub mod insight;
@@ -26,7 +27,9 @@ pub mod record;
 pub mod report;
 pub mod retry;
 pub mod rollback;
+pub mod targets;
 pub mod transition;
+pub mod watched;
 
 pub use decision::{decide, Decision, Mode};
 pub use guard::{Guard, Outcome, Ports, Report};

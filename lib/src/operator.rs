@@ -4,10 +4,13 @@
 
 use crate::ai::{restored_environment, AI_OFF};
 use crate::flag;
+use crate::fleet::{self, NotProtected};
 use crate::policy::{Policy, Target};
 use crate::ports::{AliasManager, Clock, FunctionSettings, PortError};
 use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange, Pause, MAX_PAUSE};
 use crate::retry::RetryPolicy;
+use crate::watched::WatchedAlias;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,9 +107,7 @@ pub async fn undo(
     retry: &RetryPolicy,
     target: &str,
 ) -> Result<Undone, OperatorError> {
-    let target = policy.target(target).ok_or_else(|| {
-        OperatorError::Refused(format!("unknown target `{target}` in the policy"))
-    })?;
+    let target = known_target(policy, aliases, retry, target).await?;
     let function = target.function.as_str();
     let tags = retry.run("ListTags", || aliases.tags(function)).await?;
     let record = ActionRecord::from_tags(&tags).ok_or_else(|| {
@@ -206,15 +207,52 @@ pub async fn undo(
 
 const UNDO_ACTION: &str = "undo";
 
-/// The policy's target of this name, or the refusal that names the targets there are.
-fn known_target<'p>(policy: &'p Policy, target: &str) -> Result<&'p Target, OperatorError> {
-    policy.target(target).ok_or_else(|| {
-        let names: Vec<&str> = policy.targets.iter().map(|t| t.name.as_str()).collect();
+/// The policy's target of this name or, under a fleet trigger, the function of this name
+/// that opted in (`rollback-guard:protect`); else the refusal that names the targets there are.
+async fn known_target<'p>(
+    policy: &'p Policy,
+    aliases: &dyn AliasManager,
+    retry: &RetryPolicy,
+    target: &str,
+) -> Result<Cow<'p, Target>, OperatorError> {
+    if let Some(t) = policy.target(target) {
+        return Ok(Cow::Borrowed(t));
+    }
+    let names: Vec<&str> = policy.targets.iter().map(|t| t.name.as_str()).collect();
+    let unknown = |more: &str| {
         OperatorError::Refused(format!(
-            "unknown target `{target}` in the policy (targets: {})",
+            "unknown target `{target}` in the policy (targets: {}){more}",
             names.join(", ")
         ))
-    })
+    };
+    if !policy.triggers.iter().any(|t| t.from_alarm()) {
+        return Err(unknown(""));
+    }
+    let tags = match retry.run("ListTags", || aliases.tags(target)).await {
+        Ok(tags) => tags,
+        Err(PortError::NotFound(_)) => {
+            return Err(unknown(", and there is no function of that name"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(alias) = fleet::protected_alias(&tags) else {
+        return Err(unknown(&format!(
+            ", and function {target} has not opted in ({})",
+            fleet::PROTECT_TAG
+        )));
+    };
+    let named = fleet::target_of(&WatchedAlias {
+        function: target.into(),
+        alias: alias.into(),
+        version: None,
+    });
+    fleet::protected(&named, &tags)
+        .map(Cow::Owned)
+        .map_err(|e| match e {
+            NotProtected::NotOptedIn(why) | NotProtected::BadFlag(why) => {
+                OperatorError::Refused(why)
+            }
+        })
 }
 
 /// `--for`: whole minutes, hours or days (`30m`, `2h`, `1d`), more than none and at most
@@ -269,7 +307,7 @@ pub async fn pause(
         by,
         reason,
     } = *request;
-    let target = known_target(policy, target)?;
+    let target = known_target(policy, aliases, retry, target).await?;
     if reason.trim().is_empty() {
         return Err(OperatorError::Refused(
             "a pause needs a --reason: the people the guard no longer protects read it".into(),
@@ -304,7 +342,8 @@ pub async fn resume(
     retry: &RetryPolicy,
     target: &str,
 ) -> Result<Option<Pause>, OperatorError> {
-    let function = known_target(policy, target)?.function.as_str();
+    let target = known_target(policy, aliases, retry, target).await?;
+    let function = target.function.as_str();
     let tags = retry.run("ListTags", || aliases.tags(function)).await?;
     let now = clock.now();
     let was = Pause::from_tags(&tags).filter(|p| p.holds(now));
@@ -313,22 +352,4 @@ pub async fn resume(
         .run("TagResource", || aliases.tag(function, &cleared))
         .await?;
     Ok(was)
-}
-
-/// `guard targets`: each of the policy's targets with its function and the pause in force.
-pub async fn targets(
-    policy: &Policy,
-    aliases: &dyn AliasManager,
-    clock: &dyn Clock,
-    retry: &RetryPolicy,
-) -> Result<Vec<(Target, Option<Pause>)>, OperatorError> {
-    let now = clock.now();
-    let mut out = Vec::new();
-    for target in &policy.targets {
-        let function = target.function.as_str();
-        let tags = retry.run("ListTags", || aliases.tags(function)).await?;
-        let pause = Pause::from_tags(&tags).filter(|p| p.holds(now));
-        out.push((target.clone(), pause));
-    }
-    Ok(out)
 }

@@ -2,6 +2,7 @@
 //! validated strictly; every error names the field and what was expected.
 
 use crate::transition::is_account_id;
+use crate::watched::is_alias_name;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -12,7 +13,10 @@ pub const ENV_POLICY_FILE: &str = "GUARD_POLICY_FILE";
 /// guard's role may publish to.
 pub const ENV_NOTIFY_TOPIC_ARN: &str = "GUARD_NOTIFY_TOPIC_ARN";
 pub const ENV_EVENT_BUS: &str = "GUARD_EVENT_BUS";
-const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
+pub const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
+/// The reserved target of fleet triggers: the function alias the alarm's metrics name, if
+/// that function opted in (`crate::fleet`).
+pub const FROM_ALARM: &str = "from-alarm";
 
 /// A policy problem, naming the field (`trigger[1].alarm`) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +118,9 @@ pub struct Target {
     pub function: String,
     pub alias: Option<String>,
     pub ai_flag: String,
+    /// Read from an alarm by a fleet trigger, not named in the policy: acted on only while
+    /// the function opts in with its tags.
+    pub fleet: bool,
 }
 
 /// Which Critical Insight events a trigger matches: from `source`, about `stream_id`, with a
@@ -139,6 +146,20 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    /// A fleet trigger: its target is the function alias the alarm names.
+    pub fn from_alarm(&self) -> bool {
+        self.target == FROM_ALARM
+    }
+
+    /// Whether this trigger moves `target` (a fleet trigger moves every fleet target).
+    pub fn moves(&self, target: &Target) -> bool {
+        if target.fleet {
+            self.from_alarm()
+        } else {
+            self.target == target.name
+        }
+    }
+
     pub fn first_action(&self) -> Action {
         // Validation guarantees a non-empty ladder.
         self.actions
@@ -463,6 +484,14 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
     if raw.name.trim().is_empty() {
         return Err(PolicyError::new(field("name"), "expected a non-empty name"));
     }
+    if raw.name == FROM_ALARM {
+        return Err(PolicyError::new(
+            field("name"),
+            format!(
+                "`{FROM_ALARM}` is reserved for fleet triggers (the target read from the alarm)"
+            ),
+        ));
+    }
     if !valid_function_ref(&raw.function) {
         return Err(PolicyError::new(
             field("function"),
@@ -473,14 +502,7 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         ));
     }
     if let Some(alias) = &raw.alias {
-        // Lambda alias names: 1-128 of [a-zA-Z0-9-_], not only digits (that would be a version).
-        let ok = !alias.is_empty()
-            && alias.len() <= 128
-            && alias
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            && !alias.bytes().all(|b| b.is_ascii_digit());
-        if !ok {
+        if !is_alias_name(alias) {
             return Err(PolicyError::new(
                 field("alias"),
                 format!("`{alias}` is not a Lambda alias name"),
@@ -488,11 +510,7 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         }
     }
     let ai_flag = raw.ai_flag.unwrap_or_else(|| DEFAULT_AI_FLAG.into());
-    if ai_flag.is_empty()
-        || !ai_flag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if !is_variable_name(&ai_flag) {
         return Err(PolicyError::new(
             field("ai_flag"),
             format!("`{ai_flag}` is not an environment variable name"),
@@ -503,7 +521,13 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         function: raw.function,
         alias: raw.alias,
         ai_flag,
+        fleet: false,
     })
+}
+
+/// An environment variable name, as the guard accepts for a flag: [A-Za-z0-9_]+.
+pub fn is_variable_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `name` or `prefix*`: exact names, or prefixes; `*` only once, at the end.
@@ -544,15 +568,17 @@ fn valid_function_ref(s: &str) -> bool {
 
 fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, PolicyError> {
     let field = |f: &str| format!("trigger[{i}].{f}");
-    let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
+    let fleet = raw.target == FROM_ALARM;
+    let target = targets.iter().find(|t| t.name == raw.target);
+    if target.is_none() && !fleet {
         return Err(PolicyError::new(
             field("target"),
             format!(
-                "unknown target `{}`; expected one of the [[target]] names",
+                "unknown target `{}`; expected one of the [[target]] names or \"{FROM_ALARM}\"",
                 raw.target
             ),
         ));
-    };
+    }
     let (alarm, insight) = match (raw.alarm, raw.insight_source) {
         (Some(alarm), None) => {
             if raw.stream_id.is_some() || raw.min_risk.is_some() {
@@ -570,6 +596,12 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
                     PolicyError::new(field("min_risk"), format!("expected a risk score in 0..=100, got {r}"))
                 })?,
             };
+            let Some(target) = target else {
+                return Err(PolicyError::new(
+                    field("target"),
+                    format!("`{FROM_ALARM}` reads the target from an alarm: an insight trigger names a [[target]]"),
+                ));
+            };
             let stream_id = raw.stream_id.unwrap_or_else(|| target.name.clone());
             (None, Some(InsightMatch { source, stream_id, min_risk }))
         }
@@ -585,15 +617,6 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
                 "expected `alarm` (an alarm name or prefix*) or `insight_source` (Critical Insight events)",
             ))
         }
-    };
-    let Some(target) = targets.iter().find(|t| t.name == raw.target) else {
-        return Err(PolicyError::new(
-            field("target"),
-            format!(
-                "unknown target `{}`; expected one of the [[target]] names",
-                raw.target
-            ),
-        ));
     };
     let names = match raw.action {
         OneOrMany::One(a) => vec![a],
@@ -619,12 +642,13 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
                 format!("`{name}` appears twice in the ladder"),
             ));
         }
-        if action == Action::RollbackAlias && target.alias.is_none() {
+        // A fleet target's alias is the one its alarm and its opt-in tag name.
+        if let Some(t) = target.filter(|t| action == Action::RollbackAlias && t.alias.is_none()) {
             return Err(PolicyError::new(
                 field("action"),
                 format!(
                     "rollback-alias needs an alias, and target `{}` has none",
-                    target.name
+                    t.name
                 ),
             ));
         }

@@ -6,6 +6,7 @@ use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 use crate::rollback::AliasState;
 use crate::transition::{AlarmState, Suppression};
+use crate::watched::Watched;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub trait AliasManager: Send + Sync {
         expected_revision: Option<&str>,
     ) -> Result<AliasState, PortError>;
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError>;
+    /// The names of the account's functions in the guard's region (a fleet is those of them
+    /// that opted in).
+    async fn list_functions(&self) -> Result<Vec<String>, PortError>;
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError>;
 }
 
@@ -136,6 +140,8 @@ pub struct AlarmStatus {
     pub state: AlarmState,
     pub since: DateTime<Utc>,
     pub actions_enabled: bool,
+    /// The function alias its metrics name (fleet triggers).
+    pub watched: Watched,
 }
 
 /// People-facing notifications (SNS).

@@ -68,6 +68,8 @@ pub enum AliasPlan {
     },
     /// The alias already serves the recorded stable version: nothing to do.
     AlreadyStable { version: String },
+    /// The alarm watches a version the alias no longer serves: nothing to roll back.
+    NotServed { version: String },
 }
 
 impl AliasPlan {
@@ -76,7 +78,7 @@ impl AliasPlan {
         match self {
             Self::AbortCanary { keep } => AliasState::on(keep),
             Self::MoveTo { to, .. } => AliasState::on(to),
-            Self::AlreadyStable { .. } => before.clone(),
+            Self::AlreadyStable { .. } | Self::NotServed { .. } => before.clone(),
         }
     }
 
@@ -96,6 +98,9 @@ impl AliasPlan {
             Self::AlreadyStable { version } => {
                 format!("alias {alias} already serves the stable version {version}")
             }
+            Self::NotServed { version } => format!(
+                "alias {alias} no longer serves version {version}, the one the alarm watches ({before}): nothing to roll back"
+            ),
         }
     }
 }
@@ -171,6 +176,31 @@ pub fn plan_rollback(
     }
 }
 
+/// Plans the rollback when the alarm watches one version of the alias's traffic
+/// (`ExecutedVersion`): that version's canary is aborted; if it is the primary version, the
+/// alias moves as [`plan_rollback`] says, any canary with it; if the alias no longer serves it,
+/// nothing is rolled back.
+pub fn plan_version_rollback(
+    alias: &AliasState,
+    version: &str,
+    published: &[String],
+    recorded_stable: Option<&str>,
+    derived_from: Option<&str>,
+) -> Result<AliasPlan, PlanError> {
+    if alias.weights.contains_key(version) {
+        return Ok(AliasPlan::AbortCanary {
+            keep: alias.version.clone(),
+        });
+    }
+    if alias.version != version {
+        return Ok(AliasPlan::NotServed {
+            version: version.into(),
+        });
+    }
+    let primary = AliasState::on(&alias.version);
+    plan_rollback(&primary, published, recorded_stable, derived_from)
+}
+
 fn join(numbers: &[u64]) -> String {
     if numbers.is_empty() {
         return "none".into();
@@ -188,6 +218,39 @@ mod tests {
 
     fn versions(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_watched_version_aborts_its_canary_moves_the_primary_or_is_no_longer_served() {
+        let published = versions(&["1", "2", "3"]);
+        let mut canary = AliasState::on("2");
+        canary.weights.insert("3".into(), 0.1);
+        assert_eq!(
+            plan_version_rollback(&canary, "3", &published, None, None),
+            Ok(AliasPlan::AbortCanary { keep: "2".into() })
+        );
+        // The primary is the watched one: the alias leaves it, canary and all.
+        let plan = plan_version_rollback(&canary, "2", &published, None, None).expect("plan");
+        assert_eq!(
+            plan,
+            AliasPlan::MoveTo {
+                from: "2".into(),
+                to: "1".into(),
+                source: StableSource::PreviousPublished
+            }
+        );
+        assert_eq!(plan.after(&canary), AliasState::on("1"));
+        let plan = plan_version_rollback(&AliasState::on("2"), "3", &published, None, None);
+        assert_eq!(
+            plan,
+            Ok(AliasPlan::NotServed {
+                version: "3".into()
+            })
+        );
+        assert_eq!(
+            plan.expect("plan").after(&AliasState::on("2")),
+            AliasState::on("2")
+        );
     }
 
     #[test]

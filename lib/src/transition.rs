@@ -1,5 +1,6 @@
 //! The one normalised shape every alarm transport is reduced to.
 
+use crate::watched::Watched;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -81,6 +82,9 @@ pub struct Transition {
     /// The alarm's actions were suppressed at this transition (composite alarms with an
     /// actions suppressor): its own actions stay quiet, and so does the guard.
     pub suppressed: Option<Suppression>,
+    /// The function alias the alarm's metrics name, read for fleet triggers
+    /// (`target = "from-alarm"`).
+    pub watched: Watched,
 }
 
 /// Why a composite alarm's actions are suppressed, as CloudWatch says

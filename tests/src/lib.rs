@@ -259,17 +259,36 @@ impl Emulator {
     }
 
     pub async fn tags(&self, function: &str) -> Res<std::collections::BTreeMap<String, String>> {
-        let arn = format!(
-            "arn:aws:lambda:{}:{}:function:{function}",
-            self.region, self.account
-        );
-        let out = self.lambda.list_tags().resource(arn).send().await?;
+        let out = self
+            .lambda
+            .list_tags()
+            .resource(self.function_arn(function))
+            .send()
+            .await?;
         Ok(out
             .tags()
             .cloned()
             .unwrap_or_default()
             .into_iter()
             .collect())
+    }
+
+    /// Opts `function` in to a fleet guard: the tag `rollback-guard:protect` = `alias`.
+    pub async fn opt_in(&self, function: &str, alias: &str) -> Res<()> {
+        self.lambda
+            .tag_resource()
+            .resource(self.function_arn(function))
+            .tags(rollback_guard::fleet::PROTECT_TAG, alias)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    pub fn function_arn(&self, function: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{function}",
+            self.region, self.account
+        )
     }
 
     /// A metric alarm in `state` (the emulator never evaluates alarms: the state is set).
@@ -288,6 +307,77 @@ impl Emulator {
             )
             .send()
             .await?;
+        self.set_alarm(name, state).await
+    }
+
+    /// A metric alarm in `state` on the metrics `metrics` names, each a list of dimensions:
+    /// one list is a single metric's; several are metric math's metrics, with an expression
+    /// adding them up.
+    pub async fn alarm_on(
+        &self,
+        name: &str,
+        state: &str,
+        metrics: &[Vec<(&str, &str)>],
+    ) -> Res<()> {
+        use aws_sdk_cloudwatch::types::{
+            ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat, Statistic,
+        };
+        let dimensions = |dims: &[(&str, &str)]| {
+            dims.iter()
+                .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
+                .collect::<Vec<_>>()
+        };
+        let request = self
+            .cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .evaluation_periods(2)
+            .threshold(10.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold);
+        let request = match metrics {
+            [one] => request
+                .namespace("AWS/Lambda")
+                .metric_name("Errors")
+                .statistic(Statistic::Sum)
+                .period(60)
+                .set_dimensions(Some(dimensions(one))),
+            several => {
+                let mut request = request.metrics(
+                    MetricDataQuery::builder()
+                        .id("e1")
+                        .expression(
+                            (0..several.len())
+                                .map(|i| format!("m{i}"))
+                                .collect::<Vec<_>>()
+                                .join(" + "),
+                        )
+                        .return_data(true)
+                        .build(),
+                );
+                for (i, dims) in several.iter().enumerate() {
+                    let metric = Metric::builder()
+                        .namespace("AWS/Lambda")
+                        .metric_name("Errors")
+                        .set_dimensions(Some(dimensions(dims)))
+                        .build();
+                    request = request.metrics(
+                        MetricDataQuery::builder()
+                            .id(format!("m{i}"))
+                            .metric_stat(
+                                MetricStat::builder()
+                                    .metric(metric)
+                                    .period(60)
+                                    .stat("Sum")
+                                    .build(),
+                            )
+                            .return_data(false)
+                            .build(),
+                    );
+                }
+                request
+            }
+        };
+        request.send().await?;
         self.set_alarm(name, state).await
     }
 
@@ -611,7 +701,18 @@ pub async fn provision_sample(emu: &Emulator) -> Res<()> {
     emu.function("checkout-ai", 3, "live", "2", &[("3", 0.1)])
         .await?;
     emu.function("support-ai", 3, "live", "3", &[]).await?;
+    // The fleet (trigger `guarded-*`, target read from the alarm): payments and billing opted
+    // in, shipping not.
+    emu.function("payments", 3, "live", "3", &[]).await?;
+    emu.opt_in("payments", "live").await?;
+    emu.function("billing", 4, "live", "3", &[("4", 0.1)])
+        .await?;
+    emu.opt_in("billing", "live").await?;
+    emu.function("shipping", 3, "live", "3", &[]).await?;
     for alarm in [
+        "guarded-payments-error-rate",
+        "guarded-billing-canary-errors",
+        "guarded-shipping-errors",
         "orders-ai-error-rate",
         "orders-ai-latency-anomaly",
         "orders-ai-composite",

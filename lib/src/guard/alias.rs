@@ -6,7 +6,7 @@ use crate::policy::{Action, Target};
 use crate::ports::PortError;
 use crate::record::{stable_tag, ActionRecord, AliasChange};
 use crate::report::{Outcome, Report};
-use crate::rollback::{plan_rollback, AliasPlan, AliasState};
+use crate::rollback::{plan_rollback, plan_version_rollback, AliasPlan, AliasState};
 use std::collections::BTreeMap;
 use tracing::warn;
 
@@ -58,7 +58,14 @@ impl Guard {
             .filter(|c| c.alias == alias && c.after.version == before.version)
             .map(|c| c.before.version);
         let stable = tags.get(&stable_tag(alias)).map(String::as_str);
-        let plan = match plan_rollback(&before, &published, stable, derived_from.as_deref()) {
+        let derived_from = derived_from.as_deref();
+        let plan = match ctx.watched_version.as_deref() {
+            Some(version) => {
+                plan_version_rollback(&before, version, &published, stable, derived_from)
+            }
+            None => plan_rollback(&before, &published, stable, derived_from),
+        };
+        let plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
                 report.alias_after = Some(before.clone());
@@ -74,7 +81,7 @@ impl Guard {
         // Whatever comes of it, the alias is (or will be) on the stable version: a later rung
         // of the ladder may follow.
         report.ladder_continues = true;
-        if let AliasPlan::AlreadyStable { .. } = plan {
+        if let AliasPlan::AlreadyStable { .. } | AliasPlan::NotServed { .. } = plan {
             self.settle_key(&ctx.key);
             return report.settle(Outcome::AlreadyDone, description);
         }

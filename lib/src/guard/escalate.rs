@@ -7,6 +7,7 @@ use crate::record::{Escalation, Pause};
 use crate::report::{Outcome, Report};
 use crate::transition::rfc3339_millis;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 use super::{Ctx, Guard};
 
@@ -59,16 +60,25 @@ impl Guard {
     /// The target's pending escalation, if it is due: the next rung if the alarm is still in
     /// ALARM, cancelled if it is not.
     pub(super) async fn escalate(&self, target: &Target, now: DateTime<Utc>) -> Option<Report> {
+        match self.read_record(&target.function).await {
+            Ok(tags) => self.escalate_with(target, &tags, now).await,
+            Err(why) => Some(Report::failed_on(target, why)),
+        }
+    }
+
+    /// [`Self::escalate`] on a target whose tags are read.
+    pub(super) async fn escalate_with(
+        &self,
+        target: &Target,
+        tags: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Option<Report> {
         let function = target.function.as_str();
         let mut report = Report::rejected(String::new());
         report.target = Some(target.name.clone());
         report.function = Some(function.to_string());
         report.alias = target.alias.clone();
-        let tags = match self.read_record(function).await {
-            Ok(tags) => tags,
-            Err(why) => return Some(report.settle(Outcome::Failed, why)),
-        };
-        let pending = Escalation::from_tags(&tags)?;
+        let pending = Escalation::from_tags(tags)?;
         if pending.due > now {
             return None;
         }
@@ -76,7 +86,7 @@ impl Guard {
         let rung = self
             .policy
             .trigger_for(&pending.alarm)
-            .filter(|t| t.target == target.name)
+            .filter(|t| t.moves(target))
             .and_then(|t| Some((t, *t.actions.get(pending.step)?)));
         let Some((trigger, action)) = rung else {
             self.clear_escalation(&mut report, function).await;
@@ -89,7 +99,7 @@ impl Guard {
             ));
         };
         let mut report = report.on_target(target, action);
-        if let Some(pause) = Pause::from_tags(&tags).filter(|p| p.holds(now)) {
+        if let Some(pause) = Pause::from_tags(tags).filter(|p| p.holds(now)) {
             self.clear_escalation(&mut report, function).await;
             return Some(report.stand_down(format!(
                 "{} is {pause}; escalation to {action} cancelled",
@@ -118,8 +128,9 @@ impl Guard {
             alarm: &pending.alarm,
             mode: Mode::Execute,
             now,
+            watched_version: None,
         };
-        let mut report = self.run_action(report, target, action, &tags, &ctx).await;
+        let mut report = self.run_action(report, target, action, tags, &ctx).await;
         report.reason = format!(
             "escalation: alarm `{}` still in ALARM at {} (due {}); {}",
             pending.alarm,

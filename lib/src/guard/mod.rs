@@ -8,6 +8,7 @@ mod announce;
 mod confirm;
 mod disable_ai;
 mod escalate;
+mod fleet;
 mod record;
 mod sweep;
 
@@ -66,6 +67,14 @@ impl Cause {
         }
     }
 
+    /// The version of the alias's traffic the alarm watches, as its metrics name it.
+    fn watched_version(&self) -> Option<String> {
+        match self {
+            Self::Alarm(t) => t.watched.alias().ok()?.version.clone(),
+            _ => None,
+        }
+    }
+
     /// Automatic causes are held back by the cooldown; a person's request is not.
     fn automatic(&self) -> bool {
         !matches!(self, Self::Request(_))
@@ -112,6 +121,8 @@ struct Ctx<'a> {
     alarm: &'a str,
     mode: Mode,
     now: DateTime<Utc>,
+    /// The version the alarm watches (`ExecutedVersion`, read by a fleet trigger).
+    watched_version: Option<String>,
 }
 
 impl Ctx<'_> {
@@ -248,10 +259,16 @@ impl Guard {
                 action,
                 reason,
             } => {
-                let mut report = cause
+                let report = cause
                     .report(Outcome::Skipped, String::new())
-                    .on_target(target, action)
-                    .stand_down(reason);
+                    .on_target(&target, action);
+                // A fleet function that did not opt in is not the guard's to stand down for.
+                if target.fleet {
+                    if let Err((outcome, why)) = self.opted_in(&target).await {
+                        return report.settle(outcome, why);
+                    }
+                }
+                let mut report = report.stand_down(reason);
                 self.announce(&mut report).await;
                 report
             }
@@ -260,7 +277,7 @@ impl Guard {
                 target,
                 trigger,
                 mode,
-            } => self.act(&cause, target, &trigger, mode).await,
+            } => self.act(&cause, &target, &trigger, mode).await,
         };
         info!(
             cause = %cause.label(),
@@ -283,7 +300,10 @@ impl Guard {
         let mut report = self
             .act_once(report, cause, target, trigger, mode, &key)
             .await;
-        self.announce(&mut report).await;
+        // A fleet function that did not opt in: nothing changed, and nobody hears of it.
+        if report.outcome != Outcome::Ignored {
+            self.announce(&mut report).await;
+        }
         report
     }
 
@@ -304,16 +324,28 @@ impl Guard {
                 "duplicate delivery: this transition was already handled",
             );
         }
+        // A fleet target first: a function that did not opt in costs no further call.
+        let (opted_in, fleet_tags) = if target.fleet {
+            match self.opted_in(target).await {
+                Ok((t, tags)) => (Some(t), Some(tags)),
+                Err((outcome, why)) => return report.settle(outcome, why),
+            }
+        } else {
+            (None, None)
+        };
+        let target = opted_in.as_ref().unwrap_or(target);
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
         if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
             if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {
                 return report.settle_unconfirmed(outcome, why);
             }
         }
-        let function = target.function.as_str();
-        let tags = match self.read_record(function).await {
-            Ok(tags) => tags,
-            Err(why) => return report.settle(Outcome::Failed, why),
+        let tags = match fleet_tags {
+            Some(tags) => tags,
+            None => match self.read_record(&target.function).await {
+                Ok(tags) => tags,
+                Err(why) => return report.settle(Outcome::Failed, why),
+            },
         };
         let record = ActionRecord::from_tags(&tags);
         if let Some(r) = record
@@ -358,6 +390,7 @@ impl Guard {
             alarm: &label,
             mode,
             now,
+            watched_version: cause.watched_version().filter(|_| trigger.from_alarm()),
         };
         let action = trigger.first_action();
         let mut report = self.run_action(report, target, action, &tags, &ctx).await;

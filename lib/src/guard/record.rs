@@ -1,9 +1,11 @@
 //! What the guard remembers: its record in the target's tags (the authority for duplicates,
 //! the cooldown and undo) and, as a shortcut, the keys a warm instance has settled.
 
+use crate::fleet::{self, NotProtected};
 use crate::policy::Target;
+use crate::ports::PortError;
 use crate::record::ActionRecord;
-use crate::report::Report;
+use crate::report::{Outcome, Report};
 use std::collections::BTreeMap;
 
 use super::Guard;
@@ -44,6 +46,40 @@ impl Guard {
             .run("ListTags", || self.ports.aliases.tags(function))
             .await
             .map_err(|e| format!("cannot read the guard's record on {function}: {e}"))
+    }
+
+    /// A fleet target as its function's tags make it (opted in, its flag), with the tags.
+    /// `Err`: what the report settles as, a function that did not opt in (or does not exist)
+    /// being ignored, silently.
+    pub(super) async fn opted_in(
+        &self,
+        target: &Target,
+    ) -> Result<(Target, BTreeMap<String, String>), (Outcome, String)> {
+        let function = target.function.as_str();
+        let tags = match self
+            .retry
+            .run("ListTags", || self.ports.aliases.tags(function))
+            .await
+        {
+            Ok(tags) => tags,
+            Err(PortError::NotFound(_)) => {
+                return Err((
+                    Outcome::Ignored,
+                    format!("not opted in: there is no function {function}"),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    Outcome::Failed,
+                    format!("cannot read the guard's record on {function}: {e}"),
+                ))
+            }
+        };
+        match fleet::protected(target, &tags) {
+            Ok(target) => Ok((target, tags)),
+            Err(NotProtected::NotOptedIn(why)) => Err((Outcome::Ignored, why)),
+            Err(NotProtected::BadFlag(why)) => Err((Outcome::Failed, why)),
+        }
     }
 
     pub(super) fn is_settled(&self, key: &str) -> bool {

@@ -3,17 +3,18 @@
 
 use crate::notify::{self, Blindness};
 use crate::policy::Target;
+use crate::ports::AlarmStatus;
 use crate::record::{blind_tags, fingerprint, muted, muted_tags, warned_blind, Muted};
 use crate::report::{Outcome, Report};
 use crate::transition::{rfc3339_millis, AlarmState};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::Guard;
 
 /// An alarm not seen disabled for this long was enabled in between: its next disabling is a
 /// new spell. The sweep runs every minute; this allows for a few missed runs.
-const MUTED_GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+pub(super) const MUTED_GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 impl Guard {
     /// The every-minute check: runs the escalations that are due, and warns once about each
@@ -24,6 +25,7 @@ impl Guard {
         for target in &self.policy.targets {
             steps.extend(self.blindness(target, now).await);
         }
+        steps.extend(self.sweep_fleet(now).await);
         let mut seen = HashSet::new();
         for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
             if !seen.insert(trigger.target.as_str()) {
@@ -75,8 +77,6 @@ impl Guard {
     /// per spell (recorded in the target's tags). How long actions have been disabled is what
     /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
     async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
-        let minutes = self.policy.guard.blind_after_minutes;
-        let limit = chrono::Duration::minutes(i64::from(minutes));
         let mut watched = Vec::new();
         let mut failed = Vec::new();
         for pattern in self
@@ -99,6 +99,41 @@ impl Guard {
             .into_iter()
             .map(|why| Report::failed_on(target, why))
             .collect();
+        if !self.may_be_blind(&watched, now) {
+            return reports;
+        }
+        let tags = match self.read_record(&target.function).await {
+            Ok(tags) => tags,
+            Err(why) => {
+                reports.push(Report::failed_on(target, why));
+                return reports;
+            }
+        };
+        reports.extend(self.warn_blind(target, &watched, &tags, now).await);
+        reports
+    }
+
+    /// Whether any of these alarms is blind, or has its actions disabled: only then are the
+    /// target's tags read.
+    pub(super) fn may_be_blind(&self, watched: &[AlarmStatus], now: DateTime<Utc>) -> bool {
+        let limit = chrono::Duration::minutes(i64::from(self.policy.guard.blind_after_minutes));
+        watched.iter().any(|a| {
+            (a.state == AlarmState::InsufficientData && now >= a.since + limit)
+                || (!a.actions_enabled && self.policy.guard.honour_disabled_actions)
+        })
+    }
+
+    /// The blindness warnings `watched` calls for on `target`, whose tags are `tags`.
+    pub(super) async fn warn_blind(
+        &self,
+        target: &Target,
+        watched: &[AlarmStatus],
+        tags: &BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Vec<Report> {
+        let minutes = self.policy.guard.blind_after_minutes;
+        let limit = chrono::Duration::minutes(i64::from(minutes));
+        let mut reports = Vec::new();
         let mut blind: Vec<(String, Blindness, DateTime<Utc>)> = watched
             .iter()
             .filter(|a| a.state == AlarmState::InsufficientData && now >= a.since + limit)
@@ -109,18 +144,8 @@ impl Guard {
             .filter(|a| !a.actions_enabled && self.policy.guard.honour_disabled_actions)
             .map(|a| a.name.as_str())
             .collect();
-        if blind.is_empty() && disabled.is_empty() {
-            return reports;
-        }
         let function = target.function.as_str();
-        let tags = match self.read_record(function).await {
-            Ok(tags) => tags,
-            Err(why) => {
-                reports.push(Report::failed_on(target, why));
-                return reports;
-            }
-        };
-        let recorded = muted(&tags);
+        let recorded = muted(tags);
         let mut seen = recorded.clone();
         seen.retain(|fp, _| disabled.iter().any(|name| fingerprint(name) == *fp));
         for name in disabled {
@@ -155,7 +180,7 @@ impl Guard {
         if blind.is_empty() {
             return reports;
         }
-        let mut warned = warned_blind(&tags);
+        let mut warned = warned_blind(tags);
         for (alarm, why, since) in blind {
             let since = rfc3339_millis(&since);
             let spell = match why {

@@ -654,3 +654,63 @@ fn every_timestamp_of_a_lambda_action_payload_is_checked() {
     }
     assert!(parse(&json("lambda-action-alarm.json")).is_ok());
 }
+
+/// What a fleet trigger reads from each transport: the function, alias and version the
+/// alarm's metrics name.
+#[test]
+fn every_transport_carries_the_function_alias_the_alarm_watches() {
+    use rollback_guard::watched::{Watched, WatchedAlias};
+    let alias = |function: &str, version: Option<&str>| {
+        Watched::Alias(WatchedAlias {
+            function: function.into(),
+            alias: "live".into(),
+            version: version.map(str::to_string),
+        })
+    };
+    // EventBridge, metric math: an expression and two metrics of payments:live.
+    let eb = parse_bytes(&event("eventbridge-fleet-alarm.json")).expect("eventbridge");
+    assert_eq!(eb.watched, alias("payments", None));
+    // SNS with `Trigger.Dimensions` only (one metric).
+    let sns = parse_bytes(&event("sns-fleet-alarm.json")).expect("sns");
+    assert_eq!(sns.watched, alias("shipping", None));
+    // The Lambda action's payload, with ExecutedVersion.
+    let action = parse_bytes(&event("lambda-action-fleet-canary.json")).expect("lambda action");
+    assert_eq!(action.watched, alias("billing", Some("4")));
+    // SNS metric math (`Trigger.Metrics[].MetricStat.Metric.Dimensions`), dimensionless.
+    let math = parse_bytes(&event("sns-metric-math.json")).expect("sns metric math");
+    assert_eq!(math.watched, Watched::NoFunction);
+    // Composite alarms have no metrics, on either transport.
+    for file in ["sns-composite.json", "eventbridge-composite.json"] {
+        let composite = parse_bytes(&event(file)).expect("composite");
+        assert_eq!(composite.watched, Watched::NoMetrics, "{file}");
+    }
+    let two = parse_bytes(&event("bad-fleet-two-functions.json")).expect("parses");
+    assert!(matches!(
+        two.watched,
+        Watched::Two {
+            what: "function",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn sns_metric_math_naming_a_function_alias_is_read() {
+    let mut sns = json("sns-metric-math.json");
+    let message = sns["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .expect("message");
+    let mut message: Value = serde_json::from_str(message).expect("json");
+    message["Trigger"]["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"] = serde_json::json!([
+        {"value": "pay", "name": "FunctionName"},
+        {"value": "pay:live", "name": "Resource"}
+    ]);
+    sns["Records"][0]["Sns"]["Message"] = message.to_string().into();
+    let t = parse(&sns).expect("parses");
+    assert_eq!(
+        t.watched
+            .alias()
+            .map(|w| (w.function.as_str(), w.alias.as_str())),
+        Ok(("pay", "live"))
+    );
+}

@@ -4,6 +4,7 @@
 mod catalog;
 mod disable_ai;
 mod environment;
+mod fleet;
 mod insight_in_guard;
 mod insight_mocks;
 mod intake;

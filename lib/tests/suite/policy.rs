@@ -57,7 +57,7 @@ fn unknown_target_is_named() {
     let e = error(&GOOD.replace("target = \"orders-ai\"", "target = \"orders\""));
     assert_eq!(
         e,
-        "policy: trigger[0].target: unknown target `orders`; expected one of the [[target]] names"
+        "policy: trigger[0].target: unknown target `orders`; expected one of the [[target]] names or \"from-alarm\""
     );
 }
 
@@ -339,4 +339,42 @@ fn a_missing_policy_file_given_as_a_path_names_the_path_not_the_variable() {
         "{e}"
     );
     assert!(!e.contains("GUARD_POLICY_FILE"), "{e}");
+}
+
+#[test]
+fn from_alarm_is_reserved_for_fleet_triggers() {
+    let named = error(&GOOD.replace("name = \"orders-ai\"", "name = \"from-alarm\""));
+    assert_eq!(
+        named,
+        "policy: target[0].name: `from-alarm` is reserved for fleet triggers (the target read from the alarm)"
+    );
+    let insight = error(
+        r#"
+[[trigger]]
+insight_source = "rollback-guard.insight"
+target = "from-alarm"
+action = "disable-ai"
+"#,
+    );
+    assert!(
+        insight
+            .starts_with("policy: trigger[0].target: `from-alarm` reads the target from an alarm"),
+        "{insight}"
+    );
+}
+
+#[test]
+fn a_policy_may_hold_fleet_triggers_alone() {
+    let p = Policy::from_toml(
+        r#"
+[[trigger]]
+alarm = "guarded-*"
+target = "from-alarm"
+action = ["disable-ai", "rollback-alias"]
+escalate_after_minutes = 10
+"#,
+    )
+    .expect("valid");
+    assert!(p.targets.is_empty());
+    assert!(p.triggers[0].from_alarm());
 }

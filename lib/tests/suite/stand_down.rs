@@ -156,7 +156,7 @@ fn the_fixture_shape_of_a_suppressed_composite_evaluates_as_skipped() {
         false,
     );
     assert_eq!(verdict.outcome, "skipped", "{}", verdict.reason);
-    assert_eq!(verdict.target, Some("orders-ai"));
+    assert_eq!(verdict.target.as_deref(), Some("orders-ai"));
     assert!(
         verdict.reason.contains("orders-ai-maintenance") && verdict.reason.contains("WaitPeriod"),
         "{}",

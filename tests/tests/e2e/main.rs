@@ -5,6 +5,7 @@ mod cargo_lambda;
 mod catalog_replay;
 mod disable_ai;
 mod elsewhere;
+mod fleet;
 mod insight;
 mod rollback;
 mod schedule;

@@ -1,0 +1,216 @@
+//! `guard targets`: what the guard protects, as it stands now. The policy's named targets, and
+//! with fleet triggers every function that opted in: its alias, the version it serves (and
+//! weights), the recorded stable version, the alarms that watch it, the guard's last action,
+//! a pause. And what leaves the guard blind or idle without anyone noticing: an opted-in
+//! function no alarm watches, an alarm of a fleet trigger naming a function that did not opt
+//! in, or naming no alias at all.
+
+use crate::fleet::{self, protected_alias};
+use crate::operator::OperatorError;
+use crate::policy::{Policy, Target};
+use crate::ports::{AlarmStates, AlarmStatus, AliasManager, Clock, PortError};
+use crate::record::{stable_tag, ActionRecord, Pause};
+use crate::retry::RetryPolicy;
+use crate::rollback::AliasState;
+use crate::transition::rfc3339_millis;
+use crate::watched::WatchedAlias;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One protected target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetView {
+    pub name: String,
+    pub function: String,
+    pub alias: Option<String>,
+    /// `policy` (a `[[target]]`) or `fleet` (opted in by tag).
+    pub source: &'static str,
+    /// The alias's routing now (`None`: no alias, or it could not be read).
+    pub serving: Option<AliasState>,
+    /// `guard mark-stable`'s version for the alias.
+    pub stable: Option<String>,
+    /// The alarms whose triggers move it.
+    pub alarms: Vec<String>,
+    /// The guard's last action on it: what, when, for which alarm.
+    pub last_action: Option<String>,
+    /// The pause in force.
+    pub pause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Targets {
+    pub targets: Vec<TargetView>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads what `guard targets` shows.
+pub async fn targets(
+    policy: &Policy,
+    aliases: &dyn AliasManager,
+    alarms: &dyn AlarmStates,
+    clock: &dyn Clock,
+    retry: &RetryPolicy,
+) -> Result<Targets, OperatorError> {
+    let now = clock.now();
+    let mut views = Vec::new();
+    let mut warnings = Vec::new();
+    for target in &policy.targets {
+        let mut watching = Vec::new();
+        for pattern in policy
+            .triggers
+            .iter()
+            .filter(|t| t.target == target.name)
+            .filter_map(|t| t.alarm.as_ref())
+        {
+            let found = retry
+                .run("DescribeAlarms", || alarms.alarms(pattern))
+                .await?;
+            watching.extend(found.into_iter().map(|a| a.name));
+        }
+        let tags = match retry
+            .run("ListTags", || aliases.tags(&target.function))
+            .await
+        {
+            Ok(tags) => tags,
+            Err(PortError::NotFound(_)) => {
+                warnings.push(format!(
+                    "target `{}`: there is no function {}",
+                    target.name, target.function
+                ));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let view = view_of(target, "policy", watching, &tags, aliases, retry, now).await?;
+        views.push(view);
+    }
+    if !policy.triggers.iter().any(|t| t.from_alarm()) {
+        return Ok(Targets {
+            targets: views,
+            warnings,
+        });
+    }
+    let (fleet_alarms, failures) = fleet::read_alarms(policy, alarms, retry).await;
+    if let Some(failure) = failures.into_iter().next() {
+        return Err(OperatorError::Refused(failure));
+    }
+    let mut opted_in: BTreeMap<String, (String, BTreeMap<String, String>)> = BTreeMap::new();
+    let functions = retry
+        .run("ListFunctions", || aliases.list_functions())
+        .await?;
+    for function in functions {
+        let tags = match retry.run("ListTags", || aliases.tags(&function)).await {
+            Ok(tags) => tags,
+            // Deleted since it was listed.
+            Err(PortError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(alias) = protected_alias(&tags).map(str::to_string) {
+            opted_in.insert(function, (alias, tags));
+        }
+    }
+    let mut watching: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for alarm in &fleet_alarms {
+        match alarm.watched.alias() {
+            Ok(w) => {
+                let protects = opted_in.get(&w.function).map(|(a, _)| a.as_str());
+                if protects != Some(w.alias.as_str()) {
+                    warnings.push(not_opted_in(alarm, w, protects));
+                }
+                watching
+                    .entry((w.function.clone(), w.alias.clone()))
+                    .or_default()
+                    .push(alarm.name.clone());
+            }
+            Err(why) => warnings.push(format!(
+                "alarm `{}` matches a fleet trigger, but {why}: the guard rejects it when it fires",
+                alarm.name
+            )),
+        }
+    }
+    for (function, (alias, tags)) in opted_in {
+        let named = fleet::target_of(&WatchedAlias {
+            function: function.clone(),
+            alias: alias.clone(),
+            version: None,
+        });
+        let target = match fleet::protected(&named, &tags) {
+            Ok(t) => t,
+            Err(fleet::NotProtected::NotOptedIn(why) | fleet::NotProtected::BadFlag(why)) => {
+                warnings.push(why);
+                named
+            }
+        };
+        let alarms = watching.remove(&(function, alias)).unwrap_or_default();
+        if alarms.is_empty() {
+            warnings.push(format!(
+                "blind: {}:{} is opted in, but no alarm of a fleet trigger names it",
+                target.function,
+                target.alias.as_deref().unwrap_or_default()
+            ));
+        }
+        views.push(view_of(&target, "fleet", alarms, &tags, aliases, retry, now).await?);
+    }
+    Ok(Targets {
+        targets: views,
+        warnings,
+    })
+}
+
+fn not_opted_in(alarm: &AlarmStatus, w: &WatchedAlias, protects: Option<&str>) -> String {
+    let why = match protects {
+        Some(other) => format!("it protects alias `{other}` instead"),
+        None => format!("it has no {} tag", fleet::PROTECT_TAG),
+    };
+    format!(
+        "alarm `{}` names {}:{}, which has not opted in ({why}): the guard ignores it",
+        alarm.name, w.function, w.alias
+    )
+}
+
+async fn view_of(
+    target: &Target,
+    source: &'static str,
+    alarms: Vec<String>,
+    tags: &BTreeMap<String, String>,
+    aliases: &dyn AliasManager,
+    retry: &RetryPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TargetView, OperatorError> {
+    let serving = match target.alias.as_deref() {
+        Some(alias) => {
+            match retry
+                .run("GetAlias", || aliases.get_alias(&target.function, alias))
+                .await
+            {
+                Ok(state) => Some(state),
+                Err(PortError::NotFound(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => None,
+    };
+    Ok(TargetView {
+        name: target.name.clone(),
+        function: target.function.clone(),
+        alias: target.alias.clone(),
+        source,
+        serving,
+        stable: target
+            .alias
+            .as_deref()
+            .and_then(|a| tags.get(&stable_tag(a)).cloned()),
+        alarms,
+        last_action: ActionRecord::from_tags(tags).map(|r| {
+            format!(
+                "{} at {} (alarm {})",
+                r.action,
+                rfc3339_millis(&r.at),
+                r.alarm
+            )
+        }),
+        pause: Pause::from_tags(tags)
+            .filter(|p| p.holds(now))
+            .map(|p| p.to_string()),
+    })
+}
