@@ -236,8 +236,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Validate { policy } => {
             let p = load_policy(Some(&policy))?;
+            let fleet = p.triggers.iter().filter(|t| t.from_alarm()).count();
             println!(
-                "policy OK: {} target(s), {} trigger(s), cooldown {} min",
+                "policy OK: {} target(s), {} trigger(s) ({fleet} fleet: target read from the alarm), cooldown {} min",
                 p.targets.len(),
                 p.triggers.len(),
                 p.guard.cooldown_minutes

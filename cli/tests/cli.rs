@@ -128,7 +128,8 @@ fn validate_names_the_bad_field_and_fails() {
         events_dir().join("policy.toml").to_str().expect("path"),
     ]);
     assert!(ok.status.success());
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("policy OK: 3 target(s), 4 trigger(s)"));
+    assert!(String::from_utf8_lossy(&ok.stdout)
+        .starts_with("policy OK: 3 target(s), 5 trigger(s) (1 fleet: target read from the alarm)"));
 }
 
 #[tokio::test]

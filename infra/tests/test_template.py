@@ -261,9 +261,14 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
         subprocess.run(["cargo", "build", "-q", "-p", "guard-cli"], cwd=ROOT, check=True)
     result = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    # A seed alarm and a stranger's, through the built-in policy.
+    # A seed alarm, a fleet alarm (its metrics name orders-ai:live) and a stranger's, through
+    # the built-in policy.
     event = json.loads((EVENTS / "eventbridge-alarm.json").read_text())
-    for alarm, decided in [("guarded-error-rate", True), ("payments-latency", False)]:
+    for alarm, decided, target in [
+        ("guarded-error-rate", True, "protected"),
+        ("guarded-orders-errors", True, "orders-ai"),
+        ("payments-latency", False, None),
+    ]:
         event["detail"]["alarmName"] = alarm
         arn = event["resources"][0].rsplit(":", 1)[0] + ":" + alarm
         event["resources"] = [arn]
@@ -276,6 +281,7 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
         )
         assert result.returncode == 0, result.stderr
         assert ("rollback-alias" in result.stdout) == decided, result.stdout
+        assert json.loads(result.stdout)["target"] == target, result.stdout
 
 
 def without_sam(template):
@@ -363,8 +369,8 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         assert g["retentionInDays"] == 365
 
     # The guard's role: the Lambda calls on the protected function (here this stack's
-    # ai-insight) and its qualifiers only, each other grant on one resource, no wildcard
-    # resource anywhere.
+    # ai-insight) and its qualifiers, and on the functions that opted in (by tag); each other
+    # grant one action on one resource, no wildcard resource anywhere.
     role = created["GuardRole"]
     names = aws["iam"].list_role_policies(RoleName=role)["PolicyNames"]
     assert names == ["guard"]
@@ -374,17 +380,47 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         document = ast.literal_eval(document)
     statements = {s["Sid"]: s for s in document["Statement"]}
     function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{stack}-ai-insight"
-    assert statements["ProtectedFunction"]["Resource"] == [function, f"{function}:*"]
-    assert sorted(statements["ProtectedFunction"]["Action"]) == [
+    every = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:*"
+    calls = [
         "lambda:GetAlias",
         "lambda:GetFunctionConfiguration",
         "lambda:ListTags",
         "lambda:ListVersionsByFunction",
         "lambda:PublishVersion",
-        "lambda:TagResource",
         "lambda:UpdateAlias",
         "lambda:UpdateFunctionConfiguration",
     ]
+    assert statements["ProtectedFunction"]["Resource"] == [function, f"{function}:*"]
+    assert sorted(statements["ProtectedFunction"]["Action"]) == calls
+    assert "Condition" not in statements["ProtectedFunction"]
+    # The fleet: every function, only while it carries the opt-in tag.
+    opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
+    assert statements["FleetFunctions"]["Resource"] == [every, f"{every}:*"]
+    assert sorted(statements["FleetFunctions"]["Action"]) == calls
+    assert statements["FleetFunctions"]["Condition"] == opted_in
+    # The record: the guard's own keys only; never the opt-in keys.
+    record_keys = [
+        "rollback-guard:last-*",
+        "rollback-guard:escalation",
+        "rollback-guard:blind",
+        "rollback-guard:muted",
+    ]
+    own = {"ForAllValues:StringLike": {"aws:TagKeys": record_keys}}
+    assert statements["RecordOnProtectedFunction"]["Resource"] == function
+    assert statements["RecordOnProtectedFunction"]["Condition"] == own
+    assert statements["RecordOnFleetFunctions"]["Resource"] == every
+    assert statements["RecordOnFleetFunctions"]["Condition"] == dict(own, **opted_in)
+    deny = statements["NeverOptInOrOut"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "lambda:TagResource"
+    assert deny["Condition"] == {
+        "ForAnyValue:StringEquals": {
+            "aws:TagKeys": ["rollback-guard:protect", "rollback-guard:ai-flag"]
+        }
+    }
+    for s in statements.values():
+        if s["Action"] == "lambda:TagResource" and s["Effect"] == "Allow":
+            keys = s["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"]
+            assert not any(k.startswith("rollback-guard:protect") for k in keys)
     assert statements["ConfirmAlarm"]["Resource"] == (
         f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:guarded-*"
     )
@@ -395,5 +431,5 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     for sid, s in statements.items():
         resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         assert "*" not in resources, sid
-        if sid != "ProtectedFunction":
+        if sid not in ("ProtectedFunction", "FleetFunctions"):
             assert isinstance(s["Action"], str), sid

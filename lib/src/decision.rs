@@ -59,7 +59,7 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
     };
     let target = match target_of(policy, trigger, t) {
         Ok(target) => target,
-        Err(rejection) => return rejection,
+        Err(why) => return Decision::Rejected(why),
     };
     if t.new_state != AlarmState::Alarm {
         return Decision::NoAction(format!(
@@ -87,36 +87,31 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
 }
 
 /// The target a matched alarm trigger moves: the policy's, or for a fleet trigger the function
-/// alias the alarm's metrics name (rejected when they name none, or two).
+/// alias the alarm's metrics name. `Err`: why the event is rejected (they name none, or two).
 fn target_of<'p>(
     policy: &'p Policy,
     trigger: &Trigger,
     t: &Transition,
-) -> Result<Cow<'p, Target>, Decision<'p>> {
+) -> Result<Cow<'p, Target>, String> {
     if trigger.from_alarm() {
         return match t.watched.alias() {
             Ok(watched) => Ok(Cow::Owned(fleet::target_of(watched))),
-            Err(why) => Err(Decision::Rejected(format!(
+            Err(why) => Err(format!(
                 "alarm `{}` matches a fleet trigger (target = \"{}\"), but {why}",
                 t.alarm_name,
                 crate::policy::FROM_ALARM
-            ))),
+            )),
         };
     }
     named_target(policy, trigger)
 }
 
 /// A named trigger's target. Validation guarantees every such trigger names an existing one.
-fn named_target<'p>(
-    policy: &'p Policy,
-    trigger: &Trigger,
-) -> Result<Cow<'p, Target>, Decision<'p>> {
+fn named_target<'p>(policy: &'p Policy, trigger: &Trigger) -> Result<Cow<'p, Target>, String> {
     policy
         .target(&trigger.target)
         .map(Cow::Borrowed)
-        .ok_or_else(|| {
-            Decision::Rejected(format!("trigger names unknown target `{}`", trigger.target))
-        })
+        .ok_or_else(|| format!("trigger names unknown target `{}`", trigger.target))
 }
 
 /// Acting through a matched trigger: on its target, in the mode replays and dry runs call for.
@@ -180,7 +175,7 @@ pub fn decide_insight<'p>(policy: &'p Policy, a: &InsightAlert, force_plan: bool
             a.replay_name.as_deref(),
             force_plan,
         ),
-        Err(rejection) => rejection,
+        Err(why) => Decision::Rejected(why),
     }
 }
 

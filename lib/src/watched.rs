@@ -311,7 +311,7 @@ mod tests {
         ];
         let w = watched(&m);
         assert_eq!(
-            w.alias().unwrap_err(),
+            w.alias().expect_err("two functions"),
             "the alarm's metrics name two functions, pay and ship: a fleet trigger acts on one"
         );
     }
@@ -342,7 +342,10 @@ mod tests {
     #[test]
     fn no_metrics_no_function_no_alias_each_say_which() {
         assert_eq!(watched(&[]), Watched::NoMetrics);
-        assert!(watched(&[]).alias().unwrap_err().contains("composite"));
+        assert!(watched(&[])
+            .alias()
+            .expect_err("none")
+            .contains("composite"));
         let other = [dims(&[("QueueName", "q")])];
         assert_eq!(watched(&other), Watched::NoFunction);
         let function_only = [dims(&[("FunctionName", "pay")])];

@@ -278,7 +278,11 @@ async fn cooldown_holds_back_a_second_transition_and_says_so() {
 
 #[tokio::test]
 async fn bad_inputs_are_rejected_without_touching_the_target() {
-    let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
+    // With the catalog's fleet trigger too: `bad-fleet-*` are bad under it.
+    let with_fleet = format!(
+        "{ROLLBACK}\n[[trigger]]\nalarm = \"guarded-*\"\ntarget = \"from-alarm\"\n{ROLLBACK}"
+    );
+    let w = World::new(&with_fleet, 3, "3", &[], "ALARM").await;
     let guard = w.guard();
     let dir = guard_e2e::events_dir();
     let mut files: Vec<String> = std::fs::read_dir(&dir)
