@@ -27,6 +27,20 @@ struct Files {
 }
 
 impl Files {
+    /// The policy and the event, written to a directory of their own.
+    fn new(policy: &str, event: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        let policy_path = dir.path().join("policy.toml");
+        std::fs::write(&policy_path, policy).expect("policy");
+        let event_path = dir.path().join("alarm.json");
+        std::fs::write(&event_path, event).expect("event");
+        Self {
+            policy: policy_path.to_string_lossy().into_owned(),
+            event: event_path.to_string_lossy().into_owned(),
+            _dir: dir,
+        }
+    }
+
     fn files(&self) -> (&str, &str) {
         (&self.policy, &self.event)
     }
@@ -43,24 +57,9 @@ async fn function_with_files(version: &str) -> (Emulator, String, Files) {
     emu.alarm(&format!("{name}-error-rate"), "ALARM")
         .await
         .expect("alarm");
-    let dir = tempfile::tempdir().expect("tmp");
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n"),
-    )
-    .expect("policy");
-    let event = dir.path().join("alarm.json");
-    std::fs::write(
-        &event,
-        guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name),
-    )
-    .expect("event");
-    let files = Files {
-        policy: policy.to_string_lossy().into_owned(),
-        event: event.to_string_lossy().into_owned(),
-        _dir: dir,
-    };
+    let policy = format!("[[target]]\nname = \"{name}\"\nfunction = \"{name}\"\nalias = \"live\"\n\n[[trigger]]\nalarm = \"{name}-*\"\ntarget = \"{name}\"\naction = \"rollback-alias\"\n");
+    let event = guard_e2e::event_text("eventbridge-alarm.json").replace("orders-ai", &name);
+    let files = Files::new(&policy, &event);
     (emu, name, files)
 }
 
@@ -428,4 +427,90 @@ async fn pause_targets_and_resume_hold_the_guard_back_and_let_it_act_again() {
     let acted = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
     assert_eq!(acted["outcome"], "executed", "{acted}");
     assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
+}
+
+/// A fleet target through the CLI: found by its tag, not in the policy. The alarm's event acts
+/// on the function its metrics name; `targets` lists it with its alarm and the last action;
+/// `undo` and `pause` find it by the function's name.
+#[tokio::test]
+async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
+    let emu = Emulator::connect().await;
+    let name = guard_e2e::unique("payments");
+    let alarm = format!("guarded-{name}-error-rate");
+    emu.function(&name, 3, "live", "3", &[])
+        .await
+        .expect("function");
+    emu.opt_in(&name, "live").await.expect("opt in");
+    let resource = format!("{name}:live");
+    emu.alarm_on(
+        &alarm,
+        "ALARM",
+        &[vec![
+            ("FunctionName", name.as_str()),
+            ("Resource", resource.as_str()),
+        ]],
+    )
+    .await
+    .expect("alarm");
+    let files = Files::new(
+        &format!("[[trigger]]\nalarm = \"guarded-{name}-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n"),
+        &guard_e2e::event_text("eventbridge-fleet-alarm.json").replace("payments", &name),
+    );
+    let (policy, event) = files.files();
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    let acted = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
+    assert_eq!(acted["outcome"], "executed", "{acted}");
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
+
+    let listed = ok(&guard(&["targets", "--policy", policy]));
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}\t")))
+        .unwrap_or_else(|| panic!("{name} not listed: {listed}"));
+    assert!(
+        line.starts_with(&format!(
+            "{name}\t{name}:live\tguarded\tfleet serving version 2\tstable none\talarms {alarm}\tlast rollback-alias at"
+        )),
+        "{line}"
+    );
+    let json: Value = serde_json::from_str(&ok(&guard(&["targets", "--policy", policy, "--json"])))
+        .expect("json");
+    let entry = json["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["function"] == name.as_str()))
+        .expect("listed");
+    assert_eq!(entry["source"], "fleet");
+    assert_eq!(entry["serving"]["version"], "2");
+
+    ok(&guard(&["undo", "--policy", policy, "--target", &name]));
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "3");
+    let paused = ok(&guard(&[
+        "pause", "--policy", policy, "--target", &name, "--for", "1h", "--reason", "drill",
+    ]));
+    assert!(paused.contains("paused"), "{paused}");
+    let unknown = guard(&[
+        "pause",
+        "--policy",
+        policy,
+        "--target",
+        "no-such-fn",
+        "--for",
+        "1h",
+        "--reason",
+        "x",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("there is no function of that name"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 }

@@ -214,16 +214,10 @@ async fn the_schedule_climbs_a_fleet_targets_ladder_and_passes_over_the_rest() {
         b.alarms.set_since(alarm, AlarmState::Alarm, start());
         b.alarms.set_watched(alarm, watched(function, "live"));
     }
-    let policy = Policy::from_toml(
-        r#"
-[[trigger]]
-alarm = "guarded-*"
-target = "from-alarm"
-action = ["disable-ai", "rollback-alias"]
-escalate_after_minutes = 10
-"#,
-    )
-    .expect("policy");
+    let policy = fleet_policy(
+        r#"["disable-ai", "rollback-alias"]
+escalate_after_minutes = 10"#,
+    );
     let first = b
         .guard(policy.clone())
         .handle(&event("eventbridge-fleet-alarm.json"), false)
