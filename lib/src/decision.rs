@@ -94,7 +94,7 @@ fn target_of<'p>(
     t: &Transition,
 ) -> Result<Cow<'p, Target>, String> {
     if trigger.from_alarm() {
-        return match t.watched.alias() {
+        return match t.watched().alias() {
             Ok(watched) => Ok(Cow::Owned(fleet::target_of(watched))),
             Err(why) => Err(format!(
                 "alarm `{}` matches a fleet trigger (target = \"{}\"), but {why}",
@@ -422,7 +422,7 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
     let watched = policy
         .trigger_for(&t.alarm_name)
         .filter(|trigger| trigger.from_alarm())
-        .and_then(|_| t.watched.alias().ok().cloned());
+        .and_then(|_| t.watched().alias().ok().cloned());
     Evaluation {
         outcome,
         action,

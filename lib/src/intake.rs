@@ -3,9 +3,9 @@
 //! checked, and anything that does not hold is an [`IntakeError`], never a default.
 
 use crate::transition::{
-    parse_timestamp, AlarmArn, AlarmState, Suppression, SuppressionKind, Transition, Transport,
+    parse_timestamp, AlarmArn, AlarmMetrics, AlarmState, Suppression, SuppressionKind, Transition,
+    Transport,
 };
-use crate::watched::{watched, MetricDimensions, Watched};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -592,55 +592,23 @@ struct StateBlock<'a> {
 }
 
 /// The parts of an alarm's `configuration` the guard reads: its actions suppressor (composite
-/// alarms) and its metrics' dimensions (what a fleet trigger acts on).
+/// alarms), and its metrics, kept as they came (read only for a fleet trigger, see
+/// [`Transition::watched`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AlarmConfig<'a> {
     #[serde(borrow, default)]
     actions_suppressor: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    metrics: Option<Vec<ConfigMetric<'a>>>,
+    metrics: Option<&'a RawValue>,
 }
 
-/// `configuration.metrics[]`: a metric (`metricStat`) or an expression (none).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConfigMetric<'a> {
-    #[serde(borrow, default)]
-    metric_stat: Option<MetricStat<'a>>,
-}
-
-#[derive(Deserialize)]
-struct MetricStat<'a> {
-    #[serde(borrow, default, alias = "Metric")]
-    metric: Option<MetricOf<'a>>,
-}
-
-#[derive(Deserialize)]
-struct MetricOf<'a> {
-    #[serde(borrow, default, alias = "Dimensions")]
-    dimensions: Option<MetricDimensions<'a>>,
-}
-
-impl MetricStat<'_> {
-    fn dimensions(&self) -> MetricDimensions<'_> {
-        self.metric
-            .as_ref()
-            .and_then(|m| m.dimensions.clone())
-            .unwrap_or_default()
+impl AlarmConfig<'_> {
+    fn metrics(configuration: Option<&Self>) -> Option<AlarmMetrics> {
+        configuration
+            .and_then(|c| c.metrics)
+            .map(|m| AlarmMetrics::Configuration(m.get().to_string()))
     }
-}
-
-/// What an EventBridge or Lambda-action alarm's configuration names (no configuration, or no
-/// metrics in it: a composite alarm).
-fn config_watched(configuration: Option<&AlarmConfig>) -> Watched {
-    let dims: Vec<MetricDimensions> = configuration
-        .and_then(|c| c.metrics.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.metric_stat.as_ref().map(MetricStat::dimensions))
-        .collect();
-    watched(&dims)
 }
 
 // Producers may add fields; the ones the guard relies on must be there.
@@ -754,7 +722,7 @@ fn from_eventbridge(detail_type: Cow<str>, env: Envelope) -> Result<Inbound, Int
         transport,
         replay_name: owned(env.replay_name),
         suppressed,
-        watched: config_watched(detail.configuration.as_ref()),
+        metrics: AlarmConfig::metrics(detail.configuration.as_ref()),
     }))
 }
 
@@ -914,41 +882,10 @@ struct SnsAlarmMessage<'a> {
     new_state_reason: Cow<'a, str>,
     #[serde(borrow)]
     state_change_time: Cow<'a, str>,
+    /// One metric's `Dimensions`, or metric math's `Metrics` (composite alarms have none):
+    /// kept as it came, read only for a fleet trigger.
     #[serde(borrow, default)]
-    trigger: Option<SnsTrigger<'a>>,
-}
-
-/// `Trigger` of an SNS alarm message: one metric's `Dimensions`, or metric math's `Metrics`
-/// (composite alarms have no `Trigger`).
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SnsTrigger<'a> {
-    #[serde(borrow, default)]
-    dimensions: Option<MetricDimensions<'a>>,
-    #[serde(borrow, default)]
-    metrics: Option<Vec<SnsMetric<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SnsMetric<'a> {
-    #[serde(borrow, default)]
-    metric_stat: Option<MetricStat<'a>>,
-}
-
-impl SnsTrigger<'_> {
-    fn watched(&self) -> Watched {
-        let mut dims: Vec<MetricDimensions> = self
-            .metrics
-            .iter()
-            .flatten()
-            .filter_map(|m| m.metric_stat.as_ref().map(MetricStat::dimensions))
-            .collect();
-        if self.metrics.is_none() {
-            dims.push(self.dimensions.clone().unwrap_or_default());
-        }
-        watched(&dims)
-    }
+    trigger: Option<&'a RawValue>,
 }
 
 /// Whether an SNS message names an alarm at all.
@@ -1016,10 +953,9 @@ fn from_sns(records: Vec<SnsRecord>) -> Result<Transition, IntakeError> {
         // actions are suppressed, and the message has no field for it. The confirmation reads
         // the suppression (and disabled actions) from DescribeAlarms.
         suppressed: None,
-        watched: msg
+        metrics: msg
             .trigger
-            .as_ref()
-            .map_or(Watched::NoMetrics, SnsTrigger::watched),
+            .map(|t| AlarmMetrics::SnsTrigger(t.get().to_string())),
     })
 }
 
@@ -1139,7 +1075,7 @@ fn from_lambda_action(
             now.and_then(|s| s.actions_suppressed_by.as_deref()),
             data.configuration.as_ref(),
         )?,
-        watched: config_watched(data.configuration.as_ref()),
+        metrics: AlarmConfig::metrics(data.configuration.as_ref()),
         reason: reason.to_string(),
         alarm_name: name.to_string(),
         alarm_arn: arn.0.into_owned(),

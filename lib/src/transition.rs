@@ -1,6 +1,6 @@
 //! The one normalised shape every alarm transport is reduced to.
 
-use crate::watched::Watched;
+use crate::watched::{self, Watched};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -82,9 +82,19 @@ pub struct Transition {
     /// The alarm's actions were suppressed at this transition (composite alarms with an
     /// actions suppressor): its own actions stay quiet, and so does the guard.
     pub suppressed: Option<Suppression>,
-    /// The function alias the alarm's metrics name, read for fleet triggers
-    /// (`target = "from-alarm"`).
-    pub watched: Watched,
+    /// The alarm's metrics, as the transport carried them (none: a composite alarm). Read
+    /// only for fleet triggers: [`Transition::watched`].
+    pub metrics: Option<AlarmMetrics>,
+}
+
+/// An alarm's metrics as an event carries them, kept as JSON text: most events are acted on
+/// through named targets and never need them read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum AlarmMetrics {
+    /// `configuration.metrics` of EventBridge and Lambda-action payloads (a JSON array).
+    Configuration(String),
+    /// The SNS message's `Trigger` (a JSON object).
+    SnsTrigger(String),
 }
 
 /// Why a composite alarm's actions are suppressed, as CloudWatch says
@@ -153,6 +163,16 @@ impl fmt::Display for Suppression {
 }
 
 impl Transition {
+    /// The function alias (and version) the alarm's metrics name: what a fleet trigger
+    /// (`target = "from-alarm"`) acts on.
+    pub fn watched(&self) -> Watched {
+        match &self.metrics {
+            None => Watched::NoMetrics,
+            Some(AlarmMetrics::Configuration(text)) => watched::from_configuration(text),
+            Some(AlarmMetrics::SnsTrigger(text)) => watched::from_sns_trigger(text),
+        }
+    }
+
     /// `recentDatapoints` from the alarm's reason data. Informational only, and read only when
     /// an incident is explained or announced: reason data that does not parse yields none,
     /// never a rejection.

@@ -48,6 +48,8 @@ pub enum Watched {
     },
     /// An `ExecutedVersion` that is no published version number (`$LATEST`).
     NotAVersion(String),
+    /// The event's metrics are not of the shape CloudWatch writes.
+    Unreadable(String),
 }
 
 impl Watched {
@@ -96,6 +98,7 @@ impl fmt::Display for Watched {
                 f,
                 "`ExecutedVersion` `{v}` is not a published version number"
             ),
+            Self::Unreadable(e) => write!(f, "the alarm's metrics cannot be read: {e}"),
         }
     }
 }
@@ -213,6 +216,85 @@ pub fn is_alias_name(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `configuration.metrics` of EventBridge and Lambda-action payloads: a list of metrics
+/// (`metricStat`) and expressions (none).
+pub fn from_configuration(text: &str) -> Watched {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ConfigMetric<'a> {
+        #[serde(borrow, default)]
+        metric_stat: Option<MetricStat<'a>>,
+    }
+    match serde_json::from_str::<Vec<ConfigMetric>>(text) {
+        Ok(metrics) => watched(
+            metrics
+                .iter()
+                .filter_map(|m| m.metric_stat.as_ref())
+                .map(MetricStat::dimensions),
+        ),
+        Err(e) => Watched::Unreadable(e.to_string()),
+    }
+}
+
+/// An SNS alarm message's `Trigger`: one metric's `Dimensions`, or metric math's `Metrics`.
+pub fn from_sns_trigger(text: &str) -> Watched {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct SnsTrigger<'a> {
+        #[serde(borrow, default)]
+        dimensions: Option<MetricDimensions<'a>>,
+        #[serde(borrow, default)]
+        metrics: Option<Vec<SnsMetric<'a>>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct SnsMetric<'a> {
+        #[serde(borrow, default)]
+        metric_stat: Option<MetricStat<'a>>,
+    }
+    let trigger = match serde_json::from_str::<SnsTrigger>(text) {
+        Ok(trigger) => trigger,
+        Err(e) => return Watched::Unreadable(e.to_string()),
+    };
+    match &trigger.metrics {
+        Some(metrics) => watched(
+            metrics
+                .iter()
+                .filter_map(|m| m.metric_stat.as_ref())
+                .map(MetricStat::dimensions),
+        ),
+        None => watched([&trigger.dimensions.unwrap_or_default()]),
+    }
+}
+
+/// A metric of metric math, in either spelling (`metricStat.metric.dimensions`,
+/// `MetricStat.Metric.Dimensions`).
+#[derive(Deserialize)]
+struct MetricStat<'a> {
+    #[serde(borrow, default, alias = "Metric")]
+    metric: Option<MetricOf<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetricOf<'a> {
+    #[serde(borrow, default, alias = "Dimensions")]
+    dimensions: Option<MetricDimensions<'a>>,
+}
+
+impl<'a> MetricStat<'a> {
+    fn dimensions(&self) -> &MetricDimensions<'a> {
+        const NONE: &MetricDimensions<'static> = &MetricDimensions {
+            function: None,
+            resource: None,
+            executed_version: None,
+        };
+        self.metric
+            .as_ref()
+            .and_then(|m| m.dimensions.as_ref())
+            .unwrap_or(NONE)
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for MetricDimensions<'a> {

@@ -70,7 +70,7 @@ impl Cause {
     /// The version of the alias's traffic the alarm watches, as its metrics name it.
     fn watched_version(&self) -> Option<String> {
         match self {
-            Self::Alarm(t) => t.watched.alias().ok()?.version.clone(),
+            Self::Alarm(t) => t.watched().alias().ok()?.version.clone(),
             _ => None,
         }
     }
