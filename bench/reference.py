@@ -92,7 +92,8 @@ SUPPRESSED_BY = {"Alarm", "WaitPeriod", "ExtensionPeriod"}
 def watched(metrics):
     """The (function, alias) every metric that names a function names, or None: what a fleet
     trigger (target = "from-alarm") acts on. `metrics` holds each metric's dimensions as a
-    dict; None when the alarm has none (composite)."""
+    dict; None when the alarm has none (composite). Read only under a fleet trigger, as the
+    guard does."""
     if not metrics:
         return None
     names, aliases = set(), set()
@@ -142,7 +143,7 @@ def decide_alarm(policy, arn, name, state, old_state, at, replay=None, suppresse
         return verdict("ignored")
     target = trigger["target"]
     if target == "from-alarm":
-        alias = watched(metrics)
+        alias = watched(metrics() if metrics else None)
         if alias is None:
             return verdict("rejected")
         target = alias[0]
@@ -203,7 +204,7 @@ def decide(policy, raw):
             message["NewStateValue"],
             message["OldStateValue"],
             message["StateChangeTime"],
-            metrics=sns_metrics(message.get("Trigger")),
+            metrics=lambda: sns_metrics(message.get("Trigger")),
         )
     if "alarmData" in event:
         if event["source"] != "aws.cloudwatch":
@@ -217,7 +218,7 @@ def decide(policy, raw):
             data["previousState"]["value"],
             data["state"]["timestamp"],
             suppressed_by=data["state"].get("actionsSuppressedBy"),
-            metrics=eventbridge_metrics(data.get("configuration")),
+            metrics=lambda: eventbridge_metrics(data.get("configuration")),
         )
     kind = event.get("detail-type")
     detail = event.get("detail", {})
@@ -234,7 +235,7 @@ def decide(policy, raw):
             detail["state"]["timestamp"],
             event.get("replay-name"),
             detail["state"].get("actionsSuppressedBy"),
-            eventbridge_metrics(detail.get("configuration")),
+            lambda: eventbridge_metrics(detail.get("configuration")),
         )
     if kind == "Critical Insight":
         return decide_insight(policy, event, detail)
