@@ -175,6 +175,9 @@ def decide_insight(policy, event, detail):
     return verdict("ignored")
 
 
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def decide_request(policy, event, detail):
     if not guarded(policy, event["account"], event["region"]):
         return verdict("rejected")
@@ -182,7 +185,13 @@ def decide_request(policy, event, detail):
         return verdict("rejected")
     target = policy["targets"].get(detail["target"])
     action = detail["action"]
-    if target is None or action not in ("rollback-alias", "disable-ai"):
+    if action not in ("rollback-alias", "disable-ai"):
+        return verdict("rejected")
+    if target is None:
+        # A fleet function, if a fleet trigger exists: its opt-in tag is read when acting.
+        fleet = any(t.get("target") == "from-alarm" for t in policy["trigger"])
+        if fleet and FUNCTION_NAME.fullmatch(detail["target"]):
+            return act(policy, action, detail["target"], event.get("replay-name"))
         return verdict("rejected")
     if action == "rollback-alias" and "alias" not in target:
         return verdict("rejected")

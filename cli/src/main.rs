@@ -459,9 +459,12 @@ async fn request(
     source: &str,
     requested_by: Option<String>,
 ) -> Result<(), String> {
-    let t = policy
-        .target(target)
-        .ok_or_else(|| format!("unknown target `{target}` in the policy"))?;
+    let config = adapters::sdk_config().await;
+    let aliases = adapters::aws_ports(&config).aliases;
+    // The policy's target, or a function opted in to a fleet trigger (read from its tag).
+    let t = operator::known_target(policy, aliases.as_ref(), &RetryPolicy::default(), target)
+        .await
+        .map_err(|e| format!("request refused: {e}"))?;
     let a = Action::parse(action).ok_or_else(|| {
         format!("unknown action `{action}`; expected rollback-alias or disable-ai")
     })?;
@@ -478,7 +481,6 @@ async fn request(
         resources: Vec::new(),
         detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by }),
     };
-    let config = adapters::sdk_config().await;
     let bus = EventBridgeAuditBus::new(EventBridgeClient::new(&config));
     let bus_name = &policy.guard.event_bus;
     RetryPolicy::default()

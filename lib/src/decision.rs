@@ -191,8 +191,16 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
             r.source
         ));
     }
-    let Some(target) = policy.target(&r.target) else {
-        return Decision::Rejected(format!("unknown target `{}`", r.target));
+    // A name the policy does not know may be a fleet function's: the guard reads its opt-in
+    // tag before acting, and refuses the request if there is none.
+    let target = match policy.target(&r.target) {
+        Some(t) => Cow::Borrowed(t),
+        None if policy.triggers.iter().any(Trigger::from_alarm)
+            && crate::policy::is_function_name(&r.target) =>
+        {
+            Cow::Owned(fleet::requested(&r.target))
+        }
+        None => return Decision::Rejected(format!("unknown target `{}`", r.target)),
     };
     let Some(action) = Action::parse(&r.action) else {
         return Decision::Rejected(format!(
@@ -200,7 +208,7 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
             r.action
         ));
     };
-    if action == Action::RollbackAlias && target.alias.is_none() {
+    if action == Action::RollbackAlias && !target.fleet && target.alias.is_none() {
         return Decision::Rejected(format!(
             "target `{}` has no alias to roll back",
             target.name
@@ -218,7 +226,7 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
         escalate_after_minutes: None,
     };
     Decision::Act {
-        target: Cow::Borrowed(target),
+        target,
         trigger: Cow::Owned(trigger),
         mode,
     }

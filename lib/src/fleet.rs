@@ -27,6 +27,18 @@ pub fn target_of(watched: &WatchedAlias) -> Target {
     }
 }
 
+/// The fleet target a person's request names by its function: the alias is the one its
+/// opt-in tag names, read when the guard acts ([`protected`]).
+pub fn requested(function: &str) -> Target {
+    Target {
+        name: function.into(),
+        function: function.into(),
+        alias: None,
+        ai_flag: DEFAULT_AI_FLAG.into(),
+        fleet: true,
+    }
+}
+
 /// Why a fleet target is not acted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotProtected {
@@ -36,10 +48,12 @@ pub enum NotProtected {
     BadFlag(String),
 }
 
-/// The fleet target as its tags make it: opted in for this alias, with its flag.
+/// The fleet target as its tags make it: opted in for this alias (for a request, which names
+/// none: the alias its tag names), with its flag.
 pub fn protected(target: &Target, tags: &BTreeMap<String, String>) -> Result<Target, NotProtected> {
-    let alias = target.alias.as_deref().unwrap_or_default();
-    match tags.get(PROTECT_TAG).map(String::as_str) {
+    let tagged = tags.get(PROTECT_TAG).map(String::as_str);
+    let alias = target.alias.as_deref().or(tagged).unwrap_or_default();
+    match tagged {
         Some(value) if value == alias => {}
         Some(other) => {
             return Err(NotProtected::NotOptedIn(format!(
@@ -55,6 +69,7 @@ pub fn protected(target: &Target, tags: &BTreeMap<String, String>) -> Result<Tar
         }
     }
     let mut target = target.clone();
+    target.alias = Some(alias.to_string());
     if let Some(flag) = tags.get(AI_FLAG_TAG) {
         if !is_variable_name(flag) {
             return Err(NotProtected::BadFlag(format!(
@@ -133,6 +148,14 @@ mod tests {
         assert!(matches!(other, Err(NotProtected::NotOptedIn(r)) if r.contains("`live`")));
         let none = protected(&target("live"), &tags(&[("team", "payments")]));
         assert!(matches!(none, Err(NotProtected::NotOptedIn(r)) if r.starts_with("not opted in")));
+    }
+
+    #[test]
+    fn a_request_takes_the_alias_its_tag_names() {
+        let t = protected(&requested("pay"), &tags(&[(PROTECT_TAG, "prod")])).expect("opted in");
+        assert_eq!(t.alias.as_deref(), Some("prod"));
+        let none = protected(&requested("pay"), &tags(&[]));
+        assert!(matches!(none, Err(NotProtected::NotOptedIn(_))));
     }
 
     #[test]

@@ -209,7 +209,7 @@ const UNDO_ACTION: &str = "undo";
 
 /// The policy's target of this name or, under a fleet trigger, the function of this name
 /// that opted in (`rollback-guard:protect`); else the refusal that names the targets there are.
-async fn known_target<'p>(
+pub async fn known_target<'p>(
     policy: &'p Policy,
     aliases: &dyn AliasManager,
     retry: &RetryPolicy,

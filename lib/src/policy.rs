@@ -546,14 +546,17 @@ fn alarm_pattern(field: &str, alarm: String) -> Result<AlarmPattern, PolicyError
     }
 }
 
-/// A function name (1-64 of [a-zA-Z0-9-_]) or `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+/// A Lambda function name: 1-64 of [a-zA-Z0-9-_].
+pub fn is_function_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A function name or `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
 fn valid_function_ref(s: &str) -> bool {
-    let name_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 64
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
+    let name_ok = is_function_name;
     if s.starts_with("arn:") {
         let parts: Vec<&str> = s.split(':').collect();
         parts.len() == 7

@@ -309,7 +309,7 @@ impl Guard {
 
     async fn act_once(
         &self,
-        report: Report,
+        mut report: Report,
         cause: &Cause,
         target: &Target,
         trigger: &Trigger,
@@ -328,12 +328,19 @@ impl Guard {
         let (opted_in, fleet_tags) = if target.fleet {
             match self.opted_in(target).await {
                 Ok((t, tags)) => (Some(t), Some(tags)),
+                // A person asked for it: they hear why not.
+                Err((Outcome::Ignored, why)) if !cause.automatic() => {
+                    return report.settle(Outcome::Rejected, why)
+                }
                 Err((outcome, why)) => return report.settle(outcome, why),
             }
         } else {
             (None, None)
         };
         let target = opted_in.as_ref().unwrap_or(target);
+        if let Some(t) = &opted_in {
+            report.alias = t.alias.clone();
+        }
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
         if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
             if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {

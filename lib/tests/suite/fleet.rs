@@ -340,3 +340,38 @@ async fn targets_lists_the_opted_in_functions_and_what_leaves_the_guard_blind_or
         .warnings
         .contains(&"target `orders-ai`: there is no function orders-ai".to_string()));
 }
+
+#[tokio::test]
+async fn a_request_may_name_an_opted_in_function_and_is_refused_for_another() {
+    let b = fleet();
+    let policy = Policy::from_toml(
+        r#"
+[guard]
+request_sources = ["rollback-guard.cli"]
+
+[[trigger]]
+alarm = "guarded-*"
+target = "from-alarm"
+action = "rollback-alias"
+"#,
+    )
+    .expect("policy");
+    let guard = b.guard(policy);
+    let request = |function: &str| {
+        let mut e = event("request-rollback.json");
+        e["detail"]["target"] = function.into();
+        e["id"] = format!("request-for-{function}").into();
+        e
+    };
+    let done = guard.handle(&request("payments"), false).await;
+    assert_eq!(done.outcome, Outcome::Executed, "{}", done.reason);
+    assert_eq!(done.alias.as_deref(), Some("live"));
+    assert_eq!(served(&b, "payments"), "version 2");
+    let refused = guard.handle(&request("shipping"), false).await;
+    assert_eq!(refused.outcome, Outcome::Rejected);
+    assert_eq!(
+        refused.reason,
+        "not opted in: shipping has no rollback-guard:protect tag"
+    );
+    assert_eq!(served(&b, "shipping"), "version 3");
+}
