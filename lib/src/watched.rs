@@ -1,8 +1,9 @@
 //! The function alias an alarm watches, read from its metrics' dimensions: what a fleet
 //! trigger (`target = "from-alarm"`) acts on. Lambda's per-alias metrics (and EMF metrics that
 //! use the same names) carry `FunctionName` and `Resource` = `NAME:ALIAS`, per-version ones
-//! `ExecutedVersion` too. Pure: the transports' shapes are read in `crate::intake`, the alarms
-//! DescribeAlarms returns in the adapters; both reduce their metrics to [`MetricDimensions`].
+//! `ExecutedVersion` too. Pure. Intake keeps an event's metrics as text and they are read here
+//! only when a fleet trigger matches ([`from_configuration`], [`from_sns_trigger`]); the
+//! adapters reduce DescribeAlarms' metrics to the same [`MetricDimensions`].
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};

@@ -397,7 +397,10 @@ impl Guard {
             alarm: &label,
             mode,
             now,
-            watched_version: cause.watched_version().filter(|_| trigger.from_alarm()),
+            watched_version: trigger
+                .from_alarm()
+                .then(|| cause.watched_version())
+                .flatten(),
         };
         let action = trigger.first_action();
         let mut report = self.run_action(report, target, action, &tags, &ctx).await;
