@@ -1,190 +1,14 @@
-//! The declarative policy: which alarms move which targets, and how. Read once at start and
-//! validated strictly; every error names the field and what was expected.
+//! The policy file as written, and its validation into a [`Policy`]: every error names the
+//! field (`trigger[1].alarm`) and what was expected.
 
+use super::{
+    Action, AlarmPattern, Deployment, InsightMatch, Policy, PolicyError, ReplayMode, Settings,
+    Target, Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM,
+};
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fmt;
-
-pub const ENV_POLICY: &str = "GUARD_POLICY";
-pub const ENV_POLICY_FILE: &str = "GUARD_POLICY_FILE";
-/// Set by the deployment (infra/template.yaml): the topic and bus the stack created, which the
-/// guard's role may publish to.
-pub const ENV_NOTIFY_TOPIC_ARN: &str = "GUARD_NOTIFY_TOPIC_ARN";
-pub const ENV_EVENT_BUS: &str = "GUARD_EVENT_BUS";
-pub const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
-/// The reserved target of fleet triggers: the function alias the alarm's metrics name, if
-/// that function opted in (`crate::fleet`).
-pub const FROM_ALARM: &str = "from-alarm";
-
-/// A policy problem, naming the field (`trigger[1].alarm`) and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("policy: {field}: {message}")]
-pub struct PolicyError {
-    pub field: String,
-    pub message: String,
-}
-
-impl PolicyError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// What the guard does with events replayed from an EventBridge archive (`replay-name`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReplayMode {
-    /// Report what would have been done (`Rollback Planned`), change nothing.
-    #[default]
-    DryRun,
-    /// Drop them.
-    Ignore,
-    /// Treat them as live events.
-    Act,
-}
-
-/// What a trigger does to its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Move the alias back to the stable version, or abort its canary.
-    RollbackAlias,
-    /// Set the target's AI flag to "false", keeping every other setting.
-    DisableAi,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RollbackAlias => "rollback-alias",
-            Self::DisableAi => "disable-ai",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "rollback-alias" => Some(Self::RollbackAlias),
-            "disable-ai" => Some(Self::DisableAi),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which alarms a trigger matches: an exact name, or a prefix written `prefix*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlarmPattern {
-    Exact(String),
-    Prefix(String),
-}
-
-impl AlarmPattern {
-    pub fn matches(&self, alarm: &str) -> bool {
-        match self {
-            Self::Exact(name) => name == alarm,
-            Self::Prefix(prefix) => alarm.starts_with(prefix.as_str()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub accounts: Option<Vec<String>>,
-    pub notify_topic_arn: Option<String>,
-    pub event_bus: String,
-    pub cooldown_minutes: u32,
-    pub on_replay: ReplayMode,
-    /// Sources whose `Rollback Requested` events are accepted.
-    pub request_sources: Vec<String>,
-    /// A watched alarm in INSUFFICIENT_DATA this long leaves the guard blind: one warning.
-    pub blind_after_minutes: u32,
-    /// An alarm whose actions people disabled (`disable-alarm-actions`) is not acted on
-    /// either (default true). A team that disables actions for other reasons says false.
-    pub honour_disabled_actions: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub name: String,
-    /// Function name or ARN.
-    pub function: String,
-    pub alias: Option<String>,
-    pub ai_flag: String,
-    /// Read from an alarm by a fleet trigger, not named in the policy: acted on only while
-    /// the function opts in with its tags.
-    pub fleet: bool,
-}
-
-/// Which Critical Insight events a trigger matches: from `source`, about `stream_id`, with a
-/// risk of at least `min_risk`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InsightMatch {
-    pub source: String,
-    pub stream_id: String,
-    pub min_risk: u8,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    /// Alarm triggers: the alarms they match.
-    pub alarm: Option<AlarmPattern>,
-    /// Insight triggers: the Critical Insight events they match.
-    pub insight: Option<InsightMatch>,
-    pub target: String,
-    /// The escalation ladder: the first action runs on ALARM, each next one when the alarm is
-    /// still in ALARM `escalate_after_minutes` after the previous one.
-    pub actions: Vec<Action>,
-    pub escalate_after_minutes: Option<u32>,
-}
-
-impl Trigger {
-    /// A fleet trigger: its target is the function alias the alarm names.
-    pub fn from_alarm(&self) -> bool {
-        self.target == FROM_ALARM
-    }
-
-    /// Whether this trigger moves `target` (a fleet trigger moves every fleet target).
-    pub fn moves(&self, target: &Target) -> bool {
-        if target.fleet {
-            self.from_alarm()
-        } else {
-            self.target == target.name
-        }
-    }
-
-    pub fn first_action(&self) -> Action {
-        // Validation guarantees a non-empty ladder.
-        self.actions
-            .first()
-            .copied()
-            .unwrap_or(Action::RollbackAlias)
-    }
-
-    /// The action a refused `action` may fall back to at once: a later rung of the ladder.
-    pub fn fallback_after(&self, action: Action) -> Option<Action> {
-        let at = self.actions.iter().position(|a| *a == action)?;
-        self.actions
-            .get(at + 1..)?
-            .iter()
-            .copied()
-            .find(|a| *a == Action::RollbackAlias)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
-    pub guard: Settings,
-    pub targets: Vec<Target>,
-    pub triggers: Vec<Trigger>,
-}
 
 // The file as written; `Policy` is what it means once validated.
 #[derive(Deserialize)]
@@ -240,25 +64,56 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
-/// What the deployment fixes for the policy: the notification topic and the audit events' bus
-/// that the stack created and that the guard's role may publish to. A policy may leave these
-/// out (the deployment's apply) or name the same ones; naming others is an error, since the
-/// guard could not publish there.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Deployment {
-    pub notify_topic_arn: Option<String>,
-    pub event_bus: Option<String>,
-}
-
-impl Deployment {
-    /// `GUARD_NOTIFY_TOPIC_ARN` and `GUARD_EVENT_BUS`, where set.
-    pub fn from_env() -> Self {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Self {
-            notify_topic_arn: get(ENV_NOTIFY_TOPIC_ARN),
-            event_bus: get(ENV_EVENT_BUS),
+/// Parses and validates policy TOML for a deployment that fixes the topic and the bus.
+pub(super) fn policy(text: &str, deployment: &Deployment) -> Result<Policy, PolicyError> {
+    let raw: RawPolicy = toml::from_str(text)
+        .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
+    let mut raw_settings = raw.guard;
+    raw_settings.notify_topic_arn = deployed(
+        "guard.notify_topic_arn",
+        ENV_NOTIFY_TOPIC_ARN,
+        raw_settings.notify_topic_arn,
+        deployment.notify_topic_arn.as_ref(),
+    )?;
+    raw_settings.event_bus = deployed(
+        "guard.event_bus",
+        ENV_EVENT_BUS,
+        raw_settings.event_bus,
+        deployment.event_bus.as_ref(),
+    )?;
+    let guard = settings(raw_settings)?;
+    let targets = raw
+        .target
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| target(i, t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names = HashSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        if !names.insert(t.name.as_str()) {
+            return Err(PolicyError::new(
+                format!("target[{i}].name"),
+                format!("duplicate target name `{}`", t.name),
+            ));
         }
     }
+    let triggers = raw
+        .trigger
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| trigger(i, t, &targets))
+        .collect::<Result<Vec<_>, _>>()?;
+    if triggers.is_empty() {
+        return Err(PolicyError::new(
+            "trigger",
+            "expected at least one [[trigger]]",
+        ));
+    }
+    Ok(Policy {
+        guard,
+        targets,
+        triggers,
+    })
 }
 
 /// The policy's value, else the deployment's; both given must agree.
@@ -277,127 +132,6 @@ fn deployed(
         )),
         (Some(p), _) => Ok(Some(p)),
         (None, d) => Ok(d.cloned()),
-    }
-}
-
-impl Policy {
-    /// Parses and validates policy TOML.
-    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
-        Self::from_toml_deployed(text, &Deployment::default())
-    }
-
-    /// Parses and validates policy TOML for a deployment that fixes the topic and the bus.
-    pub fn from_toml_deployed(text: &str, deployment: &Deployment) -> Result<Self, PolicyError> {
-        let raw: RawPolicy = toml::from_str(text)
-            .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
-        let mut raw_settings = raw.guard;
-        raw_settings.notify_topic_arn = deployed(
-            "guard.notify_topic_arn",
-            ENV_NOTIFY_TOPIC_ARN,
-            raw_settings.notify_topic_arn,
-            deployment.notify_topic_arn.as_ref(),
-        )?;
-        raw_settings.event_bus = deployed(
-            "guard.event_bus",
-            ENV_EVENT_BUS,
-            raw_settings.event_bus,
-            deployment.event_bus.as_ref(),
-        )?;
-        let guard = settings(raw_settings)?;
-        let targets = raw
-            .target
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| target(i, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut names = HashSet::new();
-        for (i, t) in targets.iter().enumerate() {
-            if !names.insert(t.name.as_str()) {
-                return Err(PolicyError::new(
-                    format!("target[{i}].name"),
-                    format!("duplicate target name `{}`", t.name),
-                ));
-            }
-        }
-        let triggers = raw
-            .trigger
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| trigger(i, t, &targets))
-            .collect::<Result<Vec<_>, _>>()?;
-        if triggers.is_empty() {
-            return Err(PolicyError::new(
-                "trigger",
-                "expected at least one [[trigger]]",
-            ));
-        }
-        Ok(Self {
-            guard,
-            targets,
-            triggers,
-        })
-    }
-
-    /// Reads the policy from `GUARD_POLICY` (the TOML itself, for Lambda) or
-    /// `GUARD_POLICY_FILE` (a path), with the deployment's topic and bus (`Deployment`).
-    pub fn from_env() -> Result<Self, PolicyError> {
-        let deployment = Deployment::from_env();
-        if let Ok(text) = std::env::var(ENV_POLICY) {
-            return Self::from_toml_deployed(&text, &deployment);
-        }
-        match std::env::var(ENV_POLICY_FILE) {
-            Ok(path) => Self::read_file(&path, ENV_POLICY_FILE)
-                .and_then(|text| Self::from_toml_deployed(&text, &deployment)),
-            Err(_) => Err(PolicyError::new(
-                ENV_POLICY_FILE,
-                format!("not set; set {ENV_POLICY_FILE} to the policy file's path or {ENV_POLICY} to the TOML itself"),
-            )),
-        }
-    }
-
-    /// Reads the policy file at `path` (a command line's argument: an error names the path).
-    pub fn from_file(path: &str) -> Result<Self, PolicyError> {
-        Self::from_toml(&Self::read_file(path, path)?)
-    }
-
-    /// The file's text; an error names `origin`, where the path came from (the variable, or
-    /// the path itself when it was given directly).
-    fn read_file(path: &str, origin: &str) -> Result<String, PolicyError> {
-        std::fs::read_to_string(path).map_err(|e| {
-            let message = if origin == path {
-                format!("cannot read the policy file: {e}")
-            } else {
-                format!("cannot read `{path}`: {e}")
-            };
-            PolicyError::new(origin, message)
-        })
-    }
-
-    pub fn target(&self, name: &str) -> Option<&Target> {
-        self.targets.iter().find(|t| t.name == name)
-    }
-
-    /// The first trigger, in file order, that matches the alarm.
-    pub fn trigger_for(&self, alarm: &str) -> Option<&Trigger> {
-        self.triggers
-            .iter()
-            .find(|t| t.alarm.as_ref().is_some_and(|p| p.matches(alarm)))
-    }
-
-    /// The first insight trigger, in file order, for this source and stream, whatever the risk.
-    pub fn insight_trigger_for(&self, source: &str, stream_id: &str) -> Option<&Trigger> {
-        self.triggers.iter().find(|t| {
-            t.insight
-                .as_ref()
-                .is_some_and(|m| m.source == source && m.stream_id == stream_id)
-        })
-    }
-
-    /// Whether any insight trigger names this source.
-    pub fn accepts_insights_from(&self, source: &str) -> bool {
-        self.triggers
-            .iter()
-            .any(|t| t.insight.as_ref().is_some_and(|m| m.source == source))
     }
 }
 
