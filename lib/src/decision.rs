@@ -61,6 +61,9 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
         Ok(target) => target,
         Err(why) => return Decision::Rejected(why),
     };
+    if let Some(why) = elsewhere(&target, &t.account) {
+        return Decision::Rejected(why);
+    }
     if t.new_state != AlarmState::Alarm {
         return Decision::NoAction(format!(
             "alarm `{}` went to {}; only ALARM acts",
@@ -95,7 +98,12 @@ fn target_of<'p>(
 ) -> Result<Cow<'p, Target>, String> {
     if trigger.from_alarm() {
         return match t.watched().alias() {
-            Ok(watched) => Ok(Cow::Owned(fleet::target_of(watched))),
+            Ok(watched) => {
+                let mut target = fleet::target_of(watched);
+                // A fleet function is in its alarm's account.
+                target.account = Some(t.account.clone());
+                Ok(Cow::Owned(target))
+            }
             Err(why) => Err(format!(
                 "alarm `{}` matches a fleet trigger (target = \"{}\"), but {why}",
                 t.alarm_name,
@@ -104,6 +112,19 @@ fn target_of<'p>(
         };
     }
     named_target(policy, trigger)
+}
+
+/// Why `target` may not be acted on for an event of `account`, if it may not: a target lives
+/// in one account (a named target's, filled in by the guard when the policy leaves it out), and
+/// only an event of that account acts on it.
+fn elsewhere(target: &Target, account: &str) -> Option<String> {
+    let home = target.account.as_deref()?;
+    (home != account).then(|| {
+        format!(
+            "target `{}` is in account {home}; the event comes from account {account}, and acts only on functions of its own account",
+            target.name
+        )
+    })
 }
 
 /// A named trigger's target. Validation guarantees every such trigger names an existing one.
@@ -167,15 +188,19 @@ pub fn decide_insight<'p>(policy: &'p Policy, a: &InsightAlert, force_plan: bool
             a.risk_score
         ));
     }
-    match named_target(policy, trigger) {
-        Ok(target) => act_through(
+    let target = match named_target(policy, trigger) {
+        Ok(target) => target,
+        Err(why) => return Decision::Rejected(why),
+    };
+    match elsewhere(&target, &a.account) {
+        Some(why) => Decision::Rejected(why),
+        None => act_through(
             policy,
             trigger,
             target,
             a.replay_name.as_deref(),
             force_plan,
         ),
-        Err(why) => Decision::Rejected(why),
     }
 }
 
@@ -198,10 +223,15 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
         None if policy.triggers.iter().any(Trigger::from_alarm)
             && crate::policy::is_function_name(&r.target) =>
         {
-            Cow::Owned(fleet::requested(&r.target))
+            let mut target = fleet::requested(&r.target);
+            target.account = Some(r.account.clone());
+            Cow::Owned(target)
         }
         None => return Decision::Rejected(format!("unknown target `{}`", r.target)),
     };
+    if let Some(why) = elsewhere(&target, &r.account) {
+        return Decision::Rejected(why);
+    }
     let Some(action) = Action::parse(&r.action) else {
         return Decision::Rejected(format!(
             "unknown action `{}`; expected rollback-alias or disable-ai",
@@ -243,11 +273,19 @@ pub fn untrusted_account(policy: &Policy, account: &str) -> Option<Decision<'sta
 /// `guard.accounts`, or it was caused in another account or region than the guard's own
 /// (`home`), where the guard must not change anything.
 pub fn origin_refused(policy: &Policy, home: &Home, inbound: &Inbound) -> Option<String> {
-    let (account, _) = inbound.origin();
-    match untrusted_account(policy, account) {
-        Some(Decision::Rejected(why)) => Some(why),
-        _ => home.rejects(inbound),
+    let (account, region) = inbound.origin();
+    if let Some(Decision::Rejected(why)) = untrusted_account(policy, account) {
+        return Some(why);
     }
+    // A listed member account, acted in through its role (`guard.member_role`); regions stay
+    // one guard each.
+    let member = account != home.account
+        && region == home.region
+        && policy.guard.member_role_in(account).is_some();
+    if member {
+        return None;
+    }
+    home.rejects(inbound)
 }
 
 /// The offline verdict on one event (`guard evaluate`): intake and decision, no AWS calls.

@@ -24,6 +24,7 @@ pub fn target_of(watched: &WatchedAlias) -> Target {
         alias: Some(watched.alias.clone()),
         ai_flag: DEFAULT_AI_FLAG.into(),
         fleet: true,
+        account: None,
     }
 }
 
@@ -36,6 +37,7 @@ pub fn requested(function: &str) -> Target {
         alias: None,
         ai_flag: DEFAULT_AI_FLAG.into(),
         fleet: true,
+        account: None,
     }
 }
 

@@ -65,6 +65,7 @@ pub fn report_json(r: &Report) -> Value {
         "target": r.target,
         "function": r.function,
         "alias": r.alias,
+        "account": r.account,
         "reason": r.reason,
         "alarm": alarm,
         "dedupe_key": r.dedupe_key,
@@ -95,7 +96,12 @@ pub fn audit_event(r: &Report) -> Option<AuditEvent> {
 }
 
 pub fn notification(r: &Report) -> Notification {
-    let target = r.target.as_deref().unwrap_or("?");
+    let target = match (&r.target, &r.account) {
+        (Some(t), Some(a)) => format!("{t} (account {a})"),
+        (Some(t), None) => t.clone(),
+        (None, Some(a)) => format!("account {a}"),
+        (None, None) => "?".into(),
+    };
     let alias = r.alias.as_deref().unwrap_or("?");
     let alarm = r.alarm.as_deref().unwrap_or("?");
     let disable = r.action == Some(Action::DisableAi.as_str());

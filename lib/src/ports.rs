@@ -52,6 +52,37 @@ pub struct Ports {
     pub clock: std::sync::Arc<dyn Clock>,
 }
 
+/// The ports that act in one account: Lambda (aliases, versions, tags, configuration) and
+/// CloudWatch (alarm states). The guard's own are in [`Ports`]; another account's come from
+/// [`MemberAccounts`].
+#[derive(Clone)]
+pub struct AccountPorts {
+    pub aliases: std::sync::Arc<dyn AliasManager>,
+    pub functions: std::sync::Arc<dyn FunctionSettings>,
+    pub alarms: std::sync::Arc<dyn AlarmStates>,
+}
+
+/// Other accounts of an organisation, acted in through a role there (`guard.member_role`).
+#[async_trait]
+pub trait MemberAccounts: Send + Sync {
+    /// The ports of `account`, acting as `role`. The role is assumed here, before any action,
+    /// so one that cannot be assumed is this call's error, naming the account and the role.
+    async fn member(&self, account: &str, role: &str) -> Result<AccountPorts, PortError>;
+}
+
+impl Ports {
+    /// These ports with another account's Lambda and CloudWatch: notifications, audit events
+    /// and the clock stay the guard's own.
+    pub fn in_account(&self, account: AccountPorts) -> Self {
+        Self {
+            aliases: account.aliases,
+            functions: account.functions,
+            alarms: account.alarms,
+            ..self.clone()
+        }
+    }
+}
+
 /// Lambda aliases, versions and the function tags where the guard keeps its records.
 #[async_trait]
 pub trait AliasManager: Send + Sync {

@@ -49,6 +49,8 @@ pub struct Report {
     pub target: Option<String>,
     pub function: Option<String>,
     pub alias: Option<String>,
+    /// The account the target is in (the guard's own, or a member account's).
+    pub account: Option<String>,
     pub alarm: Option<String>,
     pub state: Option<AlarmState>,
     pub transport: Option<&'static str>,
@@ -107,6 +109,7 @@ impl Report {
             target: None,
             function: None,
             alias: None,
+            account: None,
             alarm: None,
             state: None,
             transport: None,
@@ -184,6 +187,7 @@ impl Report {
         self.target = Some(target.name.clone());
         self.function = Some(target.function.clone());
         self.alias = target.alias.clone();
+        self.account = target.account.clone();
         self
     }
 

@@ -63,6 +63,25 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
         .map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
 }
 
+/// The guard for `home`, from what the cold start built; an organisation's guard (the policy
+/// names `guard.member_role`) with clients for member accounts, made on first use.
+pub fn guard(
+    policy: &rollback_guard::Policy,
+    ports: &rollback_guard::Ports,
+    insights: &rollback_guard::insight::InsightEngine,
+    config: &SdkConfig,
+    home: Home,
+) -> Guard {
+    let guard =
+        Guard::new(policy.clone(), ports.clone(), home.clone()).with_insights(insights.clone());
+    match policy.guard.member_role {
+        Some(_) => guard.with_members(std::sync::Arc::new(adapters::AssumeRoleMembers::new(
+            config, &home,
+        ))),
+        None => guard,
+    }
+}
+
 /// The event as Lambda delivered it: the runtime checks that it is JSON and hands over the
 /// text, which the guard reads straight into the transport's shape (no JSON tree in between).
 pub type Payload = Box<RawValue>;

@@ -1,5 +1,5 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use rollback_guard::{adapters, Guard, Policy};
+use rollback_guard::{adapters, Policy};
 
 // A Lambda instance takes one event at a time: one thread is enough (and starts faster, in
 // less memory, than a worker pool).
@@ -11,8 +11,9 @@ async fn main() -> Result<(), Error> {
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config)?;
     let ports = adapters::aws_ports(&config);
+    let base = config.clone();
     let function = guard_function::GuardFunction::new(
-        move |home| Guard::new(policy.clone(), ports.clone(), home).with_insights(insights.clone()),
+        move |home| guard_function::guard(&policy, &ports, &insights, &base, home),
         Some(config),
     );
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {

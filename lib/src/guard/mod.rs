@@ -3,6 +3,7 @@
 //! rung, the scheduled [`sweep`], and [`announce`] the outcome. Talks to AWS only through the
 //! ports; the shared [`Report`] and [`Outcome`] live below every step, in `crate::report`.
 
+mod accounts;
 mod alias;
 mod announce;
 mod confirm;
@@ -40,6 +41,8 @@ pub struct Guard {
     insights: InsightEngine,
     /// Dedupe keys this instance has settled: a warm instance answers duplicates from memory.
     settled: Mutex<HashSet<String>>,
+    /// Other accounts' guards, when this one may act there (`guard.member_role`).
+    members: Option<accounts::Members>,
 }
 
 /// What moves the guard to act.
@@ -146,7 +149,11 @@ impl Ctx<'_> {
 
 impl Guard {
     /// A guard running in `home`, learned once from where it runs (never from an event).
-    pub fn new(policy: Policy, ports: Ports, home: Home) -> Self {
+    /// The policy's targets that name no account are in the guard's own.
+    pub fn new(mut policy: Policy, ports: Ports, home: Home) -> Self {
+        for target in &mut policy.targets {
+            target.account.get_or_insert_with(|| home.account.clone());
+        }
         Self {
             policy,
             ports,
@@ -154,6 +161,7 @@ impl Guard {
             retry: RetryPolicy::default(),
             insights: InsightEngine::rules_only(),
             settled: Mutex::new(HashSet::new()),
+            members: None,
         }
     }
 
@@ -233,6 +241,7 @@ impl Guard {
                 Inbound::Schedule { .. } => Report::rejected(why),
             };
         }
+        let account = inbound.origin().0.to_string();
         let (cause, decision) = match inbound {
             Inbound::Alarm(t) => {
                 let d = decide(policy, &t, force_plan);
@@ -262,9 +271,13 @@ impl Guard {
                 let report = cause
                     .report(Outcome::Skipped, String::new())
                     .on_target(&target, action);
+                let acting = match self.guard_in(&account).await {
+                    Ok(acting) => acting,
+                    Err(why) => return self.cannot_act(report, why).await,
+                };
                 // A fleet function that did not opt in is not the guard's to stand down for.
                 if target.fleet {
-                    if let Err((outcome, why)) = self.opted_in(&target).await {
+                    if let Err((outcome, why)) = acting.opted_in(&target).await {
                         return report.settle(outcome, why);
                     }
                 }
@@ -277,7 +290,15 @@ impl Guard {
                 target,
                 trigger,
                 mode,
-            } => self.act(&cause, &target, &trigger, mode).await,
+            } => match self.guard_in(&account).await {
+                Ok(acting) => acting.act(&cause, &target, &trigger, mode).await,
+                Err(why) => {
+                    let report = cause
+                        .report(Outcome::Failed, String::new())
+                        .on_target(&target, trigger.first_action());
+                    self.cannot_act(report, why).await
+                }
+            },
         };
         info!(
             cause = %cause.label(),
@@ -287,6 +308,15 @@ impl Guard {
             reason = %report.reason,
             "settled"
         );
+        report
+    }
+
+    /// An action in an account the guard cannot act in (its role cannot be assumed): failed,
+    /// announced, nothing changed.
+    async fn cannot_act(&self, report: Report, why: String) -> Report {
+        warn!(reason = %why, "cannot act in the event's account");
+        let mut report = report.settle(Outcome::Failed, why);
+        self.announce(&mut report).await;
         report
     }
 

@@ -21,23 +21,8 @@ impl Guard {
     /// watched alarm that has been without data too long.
     pub(super) async fn sweep(&self) -> Report {
         let now = self.ports.clock.now();
-        let mut steps = Vec::new();
-        for target in &self.policy.targets {
-            steps.extend(self.blindness(target, now).await);
-        }
-        steps.extend(self.sweep_fleet(now).await);
-        let mut seen = HashSet::new();
-        for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
-            if !seen.insert(trigger.target.as_str()) {
-                continue;
-            }
-            if let Some(target) = self.policy.target(&trigger.target) {
-                if let Some(mut r) = self.escalate(target, now).await {
-                    self.announce(&mut r).await;
-                    steps.push(r);
-                }
-            }
-        }
+        let mut steps = self.sweep_steps(now).await;
+        steps.extend(self.sweep_members(now).await);
         let count = |o: Outcome| steps.iter().filter(|r| r.outcome == o).count();
         let outcome = if count(Outcome::Failed) > 0 {
             Outcome::Failed
@@ -70,6 +55,30 @@ impl Guard {
             .collect();
         report.steps = steps;
         report
+    }
+
+    /// The check in this guard's own account: its targets' blindness, the fleet's, and the
+    /// escalations due.
+    pub(super) async fn sweep_steps(&self, now: DateTime<Utc>) -> Vec<Report> {
+        let mut steps = Vec::new();
+        let here = |t: &&Target| t.account.as_deref() == Some(self.home.account.as_str());
+        for target in self.policy.targets.iter().filter(here) {
+            steps.extend(self.blindness(target, now).await);
+        }
+        steps.extend(self.sweep_fleet(now).await);
+        let mut seen = HashSet::new();
+        for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
+            if !seen.insert(trigger.target.as_str()) {
+                continue;
+            }
+            if let Some(target) = self.policy.target(&trigger.target).filter(here) {
+                if let Some(mut r) = self.escalate(target, now).await {
+                    self.announce(&mut r).await;
+                    steps.push(r);
+                }
+            }
+        }
+        steps
     }
 
     /// Watched alarms of `target` in INSUFFICIENT_DATA, or with their actions disabled (while

@@ -17,6 +17,8 @@ pub const DEFAULT_AI_FLAG: &str = "AI_ENABLED";
 /// The reserved target of fleet triggers: the function alias the alarm's metrics name, if
 /// that function opted in (`crate::fleet`).
 pub const FROM_ALARM: &str = "from-alarm";
+/// Stands for a member account in `guard.member_role`.
+pub const MEMBER_ACCOUNT: &str = "{account}";
 
 /// A policy problem, naming the field (`trigger[1].alarm`) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +111,18 @@ pub struct Settings {
     /// An alarm whose actions people disabled (`disable-alarm-actions`) is not acted on
     /// either (default true). A team that disables actions for other reasons says false.
     pub honour_disabled_actions: bool,
+    /// The role the guard assumes to act in another listed account, `{account}` standing for
+    /// it. None: the guard acts in its own account only.
+    pub member_role: Option<String>,
+}
+
+impl Settings {
+    /// The role to assume in `account`, if the guard may act there at all.
+    pub fn member_role_in(&self, account: &str) -> Option<String> {
+        let listed = self.accounts.as_ref()?.iter().any(|a| a == account);
+        let role = self.member_role.as_ref().filter(|_| listed)?;
+        Some(role.replace(MEMBER_ACCOUNT, account))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +135,9 @@ pub struct Target {
     /// Read from an alarm by a fleet trigger, not named in the policy: acted on only while
     /// the function opts in with its tags.
     pub fleet: bool,
+    /// The account the function is in (`None` in a policy: the guard's own, filled in by the
+    /// guard; a fleet target's is its alarm's).
+    pub account: Option<String>,
 }
 
 /// Which Critical Insight events a trigger matches: from `source`, about `stream_id`, with a

@@ -4,6 +4,7 @@
 use super::{
     Action, AlarmPattern, Deployment, InsightMatch, Policy, PolicyError, ReplayMode, Settings,
     Target, Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM,
+    MEMBER_ACCOUNT,
 };
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
@@ -34,6 +35,7 @@ struct RawSettings {
     request_sources: Vec<String>,
     blind_after_minutes: Option<i64>,
     honour_disabled_actions: Option<bool>,
+    member_role: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +45,7 @@ struct RawTarget {
     function: String,
     alias: Option<String>,
     ai_flag: Option<String>,
+    account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,22 @@ pub(super) fn policy(text: &str, deployment: &Deployment) -> Result<Policy, Poli
         .enumerate()
         .map(|(i, t)| target(i, t))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some((i, t)) = targets.iter().enumerate().find(|(_, t)| {
+        t.account.as_ref().is_some_and(|a| {
+            guard
+                .accounts
+                .as_ref()
+                .is_none_or(|listed| !listed.contains(a))
+        })
+    }) {
+        return Err(PolicyError::new(
+            format!("target[{i}].account"),
+            format!(
+                "account {} is not in guard.accounts",
+                t.account.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     let mut names = HashSet::new();
     for (i, t) in targets.iter().enumerate() {
         if !names.insert(t.name.as_str()) {
@@ -192,6 +211,10 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
             format!("`{bad}` is not an event source"),
         ));
     }
+    let member_role = match raw.member_role {
+        None => None,
+        Some(role) => Some(member_role(&role, raw.accounts.is_some())?),
+    };
     let blind_after_minutes = match raw.blind_after_minutes {
         None => 30,
         Some(m) => u32::try_from(m).ok().filter(|m| *m >= 1).ok_or_else(|| {
@@ -210,7 +233,33 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
         event_bus,
         cooldown_minutes,
         on_replay,
+        member_role,
     })
+}
+
+/// `arn:<partition>:iam::{account}:role/<path and name>`: the role the guard assumes in a
+/// member account, `{account}` replaced by it. Needs `guard.accounts`: who may be acted in is
+/// always an explicit list.
+fn member_role(role: &str, accounts_listed: bool) -> Result<String, PolicyError> {
+    let field = "guard.member_role";
+    if !accounts_listed {
+        return Err(PolicyError::new(
+            field,
+            "needs guard.accounts: the accounts the guard may act in, listed (no wildcard)",
+        ));
+    }
+    let sample = role.replace(MEMBER_ACCOUNT, "222222222222");
+    let parts: Vec<&str> = sample.splitn(6, ':').collect();
+    let ok = role.matches(MEMBER_ACCOUNT).count() == 1
+        && matches!(parts.as_slice(), ["arn", partition, "iam", "", "222222222222", rest]
+            if partition.starts_with("aws") && rest.starts_with("role/") && rest.len() > 5);
+    if !ok {
+        return Err(PolicyError::new(
+            field,
+            format!("`{role}` is not a role ARN with {MEMBER_ACCOUNT} as its account (arn:aws:iam::{MEMBER_ACCOUNT}:role/NAME)"),
+        ));
+    }
+    Ok(role.to_string())
 }
 
 fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
@@ -243,6 +292,12 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
             ));
         }
     }
+    if let Some(account) = raw.account.as_deref().filter(|a| !is_account_id(a)) {
+        return Err(PolicyError::new(
+            field("account"),
+            format!("`{account}` is not a 12-digit account id"),
+        ));
+    }
     let ai_flag = raw.ai_flag.unwrap_or_else(|| DEFAULT_AI_FLAG.into());
     if !is_variable_name(&ai_flag) {
         return Err(PolicyError::new(
@@ -256,6 +311,7 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         alias: raw.alias,
         ai_flag,
         fleet: false,
+        account: raw.account,
     })
 }
 

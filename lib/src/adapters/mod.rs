@@ -26,7 +26,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod members;
+
 pub use aws_config::SdkConfig;
+pub use members::AssumeRoleMembers;
 /// The EventBridge client, for functions that build an [`EventBridgeAuditBus`] themselves.
 pub type EventBridgeClient = aws_sdk_eventbridge::Client;
 
