@@ -7,8 +7,8 @@ use crate::insight::{InsightModel, InsightRequest, ModelError, ModelReply};
 use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 use crate::ports::{
-    AlarmNow, AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock, FunctionSettings, Notifier,
-    PortError,
+    AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, AuditBus, Clock,
+    FunctionSettings, MemberAccounts, Notifier, PortError,
 };
 use crate::rollback::AliasState;
 use crate::transition::{AlarmArn, AlarmState, Suppression};
@@ -438,9 +438,19 @@ pub struct FakeAlarmStates {
     suppressed: Mutex<BTreeMap<String, Suppression>>,
     /// What each alarm's metrics name (none set: a composite alarm's none).
     watched: Mutex<BTreeMap<String, Watched>>,
+    /// Where these alarms are (`None`: [`home`]).
+    account: Option<String>,
 }
 
 impl FakeAlarmStates {
+    /// Alarms of another account (in [`home`]'s region).
+    pub fn in_account(account: &str) -> Self {
+        Self {
+            account: Some(account.into()),
+            ..Self::default()
+        }
+    }
+
     /// The alarm in `state` since the start of 2026.
     pub fn set(&self, alarm: &str, state: AlarmState) {
         let since = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -482,8 +492,12 @@ impl FakeAlarmStates {
 impl AlarmStates for FakeAlarmStates {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
         // As CloudWatch answers: only alarms of its own account and region exist.
+        let here = match &self.account {
+            Some(account) => crate::home::Home::new(account, &home().region).unwrap_or(home()),
+            None => home(),
+        };
         let Some(name) = AlarmArn::parse(alarm_arn)
-            .filter(|a| home().alarm_arn(a.name) == alarm_arn)
+            .filter(|a| here.alarm_arn(a.name) == alarm_arn)
             .map(|a| a.name)
         else {
             return Ok(None);
@@ -510,6 +524,61 @@ impl AlarmStates for FakeAlarmStates {
                     .unwrap_or(Watched::NoMetrics),
             })
             .collect())
+    }
+}
+
+/// Member accounts in memory: each its own Lambda and alarms; a role that cannot be assumed
+/// where [`FakeMembers::refuse`] says so.
+#[derive(Default)]
+pub struct FakeMembers {
+    accounts: Mutex<BTreeMap<String, AccountPorts>>,
+    refused: Mutex<std::collections::BTreeSet<String>>,
+    asked: Mutex<Vec<(String, String)>>,
+}
+
+impl FakeMembers {
+    /// Account `account`, with `lambda` and its own alarms.
+    pub fn add(
+        &self,
+        account: &str,
+        lambda: std::sync::Arc<FakeLambda>,
+    ) -> std::sync::Arc<FakeAlarmStates> {
+        let alarms = std::sync::Arc::new(FakeAlarmStates::in_account(account));
+        lock(&self.accounts).insert(
+            account.into(),
+            AccountPorts {
+                aliases: lambda.clone(),
+                functions: lambda,
+                alarms: alarms.clone(),
+            },
+        );
+        alarms
+    }
+
+    /// The member role of `account` cannot be assumed (missing, or trusting someone else).
+    pub fn refuse(&self, account: &str) {
+        lock(&self.refused).insert(account.into());
+    }
+
+    /// Each account and role asked for, in order.
+    pub fn asked(&self) -> Vec<(String, String)> {
+        lock(&self.asked).clone()
+    }
+}
+
+#[async_trait]
+impl MemberAccounts for FakeMembers {
+    async fn member(&self, account: &str, role: &str) -> Result<AccountPorts, PortError> {
+        lock(&self.asked).push((account.into(), role.into()));
+        if lock(&self.refused).contains(account) {
+            return Err(PortError::Other(format!(
+                "cannot assume role {role} in account {account}: AccessDenied: not authorized to perform sts:AssumeRole"
+            )));
+        }
+        lock(&self.accounts)
+            .get(account)
+            .cloned()
+            .ok_or_else(|| PortError::Other(format!("no fake account {account}")))
     }
 }
 

@@ -98,6 +98,7 @@ impl Report {
         Self {
             outcome: Outcome::Failed,
             target: Some(target.name.clone()),
+            account: target.account.clone(),
             ..Self::rejected(reason)
         }
     }

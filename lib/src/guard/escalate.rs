@@ -78,6 +78,7 @@ impl Guard {
         report.target = Some(target.name.clone());
         report.function = Some(function.to_string());
         report.alias = target.alias.clone();
+        report.account = target.account.clone();
         let pending = Escalation::from_tags(tags)?;
         if pending.due > now {
             return None;

@@ -47,11 +47,12 @@ impl Guard {
             if !escalating && !self.may_be_blind(&alarms, now) {
                 continue;
             }
-            let named = target_of(&WatchedAlias {
+            let mut named = target_of(&WatchedAlias {
                 function,
                 alias,
                 version: None,
             });
+            named.account = Some(self.home.account.clone());
             let (target, tags) = match self.opted_in(&named).await {
                 Ok(opted_in) => opted_in,
                 Err((Outcome::Ignored, _)) => continue,

@@ -209,6 +209,7 @@ impl Guard {
             ));
             report.outcome = Outcome::NoAction;
             report.target = Some(target.name.clone());
+            report.account = target.account.clone();
             report.alarm = Some(alarm.clone());
             if why == Blindness::NoData {
                 report.state = Some(AlarmState::InsufficientData);

@@ -10,6 +10,7 @@ mod insight_mocks;
 mod intake;
 mod lambda_mocks;
 mod operator;
+mod organisation;
 mod pipeline;
 mod policy;
 mod robustness;

@@ -378,3 +378,43 @@ escalate_after_minutes = 10
     assert!(p.targets.is_empty());
     assert!(p.triggers[0].from_alarm());
 }
+
+#[test]
+fn a_member_role_needs_the_accounts_listed_and_names_them_with_a_placeholder() {
+    let fleet = "\n[[trigger]]\nalarm = \"guarded-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n";
+    let role = |role: &str, accounts: &str| {
+        format!("[guard]\n{accounts}\nmember_role = \"{role}\"\n{fleet}")
+    };
+    let listed = "accounts = [\"123456789012\", \"222222222222\"]";
+    let p = Policy::from_toml(&role(
+        "arn:aws:iam::{account}:role/rollback-guard-member",
+        listed,
+    ))
+    .expect("valid");
+    assert_eq!(
+        p.guard.member_role_in("222222222222").as_deref(),
+        Some("arn:aws:iam::222222222222:role/rollback-guard-member")
+    );
+    assert_eq!(p.guard.member_role_in("444444444444"), None, "unlisted");
+    let unlisted = error(&role("arn:aws:iam::{account}:role/m", ""));
+    assert!(
+        unlisted.starts_with("policy: guard.member_role: needs guard.accounts"),
+        "{unlisted}"
+    );
+    for bad in [
+        "arn:aws:iam::222222222222:role/m",
+        "arn:aws:iam::{account}:user/m",
+        "arn:aws:sts::{account}:role/m",
+        "arn:aws:iam::{account}:role/",
+    ] {
+        let e = error(&role(bad, listed));
+        assert!(e.starts_with("policy: guard.member_role:"), "{bad}: {e}");
+    }
+    let elsewhere = error(&format!(
+        "[guard]\n{listed}\n[[target]]\nname = \"t\"\nfunction = \"f\"\naccount = \"333333333333\"\n{fleet}"
+    ));
+    assert_eq!(
+        elsewhere,
+        "policy: target[0].account: account 333333333333 is not in guard.accounts"
+    );
+}
