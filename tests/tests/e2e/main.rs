@@ -7,6 +7,7 @@ mod disable_ai;
 mod elsewhere;
 mod fleet;
 mod insight;
+mod organisation;
 mod rollback;
 mod schedule;
 mod stand_down;
