@@ -7,8 +7,8 @@ use rollback_guard::intake::ROLLBACK_REQUESTED;
 use rollback_guard::notify::AuditEvent;
 use rollback_guard::operator::{self, OperatorError};
 use rollback_guard::policy::Action;
-use rollback_guard::ports::AuditBus;
 use rollback_guard::ports::SystemClock;
+use rollback_guard::ports::{AuditBus, MemberAccounts};
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::targets;
 use rollback_guard::{adapters, Guard, Home, Outcome, Policy};
@@ -67,6 +67,13 @@ enum Command {
         alias: String,
         #[arg(long)]
         version: Option<String>,
+        /// The policy whose guard.member_role reaches --account.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Act in this account of the organisation, through the policy's guard.member_role
+        /// (default: the credentials' own account).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Asks the guard for an action: puts a `Rollback Requested` event on the policy's bus.
     Request {
@@ -108,6 +115,10 @@ enum Command {
         policy: Option<String>,
         #[arg(long)]
         target: String,
+        /// The target's account (default: the account the policy names for it, else the
+        /// credentials' own), acted in through the policy's guard.member_role.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Holds back the guard's automatic actions on a target (alarms, insights, escalations;
     /// requests still act) for a while: a maintenance window, an incident people handle.
@@ -142,12 +153,57 @@ enum Command {
         /// One JSON document instead of lines.
         #[arg(long)]
         json: bool,
+        /// Act in this account of the organisation, through the policy's guard.member_role
+        /// (default: the credentials' own account).
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
 /// The real backends, from the environment's credentials, region and endpoint.
 async fn aws_ports() -> rollback_guard::Ports {
     adapters::aws_ports(&adapters::sdk_config().await)
+}
+
+/// The ports a command acts with, and where.
+struct Acting {
+    ports: rollback_guard::Ports,
+    /// The account they act in.
+    account: String,
+    /// The credentials' own account.
+    home: String,
+}
+
+/// The ports acting in `account` (default: the credentials' own account): another account of
+/// the organisation through the policy's `guard.member_role`, as the guard itself would.
+async fn ports_in(policy: Option<&Policy>, account: Option<&str>) -> Result<Acting, String> {
+    let config = adapters::sdk_config().await;
+    let ports = adapters::aws_ports(&config);
+    let home = adapters::home(&config).await?;
+    let account = account.unwrap_or(&home.account).to_string();
+    if account == home.account {
+        return Ok(Acting {
+            ports,
+            account,
+            home: home.account,
+        });
+    }
+    let policy =
+        policy.ok_or("--account needs --policy: its guard.member_role reaches the account")?;
+    let role = policy.guard.member_role_in(&account).ok_or_else(|| {
+        format!(
+            "the policy may not act in account {account} (guard.accounts and guard.member_role)"
+        )
+    })?;
+    let member = adapters::AssumeRoleMembers::new(&config, &home)
+        .member(&account, &role)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Acting {
+        ports: ports.in_account(member),
+        account,
+        home: home.account,
+    })
 }
 
 /// Who runs the command: `--by`/`--requested-by`, else $USER.
@@ -213,8 +269,17 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             // The guard acts only where its credentials and region are: learned from STS, never
             // from the events it reads.
             let home = adapters::home(&config).await?;
-            let guard =
+            let members = policy
+                .guard
+                .member_role
+                .is_some()
+                .then(|| std::sync::Arc::new(adapters::AssumeRoleMembers::new(&config, &home)));
+            let mut guard =
                 Guard::new(policy, adapters::aws_ports(&config), home).with_insights(insights);
+            // An organisation's policy: events of its member accounts act there.
+            if let Some(members) = members {
+                guard = guard.with_members(members);
+            }
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
@@ -249,8 +314,14 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             function,
             alias,
             version,
+            policy,
+            account,
         } => {
-            let ports = aws_ports().await;
+            let policy = match (&policy, &account) {
+                (None, None) => None,
+                _ => Some(load_policy(policy.as_deref())?),
+            };
+            let ports = ports_in(policy.as_ref(), account.as_deref()).await?.ports;
             let v = operator::mark_stable(
                 ports.aliases.as_ref(),
                 &RetryPolicy::default(),
@@ -284,9 +355,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             backtest(&archive, &from, &to, name).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Undo { policy, target } => {
+        Command::Undo {
+            policy,
+            target,
+            account,
+        } => {
             let policy = load_policy(policy.as_deref())?;
-            let ports = aws_ports().await;
+            let named = policy.target(&target).and_then(|t| t.account.clone());
+            let ports = ports_in(Some(&policy), account.or(named).as_deref())
+                .await?
+                .ports;
             let result = operator::undo(
                 &policy,
                 ports.aliases.as_ref(),
@@ -352,9 +430,19 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Targets { policy, json } => {
-            let policy = load_policy(policy.as_deref())?;
-            let ports = aws_ports().await;
+        Command::Targets {
+            policy,
+            json,
+            account,
+        } => {
+            let mut policy = load_policy(policy.as_deref())?;
+            let acting = ports_in(Some(&policy), account.as_deref()).await?;
+            let ports = acting.ports;
+            // The account's own targets: those the policy puts there (none named: the
+            // credentials' own account's).
+            policy
+                .targets
+                .retain(|t| t.account.as_deref().unwrap_or(&acting.home) == acting.account);
             let seen = targets::targets(
                 &policy,
                 ports.aliases.as_ref(),

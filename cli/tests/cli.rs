@@ -514,3 +514,98 @@ async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+/// A member account of an organisation through the CLI: replay acts there through the member
+/// role; `mark-stable`, `targets` and `undo` reach it with `--account`.
+#[tokio::test]
+async fn account_reaches_a_member_account_through_the_member_role() {
+    const MEMBER: &str = "222222222222";
+    let member = Emulator::connect_as(MEMBER).await;
+    let name = guard_e2e::unique("payments");
+    let alarm = format!("guarded-{name}-error-rate");
+    member
+        .function(&name, 3, "live", "3", &[])
+        .await
+        .expect("function");
+    member.opt_in(&name, "live").await.expect("opt in");
+    let resource = format!("{name}:live");
+    member
+        .alarm_on(
+            &alarm,
+            "ALARM",
+            &[vec![
+                ("FunctionName", name.as_str()),
+                ("Resource", resource.as_str()),
+            ]],
+        )
+        .await
+        .expect("alarm");
+    let files = Files::new(
+        &format!(
+            "[guard]\naccounts = [\"123456789012\", \"{MEMBER}\"]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\n\n[[trigger]]\nalarm = \"guarded-{name}-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n"
+        ),
+        &guard_e2e::event_text("eventbridge-fleet-alarm.json")
+            .replace("payments", &name)
+            .replace("123456789012", MEMBER),
+    );
+    let (policy, event) = files.files();
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    let marked = ok(&guard(&[
+        "mark-stable",
+        "--function",
+        &name,
+        "--alias",
+        "live",
+        "--version",
+        "1",
+        "--policy",
+        policy,
+        "--account",
+        MEMBER,
+    ]));
+    assert!(marked.contains("stable version is now 1"), "{marked}");
+    let acted = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
+    assert_eq!(acted["outcome"], "executed", "{acted}");
+    assert_eq!(acted["account"], MEMBER, "{acted}");
+    assert_eq!(member.alias(&name, "live").await.expect("alias"), "1");
+
+    let listed: Value = serde_json::from_str(&ok(&guard(&[
+        "targets",
+        "--policy",
+        policy,
+        "--account",
+        MEMBER,
+        "--json",
+    ])))
+    .expect("json");
+    let entry = listed["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["function"] == name.as_str()))
+        .unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert_eq!(entry["stable"], "1");
+    assert_eq!(entry["alarms"][0], alarm.as_str());
+
+    ok(&guard(&[
+        "undo",
+        "--policy",
+        policy,
+        "--target",
+        &name,
+        "--account",
+        MEMBER,
+    ]));
+    assert_eq!(member.alias(&name, "live").await.expect("alias"), "3");
+    let unlisted = guard(&["targets", "--policy", policy, "--account", "444444444444"]);
+    assert_eq!(unlisted.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unlisted.stderr).contains("may not act in account 444444444444")
+    );
+}
