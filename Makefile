@@ -81,14 +81,15 @@ lint:
 fmt:
 	cargo fmt --all
 
-# The template, offline: cfn-lint (no error, warning or note), sam validate --lint, checkov
-# (no failed check; each skip has its reason beside it in the template).
+# The templates, offline: cfn-lint (no error, warning or note), sam validate --lint (the
+# central one; member.yaml is plain CloudFormation), checkov (no failed check; each skip has
+# its reason beside it in the template).
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 .venv-sam/bin/sam
 infra-lint: setup setup-infra
-	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/cfn-lint infra/template.yaml infra/member.yaml
 	$(SAM) validate --lint --template infra/template.yaml
-	.venv-checkov/bin/checkov --file infra/template.yaml --framework cloudformation \
-	  --skip-download --compact --quiet
+	.venv-checkov/bin/checkov --file infra/template.yaml --file infra/member.yaml \
+	  --framework cloudformation --skip-download --compact --quiet
 
 # `sam build` for x86_64, offline (arm64 needs a rustup target this machine cannot fetch): each
 # function's artifact an executable x86-64 `bootstrap`, and its zip's size.

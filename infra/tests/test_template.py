@@ -248,11 +248,22 @@ def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
 def test_the_built_in_policy_is_valid(template, tmp_path):
     variables = template["Resources"]["GuardFunction"]["Properties"]["Environment"]["Variables"]
     sub = variables["GUARD_POLICY"]["Fn::If"][1]["Fn::Sub"]
+    # With two member accounts, as the template's `Members` makes them.
     params = dict(
         defaults(template),
-        **{"AWS::AccountId": ACCOUNT, "Fn": "rollback-guard-ai-insight"},
+        **{
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "Fn": "rollback-guard-ai-insight",
+            "Members": ', "222222222222", "333333333333"',
+        },
     )
+    members = sub[1]["Members"]["Fn::If"]
+    assert members[0] == "HasMembers" and members[2] == ""
+    assert members[1]["Fn::Sub"][0] == ', "${List}"'
     policy = resolve({"Fn::Sub": sub[0]}, params)
+    assert 'accounts = ["123456789012", "222222222222", "333333333333"]' in policy, policy
+    assert 'member_role = "arn:aws:iam::{account}:role/rollback-guard-member"' in policy
     assert "${" not in policy, policy
     path = tmp_path / "policy.toml"
     path.write_text(policy)
@@ -282,6 +293,82 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
         assert result.returncode == 0, result.stderr
         assert ("rollback-alias" in result.stdout) == decided, result.stdout
         assert json.loads(result.stdout)["target"] == target, result.stdout
+
+
+def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(template):
+    statements = template["Resources"]["GuardRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    (members,) = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    assert members[0] == "HasMembers" and members[2] == {"Ref": "AWS::NoValue"}
+    assume = members[1]
+    assert assume["Action"] == "sts:AssumeRole"
+    assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccounts"}}}
+    bus = template["Resources"]["OrganizationForwarding"]
+    assert bus["Condition"] == "HasOrganization"
+    assert bus["Properties"]["Statement"]["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+    }
+
+
+def test_the_member_template_creates_the_role_and_the_forwarding(aws):
+    member, matches = decode(str(ROOT / "infra" / "member.yaml"))
+    assert not matches, matches
+    stack = f"rgm-{uuid.uuid4().hex[:8]}"
+    central_role = f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"
+    bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+    cfn = aws["cloudformation"]
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(json.loads(json.dumps(member, default=str))),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": "CentralGuardRoleArn", "ParameterValue": central_role},
+            {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"},
+            {"ParameterKey": "CentralEventBusArn", "ParameterValue": bus},
+            {"ParameterKey": "MemberRoleName", "ParameterValue": f"{stack}-member"},
+        ],
+    )
+    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    for _ in range(100):
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE", cfn.describe_stack_events(StackName=stack)
+    role = aws["iam"].get_role(RoleName=f"{stack}-member")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    (only,) = trust["Statement"]
+    # Only the central guard's role, and only from inside the organisation.
+    assert only["Principal"] == {"AWS": central_role}
+    assert only["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    assert role["MaxSessionDuration"] == 3600
+    document = aws["iam"].get_role_policy(RoleName=f"{stack}-member", PolicyName="guard")[
+        "PolicyDocument"
+    ]
+    if isinstance(document, str):
+        document = ast.literal_eval(document)
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert set(statements) == {
+        "FleetFunctions",
+        "RecordOnFleetFunctions",
+        "NeverOptInOrOut",
+        "ConfirmAlarm",
+    }
+    opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
+    assert statements["FleetFunctions"]["Condition"] == opted_in
+    assert statements["NeverOptInOrOut"]["Effect"] == "Deny"
+    assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
+    # The forwarding rule: the guarded alarms' state changes, to the central bus, with a role.
+    rules = aws["events"].list_rules()["Rules"]
+    rule = next(r for r in rules if r["Name"].startswith(f"{stack}-ForwardRule"))
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail"]["alarmName"] == [{"prefix": "guarded-"}]
+    (target,) = aws["events"].list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == bus and target["RoleArn"].startswith("arn:aws:iam::")
 
 
 def without_sam(template):
@@ -378,7 +465,10 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     if isinstance(document, str):
         # The emulator stores a policy created through CloudFormation as a Python literal.
         document = ast.literal_eval(document)
-    statements = {s["Sid"]: s for s in document["Statement"]}
+    # The emulator keeps a statement `!Ref AWS::NoValue` removed as a null.
+    statements = {s["Sid"]: s for s in document["Statement"] if s}
+    # No member accounts (the default): no role to assume anywhere.
+    assert "AssumeMemberRoles" not in statements
     function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{stack}-ai-insight"
     every = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:*"
     calls = [
