@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -69,6 +69,13 @@ bench: setup
 	mkdir -p target/bench
 	$(WITH_EMULATOR) target/release/mitigation > target/bench/mitigation.json
 	$(VENV)/bin/python bench/report.py
+
+# An organisation's guard on the emulator: peak RSS with clients for 500 member accounts, and
+# the first action in a new account beside one in an account already seen (release build).
+bench-accounts: setup
+	cargo build --release --bin accounts
+	mkdir -p target/bench
+	$(WITH_EMULATOR) target/release/accounts | tee target/bench/accounts.json
 
 # Instructions per decision (callgrind): a measure the machine's noise does not move.
 bench-instructions:

@@ -437,21 +437,7 @@ async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
     let emu = Emulator::connect().await;
     let name = guard_e2e::unique("payments");
     let alarm = format!("guarded-{name}-error-rate");
-    emu.function(&name, 3, "live", "3", &[])
-        .await
-        .expect("function");
-    emu.opt_in(&name, "live").await.expect("opt in");
-    let resource = format!("{name}:live");
-    emu.alarm_on(
-        &alarm,
-        "ALARM",
-        &[vec![
-            ("FunctionName", name.as_str()),
-            ("Resource", resource.as_str()),
-        ]],
-    )
-    .await
-    .expect("alarm");
+    emu.protected(&name, &alarm).await.expect("function");
     let files = Files::new(
         &format!("[[trigger]]\nalarm = \"guarded-{name}-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n"),
         &guard_e2e::event_text("eventbridge-fleet-alarm.json").replace("payments", &name),
@@ -523,23 +509,7 @@ async fn account_reaches_a_member_account_through_the_member_role() {
     let member = Emulator::connect_as(MEMBER).await;
     let name = guard_e2e::unique("payments");
     let alarm = format!("guarded-{name}-error-rate");
-    member
-        .function(&name, 3, "live", "3", &[])
-        .await
-        .expect("function");
-    member.opt_in(&name, "live").await.expect("opt in");
-    let resource = format!("{name}:live");
-    member
-        .alarm_on(
-            &alarm,
-            "ALARM",
-            &[vec![
-                ("FunctionName", name.as_str()),
-                ("Resource", resource.as_str()),
-            ]],
-        )
-        .await
-        .expect("alarm");
+    member.protected(&name, &alarm).await.expect("function");
     let files = Files::new(
         &format!(
             "[guard]\naccounts = [\"123456789012\", \"{MEMBER}\"]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\n\n[[trigger]]\nalarm = \"guarded-{name}-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n"

@@ -284,6 +284,23 @@ impl Emulator {
         Ok(())
     }
 
+    /// A fleet member here: `function` (live on 3 of 3) opted in, and its alarm `alarm` in
+    /// ALARM on its alias's metrics.
+    pub async fn protected(&self, function: &str, alarm: &str) -> Res<()> {
+        self.function(function, 3, "live", "3", &[]).await?;
+        self.opt_in(function, "live").await?;
+        let resource = format!("{function}:live");
+        self.alarm_on(
+            alarm,
+            "ALARM",
+            &[vec![
+                ("FunctionName", function),
+                ("Resource", resource.as_str()),
+            ]],
+        )
+        .await
+    }
+
     pub fn function_arn(&self, function: &str) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{function}",
@@ -551,6 +568,21 @@ pub fn event_text(name: &str) -> String {
 pub fn event_for(name: &str, from: &str, to: &str) -> Value {
     let text = event_text(name).replace(from, to);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+/// The catalog's fleet alarm event `file` (whose alarm is `from`) for `function` and `alarm`,
+/// as forwarded from `account`: EventBridge keeps a member's account on a forwarded event, the
+/// emulator does not, so tests build the envelopes.
+pub fn forwarded(file: &str, from: &str, function: &str, alarm: &str, account: &str) -> Value {
+    // The alarm's name holds the catalog function's: it is swapped first, whole.
+    let text = event_text(file)
+        .replace(from, "\u{1}")
+        .replace("payments", function)
+        .replace("billing", function)
+        .replace("shipping", function)
+        .replace('\u{1}', alarm)
+        .replace(ACCOUNT, account);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"))
 }
 
 /// The trigger line of a plain alias rollback, for [`Sandbox::new`].

@@ -40,6 +40,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// environment. The SDK's own retries are off: `RetryPolicy` is the one schedule in force.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_http_client())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
@@ -48,6 +49,19 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// The HTTP client every SDK client built from [`sdk_config`] shares (member accounts' too):
+/// the SDK's default stack (hyper, rustls with aws-lc), built once. Left to itself the SDK
+/// builds one per client, with its own pool and TLS context: measured on the emulator, about
+/// 220 KB an account's clients instead of about 40.
+pub fn shared_http_client() -> aws_sdk_lambda::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
 }
 
 /// Where the credentials of `config` act: the account STS `GetCallerIdentity` names (its

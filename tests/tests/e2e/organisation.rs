@@ -5,7 +5,7 @@
 //! member's `account` on a forwarded event; the emulator does not, so the forwarded envelopes
 //! are built here.
 
-use guard_e2e::{event_text, home, unique, Emulator, ACCOUNT};
+use guard_e2e::{event_text, forwarded, home, unique, Emulator, ACCOUNT};
 use rollback_guard::adapters::{self, AssumeRoleMembers};
 use rollback_guard::guard::Outcome;
 use rollback_guard::{Guard, Policy};
@@ -14,38 +14,6 @@ use std::sync::Arc;
 
 const A: &str = "222222222222";
 const B: &str = "333333333333";
-
-/// `function` opted in (live on 3 of 3) where `emu` acts, with its alarm `alarm` in ALARM.
-async fn protected(emu: &Emulator, function: &str, alarm: &str) {
-    emu.function(function, 3, "live", "3", &[])
-        .await
-        .expect("function");
-    emu.opt_in(function, "live").await.expect("opt in");
-    let resource = format!("{function}:live");
-    emu.alarm_on(
-        alarm,
-        "ALARM",
-        &[vec![
-            ("FunctionName", function),
-            ("Resource", resource.as_str()),
-        ]],
-    )
-    .await
-    .expect("alarm");
-}
-
-/// The catalog's fleet alarm event for `function` and `alarm`, as forwarded from `account`.
-fn forwarded(file: &str, from: &str, function: &str, alarm: &str, account: &str) -> Value {
-    // The alarm's name holds the catalog function's: it is swapped first, whole.
-    let text = event_text(file)
-        .replace(from, "\u{1}")
-        .replace("payments", function)
-        .replace("billing", function)
-        .replace("shipping", function)
-        .replace('\u{1}', alarm)
-        .replace(ACCOUNT, account);
-    serde_json::from_str(&text).expect("json")
-}
 
 fn policy(prefix: &str, accounts: &[&str]) -> Policy {
     let listed: Vec<String> = accounts.iter().map(|a| format!("\"{a}\"")).collect();
@@ -73,7 +41,7 @@ async fn each_members_alias_moves_in_its_own_account_and_strangers_are_refused()
     let prefix = format!("guarded-{function}-");
     let alarm = format!("{prefix}errors");
     for emu in [&central, &a, &b] {
-        protected(emu, &function, &alarm).await;
+        emu.protected(&function, &alarm).await.expect("function");
     }
     let members = Arc::new(AssumeRoleMembers::new(&central.config, &home()));
     let guard = Guard::new(
