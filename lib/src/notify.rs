@@ -96,12 +96,7 @@ pub fn audit_event(r: &Report) -> Option<AuditEvent> {
 }
 
 pub fn notification(r: &Report) -> Notification {
-    let target = match (&r.target, &r.account) {
-        (Some(t), Some(a)) => format!("{t} (account {a})"),
-        (Some(t), None) => t.clone(),
-        (None, Some(a)) => format!("account {a}"),
-        (None, None) => "?".into(),
-    };
+    let target = r.target.as_deref().unwrap_or("?");
     let alias = r.alias.as_deref().unwrap_or("?");
     let alarm = r.alarm.as_deref().unwrap_or("?");
     let disable = r.action == Some(Action::DisableAi.as_str());
@@ -158,6 +153,10 @@ pub fn notification(r: &Report) -> Notification {
             let points: Vec<String> = datapoints.iter().map(|d| d.to_string()).collect();
             let _ = writeln!(body, "Datapoints: {}", points.join(", "));
         }
+    } else if let Some(account) = &r.account {
+        // An alarm's line above names its account; an insight's, a request's or a check's
+        // account is said here.
+        let _ = writeln!(body, "Account: {account}.");
     }
     let _ = writeln!(body, "What was done: {}", r.reason);
     if let Some(before) = &r.alias_before {
