@@ -136,6 +136,10 @@ enum Command {
         /// Who pauses (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// The target's account (default: the account the policy names for it, else the
+        /// credentials' own), acted in through the policy's guard.member_role.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Ends a target's pause now.
     Resume {
@@ -143,6 +147,10 @@ enum Command {
         policy: Option<String>,
         #[arg(long)]
         target: String,
+        /// The target's account (default: the account the policy names for it, else the
+        /// credentials' own), acted in through the policy's guard.member_role.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// What the guard protects: the policy's targets and, with fleet triggers, every function
     /// opted in (tag rollback-guard:protect), each with its alias, the version it serves, the
@@ -158,11 +166,6 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
-}
-
-/// The real backends, from the environment's credentials, region and endpoint.
-async fn aws_ports() -> rollback_guard::Ports {
-    adapters::aws_ports(&adapters::sdk_config().await)
 }
 
 /// The ports a command acts with, and where.
@@ -204,6 +207,19 @@ async fn ports_in(policy: Option<&Policy>, account: Option<&str>) -> Result<Acti
         account,
         home: home.account,
     })
+}
+
+/// The ports acting on `target`: in `--account`, else in the account the policy names for the
+/// target, else in the credentials' own.
+async fn target_ports(
+    policy: &Policy,
+    target: &str,
+    account: Option<String>,
+) -> Result<rollback_guard::Ports, String> {
+    let named = policy.target(target).and_then(|t| t.account.clone());
+    Ok(ports_in(Some(policy), account.or(named).as_deref())
+        .await?
+        .ports)
 }
 
 /// Who runs the command: `--by`/`--requested-by`, else $USER.
@@ -361,10 +377,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             account,
         } => {
             let policy = load_policy(policy.as_deref())?;
-            let named = policy.target(&target).and_then(|t| t.account.clone());
-            let ports = ports_in(Some(&policy), account.or(named).as_deref())
-                .await?
-                .ports;
+            let ports = target_ports(&policy, &target, account).await?;
             let result = operator::undo(
                 &policy,
                 ports.aliases.as_ref(),
@@ -389,10 +402,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             duration,
             reason,
             by,
+            account,
         } => {
             let policy = load_policy(policy.as_deref())?;
             let duration = operator::pause_duration(&duration).map_err(|e| e.to_string())?;
-            let ports = aws_ports().await;
+            let ports = target_ports(&policy, &target, account).await?;
             let by = who(by);
             let request = operator::PauseRequest {
                 duration,
@@ -412,9 +426,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             println!("{target}: {pause}; resume early with: guard resume --target {target}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Resume { policy, target } => {
+        Command::Resume {
+            policy,
+            target,
+            account,
+        } => {
             let policy = load_policy(policy.as_deref())?;
-            let ports = aws_ports().await;
+            let ports = target_ports(&policy, &target, account).await?;
             let was = operator::resume(
                 &policy,
                 ports.aliases.as_ref(),

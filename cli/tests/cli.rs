@@ -573,6 +573,21 @@ async fn account_reaches_a_member_account_through_the_member_role() {
         MEMBER,
     ]));
     assert_eq!(member.alias(&name, "live").await.expect("alias"), "3");
+    ok(&guard(&[
+        "pause",
+        "--policy",
+        policy,
+        "--target",
+        &name,
+        "--account",
+        MEMBER,
+        "--for",
+        "1h",
+        "--reason",
+        "drill",
+    ]));
+    let tags = member.tags(&name).await.expect("tags");
+    assert!(tags.contains_key("rollback-guard:paused-until"), "{tags:?}");
     let unlisted = guard(&["targets", "--policy", policy, "--account", "444444444444"]);
     assert_eq!(unlisted.status.code(), Some(2));
     assert!(

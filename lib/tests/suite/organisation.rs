@@ -129,7 +129,10 @@ async fn each_member_accounts_alias_moves_in_that_account_only() {
     let sent = w.central.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert!(
-        sent[0].1.message.contains(&format!("account {A}, us-east-1")),
+        sent[0]
+            .1
+            .message
+            .contains(&format!("account {A}, us-east-1")),
         "{}",
         sent[0].1.message
     );
