@@ -12,6 +12,16 @@ fn guard(args: &[&str]) -> Output {
         .expect("guard runs")
 }
 
+/// The command's standard output, once it succeeded.
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 fn lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -373,14 +383,6 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
 async fn pause_targets_and_resume_hold_the_guard_back_and_let_it_act_again() {
     let (emu, name, dir) = function_with_files("3").await;
     let (policy, event) = dir.files();
-    let ok = |out: &Output| {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
 
     let too_long = guard(&[
         "pause", "--policy", policy, "--target", &name, "--for", "8d", "--reason", "x",
@@ -443,14 +445,6 @@ async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
         &guard_e2e::event_text("eventbridge-fleet-alarm.json").replace("payments", &name),
     );
     let (policy, event) = files.files();
-    let ok = |out: &Output| {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
 
     let acted = lines(&guard(&["replay", "--policy", policy, event]))[0].clone();
     assert_eq!(acted["outcome"], "executed", "{acted}");
@@ -519,14 +513,6 @@ async fn account_reaches_a_member_account_through_the_member_role() {
             .replace("123456789012", MEMBER),
     );
     let (policy, event) = files.files();
-    let ok = |out: &Output| {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
 
     let marked = ok(&guard(&[
         "mark-stable",

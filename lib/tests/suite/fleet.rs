@@ -39,8 +39,8 @@ fn catalog_policy() -> Policy {
 }
 
 /// The routing of `function`'s alias `live`.
-fn served(b: &FakeBackends, function: &str) -> String {
-    b.lambda
+pub fn served(lambda: &FakeLambda, function: &str) -> String {
+    lambda
         .alias(function, "live")
         .map(|a| a.to_string())
         .unwrap_or_default()
@@ -99,14 +99,14 @@ async fn an_opted_in_functions_alias_is_rolled_back_and_a_watched_canary_aborted
         .await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(report.target.as_deref(), Some("payments"));
-    assert_eq!(served(&b, "payments"), "version 2");
+    assert_eq!(served(&b.lambda, "payments"), "version 2");
     assert_eq!(report.undo.as_deref(), Some("guard undo --target payments"));
     // ExecutedVersion 4: the alarm watches the canary, which is aborted; 3 keeps serving.
     let report = guard
         .handle(&event("lambda-action-fleet-canary.json"), false)
         .await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
-    assert_eq!(served(&b, "billing"), "version 3");
+    assert_eq!(served(&b.lambda, "billing"), "version 3");
     assert_eq!(b.notifier.sent().len(), 2);
 }
 
@@ -134,8 +134,8 @@ async fn a_function_not_opted_in_or_for_another_alias_is_ignored_in_silence() {
         );
         assert_eq!(report.reason, format!("not opted in: {why}"));
     }
-    assert_eq!(served(&b, "payments"), "version 3");
-    assert_eq!(served(&b, "shipping"), "version 3");
+    assert_eq!(served(&b.lambda, "payments"), "version 3");
+    assert_eq!(served(&b.lambda, "shipping"), "version 3");
     assert!(b.lambda.calls().is_empty(), "{:?}", b.lambda.calls());
     assert!(b.notifier.sent().is_empty());
     assert!(b.audit.events().is_empty());
@@ -224,7 +224,11 @@ escalate_after_minutes = 10"#,
         .await;
     assert_eq!(first.outcome, Outcome::Executed, "{}", first.reason);
     assert_eq!(first.action, Some("disable-ai"));
-    assert_eq!(served(&b, "payments"), "version 4", "the AI-off version");
+    assert_eq!(
+        served(&b.lambda, "payments"),
+        "version 4",
+        "the AI-off version"
+    );
 
     b.clock.advance(Duration::minutes(11));
     let check = b.guard(policy).handle(&event("schedule.json"), false).await;
@@ -238,8 +242,8 @@ escalate_after_minutes = 10"#,
     assert_eq!(climbed[0].target.as_deref(), Some("payments"));
     assert_eq!(climbed[0].action, Some("rollback-alias"));
     // Past the AI-off version and the release it was made from.
-    assert_eq!(served(&b, "payments"), "version 2");
-    assert_eq!(served(&b, "shipping"), "version 3");
+    assert_eq!(served(&b.lambda, "payments"), "version 2");
+    assert_eq!(served(&b.lambda, "shipping"), "version 3");
     assert!(b.lambda.tags_of("shipping").keys().all(|k| k == "team"));
 }
 
@@ -366,12 +370,12 @@ action = "rollback-alias"
     let done = guard.handle(&request("payments"), false).await;
     assert_eq!(done.outcome, Outcome::Executed, "{}", done.reason);
     assert_eq!(done.alias.as_deref(), Some("live"));
-    assert_eq!(served(&b, "payments"), "version 2");
+    assert_eq!(served(&b.lambda, "payments"), "version 2");
     let refused = guard.handle(&request("shipping"), false).await;
     assert_eq!(refused.outcome, Outcome::Rejected);
     assert_eq!(
         refused.reason,
         "not opted in: shipping has no rollback-guard:protect tag"
     );
-    assert_eq!(served(&b, "shipping"), "version 3");
+    assert_eq!(served(&b.lambda, "shipping"), "version 3");
 }

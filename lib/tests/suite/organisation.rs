@@ -4,6 +4,7 @@
 //! and holds no other account back; a target named in one account is not moved by another's
 //! alarm; the schedule checks every member account.
 
+use crate::fleet::served;
 use chrono::Duration;
 use rollback_guard::fakes::{FakeBackends, FakeLambda, FakeMembers};
 use rollback_guard::fleet::PROTECT_TAG;
@@ -89,13 +90,6 @@ fn world() -> World {
         lambda: [a, b],
         guard,
     }
-}
-
-fn served(lambda: &FakeLambda, function: &str) -> String {
-    lambda
-        .alias(function, "live")
-        .map(|a| a.to_string())
-        .unwrap_or_default()
 }
 
 /// A catalog event, as forwarded from `account` (envelope and alarm ARN).
