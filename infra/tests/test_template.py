@@ -295,7 +295,7 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
         assert json.loads(result.stdout)["target"] == target, result.stdout
 
 
-def created(cfn, stack):
+def wait_created(cfn, stack):
     """Waits for the stack to be created, and fails with its events if it was not."""
     status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
     for _ in range(100):
@@ -341,7 +341,7 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
             {"ParameterKey": "MemberRoleName", "ParameterValue": f"{stack}-member"},
         ],
     )
-    created(cfn, stack)
+    wait_created(cfn, stack)
     role = aws["iam"].get_role(RoleName=f"{stack}-member")["Role"]
     trust = role["AssumeRolePolicyDocument"]
     if isinstance(trust, str):
@@ -405,7 +405,7 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         TemplateBody=json.dumps(without_sam(template)),
         Capabilities=["CAPABILITY_IAM"],
     )
-    created(cfn, stack)
+    wait_created(cfn, stack)
     created = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
