@@ -295,3 +295,67 @@ action = "rollback-alias"
         .find(|t| t.function == members[11].function);
     assert_eq!(beta.map(|t| t.serving.is_none()), Some(true));
 }
+
+/// The every-minute schedule over the fleet, on the emulator: a fleet trigger's ladder
+/// (AI off, then the alias back) climbs for the opted-in function whose alarm is still in
+/// ALARM, read from DescribeAlarms' dimensions; a function that did not opt in is passed over.
+#[tokio::test]
+async fn the_schedule_climbs_a_fleet_ladder_for_an_opted_in_function_only() {
+    use chrono::{Duration, Utc};
+    use rollback_guard::fakes::FakeClock;
+    use std::sync::Arc;
+
+    let emu = Emulator::connect().await;
+    let prefix = unique("ladder");
+    let (opted, stranger) = (format!("{prefix}-in"), format!("{prefix}-out"));
+    for function in [&opted, &stranger] {
+        emu.protected(function, &format!("guarded-{function}-errors"))
+            .await
+            .expect("function");
+    }
+    // The stranger's tag is gone: it never opted in.
+    emu.lambda
+        .untag_resource()
+        .resource(emu.function_arn(&stranger))
+        .tag_keys(PROTECT_TAG)
+        .send()
+        .await
+        .expect("untag");
+    let policy = Policy::from_toml(&format!(
+        "[[trigger]]\nalarm = \"guarded-{prefix}-*\"\ntarget = \"from-alarm\"\naction = [\"disable-ai\", \"rollback-alias\"]\nescalate_after_minutes = 10\n"
+    ))
+    .expect("policy");
+    let now = Utc::now();
+    let guard_at = |at| {
+        let mut ports = adapters::aws_ports(&emu.config);
+        ports.clock = Arc::new(FakeClock::at(at));
+        Guard::new(policy.clone(), ports, home())
+    };
+    let event = guard_e2e::forwarded(
+        "eventbridge-fleet-alarm.json",
+        "guarded-payments-error-rate",
+        &opted,
+        &format!("guarded-{opted}-errors"),
+        guard_e2e::ACCOUNT,
+    );
+    let first = guard_at(now).handle(&event, false).await;
+    assert_eq!(first.outcome, Outcome::Executed, "{}", first.reason);
+    assert_eq!(first.action, Some("disable-ai"));
+    assert_eq!(emu.alias(&opted, "live").await.expect("alias"), "4");
+
+    let schedule: Value = serde_json::from_str(&event_text("schedule.json")).expect("json");
+    let check = guard_at(now + Duration::minutes(11))
+        .handle(&schedule, false)
+        .await;
+    let climbed: Vec<_> = check
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Executed)
+        .collect();
+    assert_eq!(climbed.len(), 1, "{:#?}", check.steps);
+    assert_eq!(climbed[0].target.as_deref(), Some(opted.as_str()));
+    assert_eq!(climbed[0].action, Some("rollback-alias"));
+    assert_eq!(emu.alias(&opted, "live").await.expect("alias"), "2");
+    assert_eq!(emu.alias(&stranger, "live").await.expect("alias"), "3");
+    assert!(emu.tags(&stranger).await.expect("tags").is_empty());
+}
