@@ -1,8 +1,8 @@
 //! Acting in other accounts of an organisation: one guard per member account, made on first
 //! use from the member role's clients (`guard.member_role`) and kept for the instance's life.
 //! The central guard decides; the member's guard acts there, with the central topic and bus.
-//! A role that cannot be assumed is `Rollback Failed` naming the account and the role; one
-//! account's failure never holds another back.
+//! A role that cannot be assumed is `Rollback Failed` naming the account and the role (and a
+//! failed scheduled check); one account's failure never holds another back.
 
 use crate::home::Home;
 use crate::ports::MemberAccounts;
@@ -88,7 +88,8 @@ impl Guard {
     }
 
     /// Every listed member account's scheduled check, at once; an account the guard cannot
-    /// act in is one failed step, announced.
+    /// act in is one failed step: the check fails (the guard's error alarm tells people), and
+    /// nobody is paged every minute for it (an action there would be, when it is needed).
     pub(super) async fn sweep_members(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<Report> {
         if self.members.is_none() {
             return Vec::new();
@@ -108,7 +109,6 @@ impl Guard {
                     let mut report = Report::rejected(why);
                     report.outcome = Outcome::Failed;
                     report.account = Some(account.clone());
-                    self.announce(&mut report).await;
                     vec![report]
                 }
             }

@@ -285,4 +285,7 @@ async fn the_schedule_checks_every_member_account_and_names_the_one_it_cannot() 
         .collect();
     assert_eq!(blind.len(), 1, "{:#?}", check.steps);
     assert_eq!(blind[0].account.as_deref(), Some(B));
+    // The check fails (the handler's error); B's warning is the one notification.
+    assert_eq!(check.outcome, Outcome::Failed);
+    assert_eq!(w.central.notifier.sent().len(), 1);
 }
