@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-fleet bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -76,6 +76,12 @@ bench-accounts: setup
 	cargo build --release --bin accounts
 	mkdir -p target/bench
 	$(WITH_EMULATOR) target/release/accounts | tee target/bench/accounts.json
+
+# A bad day, simulated: every alarm of a fleet at once, the guard's real code over fakes that
+# enforce AWS's API quotas, on a paused clock (bench/src/fleet.rs); target/bench/fleet.json.
+# Virtual time: the figures do not depend on the build or the machine, so a debug build.
+bench-fleet:
+	cargo run -q -p guard-bench --bin fleet-sim
 
 # Instructions per decision (callgrind): a measure the machine's noise does not move.
 bench-instructions:

@@ -1,5 +1,7 @@
 //! What the benchmarks share: the catalog's events per transport and its policy.
 
+pub mod fleet;
+
 use rollback_guard::decision::evaluate;
 use rollback_guard::Policy;
 use serde_json::Value;

@@ -1,0 +1,38 @@
+//! `make bench-fleet`: the bad-day simulation (`guard_bench::fleet`) for 200 targets in one
+//! account and 500 across 10, every alarm firing at once; `target/bench/fleet.json` holds one
+//! object per scenario and path. LATENCY_MS sets each call's latency (default 50).
+
+use guard_bench::fleet::{run, Scenario};
+use std::time::Duration;
+
+fn main() {
+    let latency = std::env::var("LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let scenarios = [
+        Scenario {
+            name: "200 targets, 1 account",
+            targets: 200,
+            accounts: 1,
+        },
+        Scenario {
+            name: "500 targets, 10 accounts",
+            targets: 500,
+            accounts: 10,
+        },
+    ];
+    let runs: Vec<_> = scenarios
+        .into_iter()
+        .map(|s| runtime.block_on(run(s, Duration::from_millis(latency))))
+        .collect();
+    let json = serde_json::to_string_pretty(&runs).expect("JSON");
+    std::fs::create_dir_all("target/bench").expect("target/bench");
+    std::fs::write("target/bench/fleet.json", &json).expect("fleet.json");
+    println!("{json}");
+}

@@ -1,0 +1,455 @@
+//! A bad day, simulated (`make bench-fleet`): every alarm of a fleet fires at the same moment
+//! and the guard's real code restores the aliases over fakes that enforce AWS's API quotas per
+//! account and pool, on Tokio's paused clock. What decides the time to restore is the quota,
+//! not the CPU: Lambda's control-plane calls share 15 requests/s per account and region (not
+//! raisable; GetFunction has its own 100/s), CloudWatch DescribeAlarms 9/s. Each call takes a
+//! latency; a call beyond its pool's budget fails as AWS answers it,
+//! `TooManyRequestsException`, after the same latency.
+//!
+//! The guard runs as the template deploys it: `GuardReservedConcurrency` instances (5) taking
+//! the EventBridge deliveries; an invocation that fails is retried by Lambda's asynchronous
+//! invocation, one minute later, then two (`MaximumRetryAttempts: 2`).
+
+use rollback_guard::ai::FunctionConfig;
+use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::fleet::PROTECT_TAG;
+use rollback_guard::policy::AlarmPattern;
+use rollback_guard::ports::{
+    AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, FunctionSettings,
+    MemberAccounts, PortError, Ports,
+};
+use rollback_guard::rollback::AliasState;
+use rollback_guard::transition::AlarmState;
+use rollback_guard::{Guard, Home, Outcome, Policy};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Lambda's control plane: every call but GetFunction (and GetPolicy), per account and region.
+pub const LAMBDA_CONTROL_PLANE_PER_S: f64 = 15.0;
+/// CloudWatch DescribeAlarms, per account and region.
+pub const DESCRIBE_ALARMS_PER_S: f64 = 9.0;
+/// The template's `GuardReservedConcurrency`.
+pub const GUARD_CONCURRENCY: usize = 5;
+/// Lambda's asynchronous invocation retries a failed event after these delays.
+const ASYNC_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+const CENTRAL: &str = "123456789012";
+
+/// One scenario: `targets` aliases spread over `accounts` accounts, every alarm in ALARM at 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub targets: usize,
+    pub accounts: usize,
+}
+
+/// One scenario's result, as `target/bench/fleet.json` holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub scenario: &'static str,
+    pub path: &'static str,
+    pub targets: usize,
+    pub accounts: usize,
+    /// Every rollback needs at least one read of the alias and one mutation in its account's
+    /// 15/s pool: 2N/15 s for the account with the most targets.
+    pub physical_limit_s: f64,
+    pub last_restore_s: Option<f64>,
+    pub p50_restore_s: Option<f64>,
+    pub calls_by_api: BTreeMap<String, u64>,
+    pub throttled_calls: u64,
+    pub unrestored: usize,
+    pub duplicate_mutations: usize,
+    /// Invocations that failed (their calls throttled past the guard's retries): Lambda's
+    /// asynchronous retries took them again a minute or two later.
+    pub failed_invocations: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Pool {
+    LambdaControlPlane,
+    DescribeAlarms,
+}
+
+impl Pool {
+    fn rate(self) -> f64 {
+        match self {
+            Self::LambdaControlPlane => LAMBDA_CONTROL_PLANE_PER_S,
+            Self::DescribeAlarms => DESCRIBE_ALARMS_PER_S,
+        }
+    }
+}
+
+/// A token bucket on the paused clock: `rate` tokens a second, at most `rate` held.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The quotas of every account, the calls made and the calls refused.
+pub struct Quota {
+    latency: Duration,
+    buckets: Mutex<HashMap<(String, Pool), Bucket>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    throttled: AtomicU64,
+}
+
+impl Quota {
+    fn new(latency: Duration) -> Self {
+        Self {
+            latency,
+            buckets: Mutex::new(HashMap::new()),
+            calls: Mutex::new(BTreeMap::new()),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// One call of `api` in `account`: a token from its pool, or throttled; either way after
+    /// the call's latency.
+    async fn call(&self, account: &str, api: &str, pool: Pool) -> Result<(), PortError> {
+        *lock(&self.calls).entry(api.to_string()).or_default() += 1;
+        let now = Instant::now();
+        let granted = {
+            let mut buckets = lock(&self.buckets);
+            let b = buckets
+                .entry((account.to_string(), pool))
+                .or_insert(Bucket {
+                    tokens: pool.rate(),
+                    at: now,
+                });
+            let refill = now.duration_since(b.at).as_secs_f64() * pool.rate();
+            b.tokens = (b.tokens + refill).min(pool.rate());
+            b.at = now;
+            let granted = b.tokens >= 1.0;
+            if granted {
+                b.tokens -= 1.0;
+            }
+            granted
+        };
+        tokio::time::sleep(self.latency).await;
+        if granted {
+            Ok(())
+        } else {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            Err(PortError::Throttled(format!(
+                "TooManyRequestsException: {api} in {account}: Rate exceeded"
+            )))
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One account's Lambda behind its quota.
+struct QuotaLambda {
+    inner: Arc<FakeLambda>,
+    account: String,
+    quota: Arc<Quota>,
+}
+
+impl QuotaLambda {
+    async fn call(&self, api: &str) -> Result<(), PortError> {
+        self.quota
+            .call(&self.account, api, Pool::LambdaControlPlane)
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl AliasManager for QuotaLambda {
+    async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
+        self.call("GetAlias").await?;
+        self.inner.get_alias(function, alias).await
+    }
+
+    async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
+        self.call("ListVersionsByFunction").await?;
+        self.inner.list_versions(function).await
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        to: &AliasState,
+        expected_revision: Option<&str>,
+    ) -> Result<AliasState, PortError> {
+        self.call("UpdateAlias").await?;
+        self.inner
+            .update_alias(function, alias, to, expected_revision)
+            .await
+    }
+
+    async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
+        self.call("ListTags").await?;
+        self.inner.tags(function).await
+    }
+
+    async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {
+        self.call("TagResource").await?;
+        self.inner.tag(function, tags).await
+    }
+
+    async fn list_functions(&self) -> Result<Vec<String>, PortError> {
+        self.call("ListFunctions").await?;
+        self.inner.list_functions().await
+    }
+}
+
+#[async_trait::async_trait]
+impl FunctionSettings for QuotaLambda {
+    async fn get_config(
+        &self,
+        function: &str,
+        qualifier: Option<&str>,
+    ) -> Result<FunctionConfig, PortError> {
+        self.call("GetFunctionConfiguration").await?;
+        self.inner.get_config(function, qualifier).await
+    }
+
+    async fn set_environment(
+        &self,
+        function: &str,
+        variables: &BTreeMap<String, String>,
+        expected_revision: Option<&str>,
+    ) -> Result<(), PortError> {
+        self.call("UpdateFunctionConfiguration").await?;
+        self.inner
+            .set_environment(function, variables, expected_revision)
+            .await
+    }
+
+    async fn publish_version(
+        &self,
+        function: &str,
+        code_sha256: &str,
+        expected_revision: Option<&str>,
+        description: &str,
+    ) -> Result<String, PortError> {
+        self.call("PublishVersion").await?;
+        self.inner
+            .publish_version(function, code_sha256, expected_revision, description)
+            .await
+    }
+}
+
+/// One account's CloudWatch behind its quota.
+struct QuotaAlarms {
+    inner: Arc<FakeAlarmStates>,
+    account: String,
+    quota: Arc<Quota>,
+}
+
+#[async_trait::async_trait]
+impl AlarmStates for QuotaAlarms {
+    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
+        self.quota
+            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
+            .await?;
+        self.inner.alarm_state(alarm_arn).await
+    }
+
+    async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
+        self.quota
+            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
+            .await?;
+        self.inner.alarms(pattern).await
+    }
+}
+
+/// One account of the scenario: its functions and alarms, behind the quota.
+struct Account {
+    lambda: Arc<FakeLambda>,
+    ports: AccountPorts,
+}
+
+/// The member accounts, their role assumed at once (STS is not the bottleneck here).
+struct Members(BTreeMap<String, AccountPorts>);
+
+#[async_trait::async_trait]
+impl MemberAccounts for Members {
+    async fn member(&self, account: &str, _role: &str) -> Result<AccountPorts, PortError> {
+        self.0
+            .get(account)
+            .cloned()
+            .ok_or_else(|| PortError::Other(format!("no simulated account {account}")))
+    }
+}
+
+fn account_id(i: usize) -> String {
+    if i == 0 {
+        CENTRAL.into()
+    } else {
+        format!("{}", 200_000_000_000u64 + i as u64)
+    }
+}
+
+/// The alarm event of target `t` in `account` (the catalog's fleet event, renamed).
+fn event(t: usize, account: &str) -> serde_json::Value {
+    let text = include_str!("../../events/eventbridge-fleet-alarm.json")
+        .replace("guarded-payments-error-rate", &format!("svc{t}-errors"))
+        .replace("payments", &format!("svc{t}"))
+        .replace(CENTRAL, account);
+    serde_json::from_str(&text).expect("the catalog's fleet event")
+}
+
+/// Runs `scenario` on the paused clock (call it inside a runtime whose time is paused).
+pub async fn run(scenario: Scenario, latency: Duration) -> Run {
+    let quota = Arc::new(Quota::new(latency));
+    let mut accounts: Vec<(String, Account)> = Vec::new();
+    // Delivered in the order the alarms fired: target by target, the accounts interleaved.
+    let mut events: Vec<(usize, serde_json::Value)> = Vec::new();
+    for a in 0..scenario.accounts {
+        let id = account_id(a);
+        let mut lambda = FakeLambda::default();
+        let alarms = FakeAlarmStates::in_account(&id);
+        for t in (0..scenario.targets).filter(|t| t % scenario.accounts == a) {
+            let function = format!("svc{t}");
+            lambda = lambda.with_function(&function, 3, "live", AliasState::on("3"));
+            lambda.set_tag(&function, PROTECT_TAG, "live");
+            alarms.set(&format!("svc{t}-errors"), AlarmState::Alarm);
+            events.push((t, event(t, &id)));
+        }
+        let lambda = Arc::new(lambda);
+        let quoted = Arc::new(QuotaLambda {
+            inner: lambda.clone(),
+            account: id.clone(),
+            quota: quota.clone(),
+        });
+        let ports = AccountPorts {
+            aliases: quoted.clone(),
+            functions: quoted,
+            alarms: Arc::new(QuotaAlarms {
+                inner: Arc::new(alarms),
+                account: id.clone(),
+                quota: quota.clone(),
+            }),
+        };
+        accounts.push((id, Account { lambda, ports }));
+    }
+    let listed: Vec<String> = accounts.iter().map(|(id, _)| format!("\"{id}\"")).collect();
+    let policy = Policy::from_toml(&format!(
+        "[guard]\naccounts = [{}]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\nnotify_topic_arn = \"arn:aws:sns:us-east-1:{CENTRAL}:rollback-guard\"\n\n[[trigger]]\nalarm = \"svc*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
+        listed.join(", ")
+    ))
+    .expect("the simulation's policy");
+    let central = &accounts[0].1.ports;
+    let ports = Ports {
+        aliases: central.aliases.clone(),
+        functions: central.functions.clone(),
+        alarms: central.alarms.clone(),
+        notifier: Arc::new(FakeNotifier::default()),
+        audit: Arc::new(FakeAuditBus::default()),
+        clock: Arc::new(FakeClock::at(
+            "2026-11-20T03:13:00Z".parse().expect("a valid time"),
+        )),
+    };
+    let members = Members(
+        accounts
+            .iter()
+            .skip(1)
+            .map(|(id, a)| (id.clone(), a.ports.clone()))
+            .collect(),
+    );
+    let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
+    let guard = Arc::new(Guard::new(policy, ports, home).with_members(Arc::new(members)));
+
+    events.sort_by_key(|(t, _)| *t);
+    let events: VecDeque<(serde_json::Value, usize)> =
+        events.into_iter().map(|(_, e)| (e, 0)).collect();
+    let failed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let queue = Arc::new(Mutex::new(events));
+    let pending = Arc::new(AtomicU64::new(scenario.targets as u64));
+    let mut workers = Vec::new();
+    for _ in 0..GUARD_CONCURRENCY {
+        let (guard, queue, pending, failed) = (
+            guard.clone(),
+            queue.clone(),
+            pending.clone(),
+            failed.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while pending.load(Ordering::SeqCst) > 0 {
+                let next = lock(&queue).pop_front();
+                let Some((event, attempt)) = next else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let report = guard.handle(&event, false).await;
+                if report.outcome == Outcome::Failed {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                match ASYNC_RETRY_DELAYS.get(attempt) {
+                    Some(delay) if report.outcome == Outcome::Failed => {
+                        let (queue, delay) = (queue.clone(), *delay);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            lock(&queue).push_back((event, attempt + 1));
+                        });
+                    }
+                    _ => {
+                        pending.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("a worker");
+    }
+
+    let mut restores = Vec::new();
+    let mut duplicate_mutations = 0;
+    let mut unrestored = 0;
+    for (_, account) in &accounts {
+        let mut updates: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
+        for (call, at) in account.lambda.timeline() {
+            if let Some(rest) = call.strip_prefix("UpdateAlias ") {
+                let function = rest.split(':').next().unwrap_or_default().to_string();
+                updates.entry(function).or_default().push(at);
+            }
+        }
+        for (function, times) in &updates {
+            duplicate_mutations += times.len() - 1;
+            let restored = account
+                .lambda
+                .alias(function, "live")
+                .is_some_and(|a| a.version == "2" && a.weights.is_empty());
+            if restored {
+                restores.push(times[0].duration_since(start).as_secs_f64());
+            }
+        }
+        let targets = account.lambda.list_functions().await.unwrap_or_default();
+        unrestored += targets
+            .iter()
+            .filter(|f| {
+                account
+                    .lambda
+                    .alias(f, "live")
+                    .is_none_or(|a| a.version != "2" || !a.weights.is_empty())
+            })
+            .count();
+    }
+    restores.sort_by(f64::total_cmp);
+    let calls_by_api = lock(&quota.calls).clone();
+    let most = scenario.targets.div_ceil(scenario.accounts) as f64;
+    Run {
+        scenario: scenario.name,
+        path: "baseline",
+        targets: scenario.targets,
+        accounts: scenario.accounts,
+        physical_limit_s: 2.0 * most / LAMBDA_CONTROL_PLANE_PER_S,
+        last_restore_s: restores.last().copied(),
+        p50_restore_s: restores.get(restores.len() / 2).copied(),
+        calls_by_api,
+        throttled_calls: quota.throttled.load(Ordering::SeqCst),
+        unrestored,
+        duplicate_mutations,
+        failed_invocations: failed.load(Ordering::SeqCst),
+    }
+}

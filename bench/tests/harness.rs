@@ -1,0 +1,66 @@
+//! The benchmarks' harness. The Rust side of the same-seconds comparison (`make bench`,
+//! `bench/report.py`): a round of `decide-loop` times every transport, and a verdict the
+//! catalog does not expect is never timed. (`bench/tests/test_harness.py` tests the Python side
+//! and the pairing of rounds.) And the bad-day simulation (`make bench-fleet`) on a small fleet.
+
+use guard_bench::{catalog_policy, check_verdict, event, TRANSPORTS};
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn a_round_of_the_rust_decision_times_every_transport() {
+    let out = Command::new(env!("CARGO_BIN_EXE_decide-loop"))
+        .output()
+        .expect("decide-loop runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let round: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let round = round.as_object().expect("an object");
+    assert_eq!(round.len(), TRANSPORTS.len(), "{round:?}");
+    for (name, _) in TRANSPORTS {
+        // Nanoseconds per event: more than nothing, less than a millisecond (a debug build).
+        let ns = round[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: {round:?}"));
+        assert!(ns > 0.0 && ns < 1e6, "{name}: {ns} ns");
+    }
+}
+
+#[test]
+#[should_panic(expected = "eventbridge-alarm.json: outcome")]
+fn a_verdict_the_catalog_does_not_expect_is_never_timed() {
+    check_verdict(
+        &catalog_policy(),
+        "eventbridge-alarm.json",
+        &event("schedule.json"),
+    );
+}
+
+/// The bad-day simulation on 20 targets in two accounts, every alarm at once: every alias is
+/// restored, none moved twice, and the simulation's quotas did bite (a simulation that never
+/// throttles measures nothing).
+#[test]
+fn a_small_bad_day_restores_every_alias_once() {
+    use guard_bench::fleet::{run, Scenario};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let scenario = Scenario {
+        name: "20 targets, 2 accounts",
+        targets: 20,
+        accounts: 2,
+    };
+    let r = runtime.block_on(run(scenario, std::time::Duration::from_millis(50)));
+    assert_eq!(r.unrestored, 0, "{r:?}");
+    assert_eq!(r.duplicate_mutations, 0, "{r:?}");
+    assert!(r.throttled_calls > 0, "{r:?}");
+    assert!(
+        r.last_restore_s.is_some_and(|s| s >= r.physical_limit_s),
+        "{r:?}"
+    );
+}
