@@ -5,9 +5,11 @@
 //! once, and tells people what it did.
 //!
 //! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
-//! it; [`watched`] reads the function alias an alarm's metrics name), [`policy`], [`home`] (where the guard may act), [`decision`] (pure), [`rollback`]
+//! it; [`watched`] reads the function alias an alarm's metrics name), [`policy`], [`home`]
+//! (where the guard may act), [`fleet`] (opt-in by tag), [`decision`] (pure), [`rollback`]
 //! (pure alias planning), then [`guard`] (the pipeline over the [`ports`], a module per step;
-//! the [`report`] they share), [`adapters`] (AWS SDK) and [`fakes`] (in memory).
+//! the [`report`] they share), [`operator`] and [`targets`] (the CLI's commands), [`adapters`]
+//! (AWS SDK) and [`fakes`] (in memory).
 
 pub mod adapters;
 pub mod ai;
