@@ -285,17 +285,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             // The guard acts only where its credentials and region are: learned from STS, never
             // from the events it reads.
             let home = adapters::home(&config).await?;
-            let members = policy
-                .guard
-                .member_role
-                .is_some()
-                .then(|| std::sync::Arc::new(adapters::AssumeRoleMembers::new(&config, &home)));
-            let mut guard =
-                Guard::new(policy, adapters::aws_ports(&config), home).with_insights(insights);
             // An organisation's policy: events of its member accounts act there.
-            if let Some(members) = members {
-                guard = guard.with_members(members);
-            }
+            let guard = adapters::with_member_accounts(
+                Guard::new(policy, adapters::aws_ports(&config), home).with_insights(insights),
+                &config,
+            );
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;

@@ -72,14 +72,8 @@ pub fn guard(
     config: &SdkConfig,
     home: Home,
 ) -> Guard {
-    let guard =
-        Guard::new(policy.clone(), ports.clone(), home.clone()).with_insights(insights.clone());
-    match policy.guard.member_role {
-        Some(_) => guard.with_members(std::sync::Arc::new(adapters::AssumeRoleMembers::new(
-            config, &home,
-        ))),
-        None => guard,
-    }
+    let guard = Guard::new(policy.clone(), ports.clone(), home).with_insights(insights.clone());
+    adapters::with_member_accounts(guard, config)
 }
 
 /// The event as Lambda delivered it: the runtime checks that it is JSON and hands over the

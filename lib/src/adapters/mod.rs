@@ -1,6 +1,7 @@
 //! The SDK adapters, one per port, and the one place the SDK clients are built.
 
 use crate::ai::{FunctionConfig, UpdateStatus};
+use crate::guard::Guard;
 use crate::home::Home;
 use crate::insight::{
     tool_schema, ConfigError, InsightEngine, InsightModel, InsightRequest, ModelConfig, ModelError,
@@ -91,6 +92,17 @@ pub async fn home(config: &SdkConfig) -> Result<Home, String> {
         .and_then(|arn| arn.split(':').nth(1))
         .unwrap_or("aws");
     Home::in_partition(partition, account, &region)
+}
+
+/// `guard` with clients for its member accounts, made on first use from `config`, when its
+/// policy names `guard.member_role` (an organisation's guard); else `guard` as it is. The one
+/// place the guard function and `guard replay` give a guard other accounts.
+pub fn with_member_accounts(guard: Guard, config: &SdkConfig) -> Guard {
+    if guard.policy().guard.member_role.is_none() {
+        return guard;
+    }
+    let members = Arc::new(AssumeRoleMembers::new(config, guard.home()));
+    guard.with_members(members)
 }
 
 /// The real backends, built once (per cold start).
