@@ -9,7 +9,6 @@ use crate::policy::{Policy, Target};
 use crate::ports::{AliasManager, Clock, FunctionSettings, PortError};
 use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange, Pause, MAX_PAUSE};
 use crate::retry::RetryPolicy;
-use crate::watched::WatchedAlias;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -235,24 +234,15 @@ pub async fn known_target<'p>(
         }
         Err(e) => return Err(e.into()),
     };
-    let Some(alias) = fleet::protected_alias(&tags) else {
-        return Err(unknown(&format!(
+    // As for a request: the alias is the one the function's tag names.
+    match fleet::protected(&fleet::requested(target), &tags) {
+        Ok(t) => Ok(Cow::Owned(t)),
+        Err(NotProtected::NotOptedIn(_)) => Err(unknown(&format!(
             ", and function {target} has not opted in ({})",
             fleet::PROTECT_TAG
-        )));
-    };
-    let named = fleet::target_of(&WatchedAlias {
-        function: target.into(),
-        alias: alias.into(),
-        version: None,
-    });
-    fleet::protected(&named, &tags)
-        .map(Cow::Owned)
-        .map_err(|e| match e {
-            NotProtected::NotOptedIn(why) | NotProtected::BadFlag(why) => {
-                OperatorError::Refused(why)
-            }
-        })
+        ))),
+        Err(NotProtected::BadFlag(why)) => Err(OperatorError::Refused(why)),
+    }
 }
 
 /// `--for`: whole minutes, hours or days (`30m`, `2h`, `1d`), more than none and at most

@@ -42,10 +42,16 @@ impl Guard {
         &self,
         function: &str,
     ) -> Result<BTreeMap<String, String>, String> {
+        self.read_tags(function)
+            .await
+            .map_err(|e| unreadable_record(function, &e))
+    }
+
+    /// `function`'s tags, read with retries.
+    async fn read_tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
         self.retry
             .run("ListTags", || self.ports.aliases.tags(function))
             .await
-            .map_err(|e| format!("cannot read the guard's record on {function}: {e}"))
     }
 
     /// A fleet target as its function's tags make it (opted in, its flag), with the tags.
@@ -56,11 +62,7 @@ impl Guard {
         target: &Target,
     ) -> Result<(Target, BTreeMap<String, String>), (Outcome, String)> {
         let function = target.function.as_str();
-        let tags = match self
-            .retry
-            .run("ListTags", || self.ports.aliases.tags(function))
-            .await
-        {
+        let tags = match self.read_tags(function).await {
             Ok(tags) => tags,
             Err(PortError::NotFound(_)) => {
                 return Err((
@@ -68,12 +70,7 @@ impl Guard {
                     format!("not opted in: there is no function {function}"),
                 ))
             }
-            Err(e) => {
-                return Err((
-                    Outcome::Failed,
-                    format!("cannot read the guard's record on {function}: {e}"),
-                ))
-            }
+            Err(e) => return Err((Outcome::Failed, unreadable_record(function, &e))),
         };
         match fleet::protected(target, &tags) {
             Ok(target) => Ok((target, tags)),
@@ -99,4 +96,9 @@ impl Guard {
             s.insert(key.to_string());
         }
     }
+}
+
+/// Why a report fails when the record on `function` cannot be read.
+fn unreadable_record(function: &str, e: &PortError) -> String {
+    format!("cannot read the guard's record on {function}: {e}")
 }
