@@ -322,4 +322,21 @@ mod tests {
         assert!(s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
         assert_eq!(subject("short"), "short");
     }
+
+    #[test]
+    fn a_report_without_an_alarm_names_its_account_in_the_body_and_the_json() {
+        let mut report = Report::rejected("request acted on".into());
+        report.outcome = Outcome::Executed;
+        report.target = Some("payments".into());
+        report.account = Some("222222222222".into());
+        let n = notification(&report);
+        assert!(
+            n.message.contains("Account: 222222222222."),
+            "{}",
+            n.message
+        );
+        assert_eq!(report_json(&report)["account"], "222222222222");
+        report.account = None;
+        assert!(!notification(&report).message.contains("Account:"));
+    }
 }

@@ -379,3 +379,23 @@ action = "rollback-alias"
     );
     assert_eq!(served(&b.lambda, "shipping"), "version 3");
 }
+
+#[tokio::test]
+async fn an_opted_in_function_with_a_bad_flag_tag_fails_and_people_hear_of_it() {
+    let b = fleet();
+    b.lambda.set_tag("payments", AI_FLAG_TAG, "use llm");
+    let report = b
+        .guard(catalog_policy())
+        .handle(&event("eventbridge-fleet-alarm.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("`use llm` is not an environment variable name"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(served(&b.lambda, "payments"), "version 3");
+    assert_eq!(b.notifier.sent().len(), 1);
+}
