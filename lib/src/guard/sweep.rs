@@ -125,11 +125,20 @@ impl Guard {
     /// Whether any of these alarms is blind, or has its actions disabled: only then are the
     /// target's tags read.
     pub(super) fn may_be_blind(&self, watched: &[AlarmStatus], now: DateTime<Utc>) -> bool {
+        watched
+            .iter()
+            .any(|a| self.without_data_too_long(a, now) || self.silenced(a))
+    }
+
+    /// In INSUFFICIENT_DATA for longer than `blind_after_minutes`.
+    fn without_data_too_long(&self, alarm: &AlarmStatus, now: DateTime<Utc>) -> bool {
         let limit = chrono::Duration::minutes(i64::from(self.policy.guard.blind_after_minutes));
-        watched.iter().any(|a| {
-            (a.state == AlarmState::InsufficientData && now >= a.since + limit)
-                || (!a.actions_enabled && self.policy.guard.honour_disabled_actions)
-        })
+        alarm.state == AlarmState::InsufficientData && now >= alarm.since + limit
+    }
+
+    /// Its actions disabled, while the guard honours that.
+    fn silenced(&self, alarm: &AlarmStatus) -> bool {
+        !alarm.actions_enabled && self.policy.guard.honour_disabled_actions
     }
 
     /// The blindness warnings `watched` calls for on `target`, whose tags are `tags`.
@@ -145,12 +154,12 @@ impl Guard {
         let mut reports = Vec::new();
         let mut blind: Vec<(String, Blindness, DateTime<Utc>)> = watched
             .iter()
-            .filter(|a| a.state == AlarmState::InsufficientData && now >= a.since + limit)
+            .filter(|a| self.without_data_too_long(a, now))
             .map(|a| (a.name.clone(), Blindness::NoData, a.since))
             .collect();
         let disabled: Vec<&str> = watched
             .iter()
-            .filter(|a| !a.actions_enabled && self.policy.guard.honour_disabled_actions)
+            .filter(|a| self.silenced(a))
             .map(|a| a.name.as_str())
             .collect();
         let function = target.function.as_str();
