@@ -189,6 +189,11 @@ impl AliasManager for QuotaLambda {
         self.inner.tags(function).await
     }
 
+    async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
+        self.call("ListVersionsByFunction").await?;
+        self.inner.is_published(function, version).await
+    }
+
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {
         self.call("TagResource").await?;
         self.inner.tag(function, tags).await

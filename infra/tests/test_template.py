@@ -140,9 +140,9 @@ def entry(event):
 
 def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
     params = dict(defaults(template), AlarmNamePrefix="orders-ai-")
-    props = guard_events(template)["AlarmStateChange"]["Properties"]
+    props = template["Resources"]["AlarmStateRule"]["Properties"]
     assert "EventBusName" not in props, "alarm state changes arrive on the default bus"
-    pattern = resolve(props["Pattern"], params)
+    pattern = resolve(props["EventPattern"], params)
     assert pattern["detail"]["alarmName"] == [{"prefix": "orders-ai-"}]
     entries = {n: entry(e) for n, e in catalog_envelopes().items()}
     got = delivered_through(aws, "default", pattern, entries)
@@ -195,8 +195,12 @@ def test_the_trigger_rule_takes_insights_and_requests_from_the_listed_sources(te
 
 def test_the_rules_retry_and_dead_letter(template):
     events = guard_events(template)
-    for name in ["AlarmStateChange", "InsightsAndRequests", "EveryMinute"]:
-        props = events[name]["Properties"]
+    [to_queue] = template["Resources"]["AlarmStateRule"]["Properties"]["Targets"]
+    for name, props in [
+        ("AlarmStateRule", to_queue),
+        ("InsightsAndRequests", events["InsightsAndRequests"]["Properties"]),
+        ("EveryMinute", events["EveryMinute"]["Properties"]),
+    ]:
         assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 2, name
         assert props["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
     assert events["EveryMinute"]["Properties"]["Schedule"] == "rate(1 minute)"
@@ -206,6 +210,35 @@ def test_the_rules_retry_and_dead_letter(template):
     guard = template["Resources"]["GuardFunction"]["Properties"]
     assert guard["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
     assert template["Globals"]["Function"]["DeadLetterQueue"]["Type"] == "SQS"
+
+
+def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(template):
+    resources = template["Resources"]
+    [to_queue] = resources["AlarmStateRule"]["Properties"]["Targets"]
+    assert to_queue["Arn"] == {"Fn::GetAtt": ["AlarmQueue", "Arn"]}
+    queue = guard_events(template)["AlarmQueue"]
+    assert queue["Type"] == "SQS"
+    props = queue["Properties"]
+    assert props["Queue"] == {"Fn::GetAtt": ["AlarmQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 < props["BatchSize"] <= 10
+    # As many pollers as instances, each instance its part of the share (GUARD_INSTANCES).
+    concurrency = {"Ref": "GuardReservedConcurrency"}
+    assert props["ScalingConfig"]["MaximumConcurrency"] == concurrency
+    guard = resources["GuardFunction"]["Properties"]
+    assert guard["ReservedConcurrentExecutions"] == concurrency
+    assert guard["Environment"]["Variables"]["GUARD_INSTANCES"] == concurrency
+    assert template["Parameters"]["GuardReservedConcurrency"]["MinValue"] >= 2
+    # Lambda asks for six times the function's timeout; failed items end in the DLQ.
+    q = resources["AlarmQueue"]["Properties"]
+    assert q["VisibilityTimeout"] >= 6 * guard["Timeout"]
+    assert q["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    # Only the alarm rule may send to it.
+    [send] = resources["AlarmQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert send["Principal"] == {"Service": "events.amazonaws.com"}
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlarmStateRule", "Arn"]}}}
+    # No alarm rule invokes the function directly any more.
+    assert "AlarmStateChange" not in guard_events(template)
 
 
 def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
@@ -416,6 +449,8 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         "NotificationTopic",
         "AuditBus",
         "DeadLetterQueue",
+        "AlarmQueue",
+        "AlarmStateRule",
         "GuardRole",
         "InsightRole",
         "GuardLogGroup",
@@ -472,6 +507,7 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     every = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:*"
     calls = [
         "lambda:GetAlias",
+        "lambda:GetFunction",
         "lambda:GetFunctionConfiguration",
         "lambda:ListTags",
         "lambda:ListVersionsByFunction",

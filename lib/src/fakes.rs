@@ -313,8 +313,13 @@ impl AliasManager for FakeLambda {
     }
 
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
-        self.injected("ListTags")?;
+        self.injected("GetFunction")?;
         self.with(function, |f| Ok(f.tags.clone()))
+    }
+
+    async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
+        self.injected("GetFunction")?;
+        self.with(function, |f| Ok(f.versions.iter().any(|v| v == version)))
     }
 
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {

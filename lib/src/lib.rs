@@ -7,7 +7,7 @@
 //! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
 //! it; [`watched`] reads the function alias an alarm's metrics name), [`policy`], [`home`]
 //! (where the guard may act), [`fleet`] (opt-in by tag), [`decision`] (pure), [`rollback`]
-//! (pure alias planning), then [`guard`] (the pipeline over the [`ports`], a module per step;
+//! (pure alias planning), [`quota`] (the guard's share of AWS's API quotas), then [`guard`] (the pipeline over the [`ports`], a module per step;
 //! the [`report`] they share), [`operator`] and [`targets`] (the CLI's commands), [`adapters`]
 //! (AWS SDK) and [`fakes`] (in memory).
 
@@ -25,6 +25,7 @@ pub mod notify;
 pub mod operator;
 pub mod policy;
 pub mod ports;
+pub mod quota;
 pub mod record;
 pub mod report;
 pub mod retry;

@@ -108,7 +108,7 @@ pub async fn undo(
 ) -> Result<Undone, OperatorError> {
     let target = known_target(policy, aliases, retry, target).await?;
     let function = target.function.as_str();
-    let tags = retry.run("ListTags", || aliases.tags(function)).await?;
+    let tags = retry.run("GetFunction", || aliases.tags(function)).await?;
     let record = ActionRecord::from_tags(&tags).ok_or_else(|| {
         OperatorError::Refused(format!(
             "the guard has no recorded action on {function}: nothing to undo"
@@ -227,7 +227,7 @@ pub async fn known_target<'p>(
     if !policy.triggers.iter().any(|t| t.from_alarm()) {
         return Err(unknown(""));
     }
-    let tags = match retry.run("ListTags", || aliases.tags(target)).await {
+    let tags = match retry.run("GetFunction", || aliases.tags(target)).await {
         Ok(tags) => tags,
         Err(PortError::NotFound(_)) => {
             return Err(unknown(", and there is no function of that name"))
@@ -334,7 +334,7 @@ pub async fn resume(
 ) -> Result<Option<Pause>, OperatorError> {
     let target = known_target(policy, aliases, retry, target).await?;
     let function = target.function.as_str();
-    let tags = retry.run("ListTags", || aliases.tags(function)).await?;
+    let tags = retry.run("GetFunction", || aliases.tags(function)).await?;
     let now = clock.now();
     let was = Pause::from_tags(&tags).filter(|p| p.holds(now));
     let cleared = Pause::to_tags(None);

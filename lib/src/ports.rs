@@ -97,7 +97,11 @@ pub trait AliasManager: Send + Sync {
         to: &AliasState,
         expected_revision: Option<&str>,
     ) -> Result<AliasState, PortError>;
+    /// The function's tags (`GetFunction`: a quota of its own, 100 requests/s, not the 15/s
+    /// every other control-plane call shares).
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError>;
+    /// Whether `version` is a published version of the function (`GetFunction` too).
+    async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError>;
     /// The names of the account's functions in the guard's region (a fleet is those of them
     /// that opted in).
     async fn list_functions(&self) -> Result<Vec<String>, PortError>;

@@ -201,6 +201,56 @@ pub fn plan_version_rollback(
     plan_rollback(&primary, published, recorded_stable, derived_from)
 }
 
+/// What a rollback's plan must know of the function's published versions, beyond the alias
+/// and the record. Listing them (`ListVersionsByFunction`) spends the account's 15 requests/s
+/// that every control-plane call shares; asking after one version (`GetFunction`) does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionsNeeded {
+    /// None: a canary to abort, a version no longer served, no older version to look for.
+    Nothing,
+    /// Whether this version is published settles the plan: the recorded stable version, or the
+    /// one numbered just before the current version (versions are numbered in order, so when
+    /// it exists it is the newest before it). When it is not published, the whole list.
+    Check(String),
+    /// The whole list: the alias serves `$LATEST` or something else that is not a number.
+    All,
+}
+
+/// What [`plan_rollback`] (or, with `watched`, [`plan_version_rollback`]) needs to know of the
+/// published versions for this alias.
+pub fn versions_needed(
+    alias: &AliasState,
+    watched: Option<&str>,
+    recorded_stable: Option<&str>,
+    derived_from: Option<&str>,
+) -> VersionsNeeded {
+    match watched {
+        Some(v) if alias.weights.contains_key(v) || alias.version != v => {
+            return VersionsNeeded::Nothing
+        }
+        Some(_) => {}
+        None if !alias.weights.is_empty() => return VersionsNeeded::Nothing,
+        None => {}
+    }
+    if let Some(stable) = recorded_stable {
+        // One that is not a number is refused before any list is read.
+        return match version_number(stable) {
+            Some(_) => VersionsNeeded::Check(stable.into()),
+            None => VersionsNeeded::Nothing,
+        };
+    }
+    let Some(current) = version_number(&alias.version) else {
+        return VersionsNeeded::All;
+    };
+    let current = derived_from
+        .and_then(version_number)
+        .map_or(current, |d| d.min(current));
+    match current.checked_sub(1) {
+        Some(previous) if previous >= 1 => VersionsNeeded::Check(previous.to_string()),
+        _ => VersionsNeeded::Nothing,
+    }
+}
+
 fn join(numbers: &[u64]) -> String {
     if numbers.is_empty() {
         return "none".into();
@@ -376,5 +426,92 @@ mod tests {
         let mut alias = AliasState::on("2");
         alias.weights.insert("3".into(), 0.1);
         assert_eq!(alias.to_string(), "version 2 + version 3 at 10%");
+    }
+
+    /// The plan made from what `versions_needed` asks for is the plan made from the whole
+    /// list, for every alias, record and watched version of a small world with gaps.
+    #[test]
+    fn the_versions_needed_settle_the_plan_as_the_whole_list_does() {
+        let lists: Vec<Vec<String>> = (0u32..32)
+            .map(|mask| {
+                (1..=5)
+                    .filter(|v| mask & (1 << (v - 1)) != 0)
+                    .map(|v: u32| v.to_string())
+                    .collect()
+            })
+            .collect();
+        let versions = ["1", "2", "3", "4", "5", "$LATEST"];
+        let optional = |extra: &[&'static str]| {
+            let mut v: Vec<Option<&'static str>> = vec![None];
+            v.extend(["1", "3", "5"].iter().chain(extra).map(|s| Some(*s)));
+            v
+        };
+        let mut checked = 0;
+        for published in &lists {
+            for current in versions {
+                for canary in [None, Some("4")] {
+                    let mut alias = AliasState::on(current);
+                    if let Some(c) = canary {
+                        alias.weights.insert(c.into(), 0.1);
+                    }
+                    for stable in optional(&["x"]) {
+                        for derived in optional(&[]) {
+                            for watched in optional(&["4"]) {
+                                let plan = |list: &[String]| match watched {
+                                    Some(w) => {
+                                        plan_version_rollback(&alias, w, list, stable, derived)
+                                    }
+                                    None => plan_rollback(&alias, list, stable, derived),
+                                };
+                                let narrowed =
+                                    match versions_needed(&alias, watched, stable, derived) {
+                                        VersionsNeeded::Nothing => vec![],
+                                        VersionsNeeded::Check(v) if published.contains(&v) => {
+                                            vec![v]
+                                        }
+                                        VersionsNeeded::Check(_) | VersionsNeeded::All => {
+                                            published.clone()
+                                        }
+                                    };
+                                assert_eq!(
+                                    plan(&narrowed),
+                                    plan(published),
+                                    "{alias} published {published:?} stable {stable:?} derived {derived:?} watched {watched:?}"
+                                );
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn versions_needed_asks_after_one_version_unless_the_alias_is_on_latest() {
+        let full = AliasState::on("7");
+        assert_eq!(
+            versions_needed(&full, None, None, None),
+            VersionsNeeded::Check("6".into())
+        );
+        assert_eq!(
+            versions_needed(&full, None, Some("4"), None),
+            VersionsNeeded::Check("4".into())
+        );
+        assert_eq!(
+            versions_needed(&full, None, None, Some("5")),
+            VersionsNeeded::Check("4".into())
+        );
+        let mut canary = full.clone();
+        canary.weights.insert("8".into(), 0.1);
+        assert_eq!(
+            versions_needed(&canary, None, None, None),
+            VersionsNeeded::Nothing
+        );
+        assert_eq!(
+            versions_needed(&AliasState::on("$LATEST"), None, None, None),
+            VersionsNeeded::All
+        );
     }
 }

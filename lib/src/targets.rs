@@ -68,7 +68,7 @@ pub async fn targets(
             watching.extend(found.into_iter().map(|a| a.name));
         }
         let tags = match retry
-            .run("ListTags", || aliases.tags(&target.function))
+            .run("GetFunction", || aliases.tags(&target.function))
             .await
         {
             Ok(tags) => tags,
@@ -99,7 +99,7 @@ pub async fn targets(
         .run("ListFunctions", || aliases.list_functions())
         .await?;
     for function in functions {
-        let tags = match retry.run("ListTags", || aliases.tags(&function)).await {
+        let tags = match retry.run("GetFunction", || aliases.tags(&function)).await {
             Ok(tags) => tags,
             // Deleted since it was listed.
             Err(PortError::NotFound(_)) => continue,

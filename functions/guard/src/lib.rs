@@ -1,9 +1,12 @@
 //! The guard Lambda function: one handler for every transport an alarm transition arrives on
-//! (EventBridge, SNS, the alarm's Lambda action). All logic lives in the `rollback-guard`
-//! library; this crate maps its reports onto Lambda's success and error responses.
+//! (EventBridge, SNS, the alarm's Lambda action, and EventBridge through an SQS queue). All
+//! logic lives in the `rollback-guard` library; this crate maps its reports onto Lambda's
+//! success and error responses.
 
 use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Guard, Home, Outcome, Report};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -63,17 +66,35 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
         .map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
 }
 
-/// The guard for `home`, from what the cold start built; an organisation's guard (the policy
-/// names `guard.member_role`) with clients for member accounts, made on first use.
+/// The guard for `home`, from what the cold start built, held to `share` of each account's
+/// API quotas; an organisation's guard (the policy names `guard.member_role`) with clients for
+/// member accounts, made on first use.
 pub fn guard(
     policy: &rollback_guard::Policy,
     ports: &rollback_guard::Ports,
     insights: &rollback_guard::insight::InsightEngine,
     config: &SdkConfig,
+    share: Share,
     home: Home,
 ) -> Guard {
-    let guard = Guard::new(policy.clone(), ports.clone(), home).with_insights(insights.clone());
+    let guard = Guard::new(policy.clone(), ports.clone(), home)
+        .with_insights(insights.clone())
+        .with_quota_share(share);
     adapters::with_member_accounts(guard, config)
+}
+
+/// How many instances of the guard function may run at once (`GUARD_INSTANCES`, the
+/// template's reserved concurrency; 1 when unset): each holds to its part of the policy's
+/// share of the quotas.
+pub fn instances() -> Result<u32, String> {
+    match std::env::var("GUARD_INSTANCES") {
+        Err(_) => Ok(1),
+        Ok(n) => n
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("GUARD_INSTANCES: expected a positive number, got `{n}`")),
+    }
 }
 
 /// The event as Lambda delivered it: the runtime checks that it is JSON and hands over the
@@ -131,8 +152,54 @@ pub async fn function_handler(
     function: &GuardFunction,
 ) -> Result<Value, GuardError> {
     let guard = function.guard(&event.context.invoked_function_arn).await?;
-    let report = guard
-        .handle_bytes(event.payload.get().as_bytes(), false)
-        .await;
+    let text = event.payload.get();
+    if let Some(batch) = queue_batch(text) {
+        return queue_response(guard, &batch).await;
+    }
+    let report = guard.handle_bytes(text.as_bytes(), false).await;
     response(report)
+}
+
+/// An SQS batch (alarm events through the guard's queue), when the event is one: every record
+/// from `aws:sqs`. Anything else goes the other transports' way (and is rejected there if it
+/// is none of them).
+fn queue_batch(text: &str) -> Option<SqsEvent> {
+    if !text.contains("\"aws:sqs\"") {
+        return None;
+    }
+    let batch: SqsEvent = serde_json::from_str(text).ok()?;
+    let all_sqs = batch
+        .records
+        .iter()
+        .all(|r| r.event_source.as_deref() == Some("aws:sqs"));
+    (all_sqs && !batch.records.is_empty()).then_some(batch)
+}
+
+/// Each message's body is one event, all handled at once; the messages whose report would be
+/// an error (rejected, failed, not announced) are the batch's failures, and only they come
+/// back for another try (`ReportBatchItemFailures`), then to the queue's dead-letter queue.
+async fn queue_response(guard: &Guard, batch: &SqsEvent) -> Result<Value, GuardError> {
+    let mut ids = Vec::with_capacity(batch.records.len());
+    let mut bodies = Vec::with_capacity(batch.records.len());
+    for message in &batch.records {
+        let (Some(id), Some(body)) = (&message.message_id, &message.body) else {
+            return Err(GuardError::Rejected(
+                "an SQS message without a messageId or a body: no failure of it could be reported alone".into(),
+            ));
+        };
+        ids.push(id);
+        bodies.push(body.as_bytes());
+    }
+    let reports = guard.handle_batch(&bodies).await;
+    let mut answer = SqsBatchResponse::default();
+    for (id, report) in ids.into_iter().zip(reports) {
+        if let Err(e) = response(report) {
+            warn!(message_id = %id, error = %e, "queued event not done: it is retried alone");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id.clone();
+            answer.batch_item_failures.push(failure);
+        }
+    }
+    serde_json::to_value(&answer)
+        .map_err(|e| GuardError::Failed(format!("cannot encode the batch response: {e}")))
 }

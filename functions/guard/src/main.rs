@@ -1,7 +1,9 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Policy};
 
-// A Lambda instance takes one event at a time: one thread is enough (and starts faster, in
+// A Lambda instance takes one invocation at a time (an SQS batch's events are handled
+// together, their calls mostly waiting on AWS): one thread is enough (and starts faster, in
 // less memory, than a worker pool).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -11,9 +13,10 @@ async fn main() -> Result<(), Error> {
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config)?;
     let ports = adapters::aws_ports(&config);
+    let share = Share::per_instance(&policy.guard, guard_function::instances()?);
     let base = config.clone();
     let function = guard_function::GuardFunction::new(
-        move |home| guard_function::guard(&policy, &ports, &insights, &base, home),
+        move |home| guard_function::guard(&policy, &ports, &insights, &base, share, home),
         Some(config),
     );
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {

@@ -128,3 +128,82 @@ async fn an_invocation_that_does_not_name_the_function_acts_on_nothing() {
     assert_eq!(d.error_type, "Guard.UnknownHome");
     assert!(fakes.lambda.calls().is_empty());
 }
+
+/// An SQS batch (EventBridge → the guard's queue → the function) holding these catalog events
+/// as its messages' bodies, `m0`, `m1`… as their ids.
+fn queued(names: &[&str]) -> LambdaEvent<guard_function::Payload> {
+    let records: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::json!({
+                "messageId": format!("m{i}"),
+                "receiptHandle": "handle",
+                "body": std::fs::read_to_string(path).expect("event"),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rollback-guard-alarms",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    let text = serde_json::json!({ "Records": records }).to_string();
+    let payload = serde_json::value::RawValue::from_string(text).expect("json");
+    let mut context = Context::default();
+    context.invoked_function_arn = SAME_PLACE.into();
+    LambdaEvent::new(payload, context)
+}
+
+#[tokio::test]
+async fn a_queued_batch_acts_on_each_message_and_reports_only_the_ones_not_done() {
+    let fakes = backends(3, "3");
+    let function = function_over(fakes.clone());
+    let batch = queued(&[
+        "eventbridge-alarm.json",
+        "bad-wrong-source.json",
+        "eventbridge-ok.json",
+        // The same transition again: already done, not a failure, not a second move.
+        "eventbridge-alarm.json",
+    ]);
+    let response = guard_function::function_handler(batch, &function)
+        .await
+        .expect("a batch response");
+    assert_eq!(
+        response,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+    let alias = fakes.lambda.alias("orders-ai", "live").expect("alias");
+    assert!(alias.same_routing(&AliasState::on("2")), "{alias}");
+    let moves = fakes
+        .lambda
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("UpdateAlias"))
+        .count();
+    assert_eq!(moves, 1, "{:?}", fakes.lambda.calls());
+    assert_eq!(fakes.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_queued_rollback_that_fails_is_retried_alone() {
+    // One published version: nothing older to go back to.
+    let batch = queued(&["eventbridge-ok.json", "eventbridge-alarm.json"]);
+    let response = guard_function::function_handler(batch, &guard(1, "1"))
+        .await
+        .expect("a batch response");
+    assert_eq!(
+        response,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+}
+
+#[tokio::test]
+async fn an_sns_event_is_not_taken_for_a_queued_batch() {
+    let response = guard_function::function_handler(event("sns-alarm.json"), &guard(3, "3"))
+        .await
+        .expect("success");
+    assert_eq!(response["outcome"], "executed");
+}

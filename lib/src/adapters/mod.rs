@@ -290,18 +290,52 @@ impl AliasManager for LambdaAliasManager {
     }
 
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
-        let arn = self.function_arn(function).await?;
+        // GetFunction, not ListTags: its own quota (100/s), and the ARN tagging needs with it.
         let out = self
             .client
-            .list_tags()
-            .resource(arn)
+            .get_function()
+            .function_name(function)
             .send()
             .await
             .map_err(port_error)?;
+        // Tags come back only with lambda:ListTags allowed; when they cannot be read the
+        // answer says why instead. No tags read is not "no record", nor "not opted in".
+        if let Some(e) = out.tags_error() {
+            return Err(PortError::Other(format!(
+                "GetFunction could not read {function}'s tags: {}: {}",
+                e.error_code(),
+                e.message()
+            )));
+        }
+        if let (Some(arn), Ok(mut arns)) = (
+            out.configuration().and_then(|c| c.function_arn()),
+            self.arns.lock(),
+        ) {
+            arns.insert(function.to_string(), arn.to_string());
+        }
         Ok(out
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default())
+    }
+
+    async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
+        let out = self
+            .client
+            .get_function()
+            .function_name(function)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(port_error);
+        match out {
+            Ok(out) => Ok(out
+                .configuration()
+                .and_then(|c| c.version())
+                .is_some_and(|v| v == version)),
+            Err(PortError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {

@@ -77,11 +77,13 @@ impl Guard {
                     .await
                     .map_err(|e| format!("cannot act in account {account} as {role}: {e}"))?;
                 let home = Home::in_partition(&self.home.partition, account, &self.home.region)?;
-                Ok::<_, String>(Arc::new(
-                    Guard::new(self.policy.clone(), self.ports.in_account(ports), home)
-                        .with_insights(self.insights.clone())
-                        .with_retry(self.retry),
-                ))
+                let mut guard = Guard::new(self.policy.clone(), self.ports.in_account(ports), home)
+                    .with_insights(self.insights.clone())
+                    .with_retry(self.retry);
+                if let Some(share) = self.share {
+                    guard = guard.with_quota_share(share);
+                }
+                Ok::<_, String>(Arc::new(guard))
             })
             .await?;
         Ok(Acting::Member(guard.clone()))

@@ -6,7 +6,9 @@ use crate::policy::{Action, Target};
 use crate::ports::PortError;
 use crate::record::{stable_tag, ActionRecord, AliasChange};
 use crate::report::{Outcome, Report};
-use crate::rollback::{plan_rollback, plan_version_rollback, AliasPlan, AliasState};
+use crate::rollback::{
+    plan_rollback, plan_version_rollback, versions_needed, AliasPlan, AliasState, VersionsNeeded,
+};
 use std::collections::BTreeMap;
 use tracing::warn;
 
@@ -31,25 +33,11 @@ impl Guard {
             // Policy validation refuses rollback-alias on a target without an alias.
             return report.settle(Outcome::Failed, "target has no alias");
         };
-        let aliases = &self.ports.aliases;
         let before = match self.read_alias(function, alias).await {
             Ok(a) => a,
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
-        let published = match self
-            .retry
-            .run("ListVersionsByFunction", || aliases.list_versions(function))
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                return report.settle(
-                    Outcome::Failed,
-                    format!("cannot list versions of {function}: {e}"),
-                )
-            }
-        };
         // A version the guard published with the AI off is the same release as the one it
         // was made from: the rollback goes past both.
         let derived_from = ActionRecord::from_tags(tags)
@@ -59,7 +47,18 @@ impl Guard {
             .map(|c| c.before.version);
         let stable = tags.get(&stable_tag(alias)).map(String::as_str);
         let derived_from = derived_from.as_deref();
-        let plan = match ctx.watched_version.as_deref() {
+        let watched = ctx.watched_version.as_deref();
+        let needed = versions_needed(&before, watched, stable, derived_from);
+        let published = match self.published(function, needed).await {
+            Ok(v) => v,
+            Err(e) => {
+                return report.settle(
+                    Outcome::Failed,
+                    format!("cannot list versions of {function}: {e}"),
+                )
+            }
+        };
+        let plan = match watched {
             Some(version) => {
                 plan_version_rollback(&before, version, &published, stable, derived_from)
             }
@@ -106,6 +105,31 @@ impl Guard {
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
         report.settle(Outcome::Executed, description)
+    }
+
+    /// The published versions the plan needs: one asked after when that settles it (outside
+    /// the 15/s the control plane shares), the whole list only when it does not.
+    async fn published(
+        &self,
+        function: &str,
+        needed: VersionsNeeded,
+    ) -> Result<Vec<String>, PortError> {
+        let aliases = &self.ports.aliases;
+        if let VersionsNeeded::Check(version) = &needed {
+            let published = self
+                .retry
+                .run("GetFunction", || aliases.is_published(function, version))
+                .await?;
+            if published {
+                return Ok(vec![version.clone()]);
+            }
+        }
+        if needed == VersionsNeeded::Nothing {
+            return Ok(Vec::new());
+        }
+        self.retry
+            .run("ListVersionsByFunction", || aliases.list_versions(function))
+            .await
     }
 
     /// The alias as it is, read with retries; the error is the reason a report gives.

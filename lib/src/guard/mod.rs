@@ -21,6 +21,8 @@ use crate::home::Home;
 use crate::insight::InsightEngine;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::policy::{Action, Policy, Target, Trigger};
+use crate::ports::AccountPorts;
+use crate::quota::{self, Share};
 use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange, Pause};
 use crate::retry::RetryPolicy;
 use crate::transition::{Transition, Transport};
@@ -43,6 +45,8 @@ pub struct Guard {
     settled: Mutex<HashSet<String>>,
     /// Other accounts' guards, when this one may act there (`guard.member_role`).
     members: Option<accounts::Members>,
+    /// The share of each account's API quotas this instance holds to, when it is held to one.
+    share: Option<Share>,
 }
 
 /// What moves the guard to act.
@@ -162,12 +166,26 @@ impl Guard {
             insights: InsightEngine::rules_only(),
             settled: Mutex::new(HashSet::new()),
             members: None,
+            share: None,
         }
     }
 
     /// Explains incidents with this insight path (default: rules only).
     pub fn with_insights(mut self, insights: InsightEngine) -> Self {
         self.insights = insights;
+        self
+    }
+
+    /// Holds this guard's calls, in its own account and in every member account, to `share`
+    /// ([`quota`](crate::quota)).
+    pub fn with_quota_share(mut self, share: Share) -> Self {
+        let own = AccountPorts {
+            aliases: self.ports.aliases.clone(),
+            functions: self.ports.functions.clone(),
+            alarms: self.ports.alarms.clone(),
+        };
+        self.ports = self.ports.in_account(quota::metered(own, share));
+        self.share = Some(share);
         self
     }
 
@@ -200,6 +218,13 @@ impl Guard {
     pub async fn handle(&self, event: &Value, force_plan: bool) -> Report {
         self.handle_bytes(event.to_string().as_bytes(), force_plan)
             .await
+    }
+
+    /// Events delivered together (an SQS batch): each its own delivery, all handled at once
+    /// (their AWS calls held to the guard's share of the quotas, when it has one); a report
+    /// each, in order.
+    pub async fn handle_batch(&self, events: &[&[u8]]) -> Vec<Report> {
+        futures_util::future::join_all(events.iter().map(|e| self.handle_bytes(e, false))).await
     }
 
     /// An SNS event with several records: each record its own delivery, read, checked and

@@ -50,7 +50,7 @@ impl Guard {
     /// `function`'s tags, read with retries.
     async fn read_tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
         self.retry
-            .run("ListTags", || self.ports.aliases.tags(function))
+            .run("GetFunction", || self.ports.aliases.tags(function))
             .await
     }
 

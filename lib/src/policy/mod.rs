@@ -114,7 +114,22 @@ pub struct Settings {
     /// The role the guard assumes to act in another listed account, `{account}` standing for
     /// it. None: the guard acts in its own account only.
     pub member_role: Option<String>,
+    /// The guard's share of each account's Lambda control-plane quota (15 requests/s per
+    /// account and region, shared with deploy pipelines), all its instances together.
+    pub lambda_calls_per_second: u32,
+    /// Its share of CloudWatch's DescribeAlarms quota (9/s per account and region).
+    pub alarm_reads_per_second: u32,
 }
+
+/// Lambda's control-plane quota per account and region: every call but GetFunction (and
+/// GetPolicy). Not raisable.
+pub const LAMBDA_CONTROL_PLANE_PER_SECOND: u32 = 15;
+/// CloudWatch DescribeAlarms' quota per account and region.
+pub const DESCRIBE_ALARMS_PER_SECOND: u32 = 9;
+/// By default the guard leaves deploy pipelines 3 of the 15 requests/s.
+pub const DEFAULT_LAMBDA_CALLS_PER_SECOND: u32 = 12;
+/// And dashboards and other tools 3 of DescribeAlarms' 9.
+pub const DEFAULT_ALARM_READS_PER_SECOND: u32 = 6;
 
 impl Settings {
     /// The role to assume in `account`, if the guard may act there at all.

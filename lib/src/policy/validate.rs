@@ -3,8 +3,9 @@
 
 use super::{
     Action, AlarmPattern, Deployment, InsightMatch, Policy, PolicyError, ReplayMode, Settings,
-    Target, Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM,
-    MEMBER_ACCOUNT,
+    Target, Trigger, DEFAULT_AI_FLAG, DEFAULT_ALARM_READS_PER_SECOND,
+    DEFAULT_LAMBDA_CALLS_PER_SECOND, DESCRIBE_ALARMS_PER_SECOND, ENV_EVENT_BUS,
+    ENV_NOTIFY_TOPIC_ARN, FROM_ALARM, LAMBDA_CONTROL_PLANE_PER_SECOND, MEMBER_ACCOUNT,
 };
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
@@ -36,6 +37,8 @@ struct RawSettings {
     blind_after_minutes: Option<i64>,
     honour_disabled_actions: Option<bool>,
     member_role: Option<String>,
+    lambda_calls_per_second: Option<i64>,
+    alarm_reads_per_second: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -224,7 +227,23 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
             )
         })?,
     };
+    let lambda_calls_per_second = share(
+        "guard.lambda_calls_per_second",
+        raw.lambda_calls_per_second,
+        DEFAULT_LAMBDA_CALLS_PER_SECOND,
+        LAMBDA_CONTROL_PLANE_PER_SECOND,
+        "Lambda's control-plane quota",
+    )?;
+    let alarm_reads_per_second = share(
+        "guard.alarm_reads_per_second",
+        raw.alarm_reads_per_second,
+        DEFAULT_ALARM_READS_PER_SECOND,
+        DESCRIBE_ALARMS_PER_SECOND,
+        "CloudWatch's DescribeAlarms quota",
+    )?;
     Ok(Settings {
+        lambda_calls_per_second,
+        alarm_reads_per_second,
         blind_after_minutes,
         honour_disabled_actions: raw.honour_disabled_actions.unwrap_or(true),
         request_sources: raw.request_sources,
@@ -235,6 +254,28 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
         on_replay,
         member_role,
     })
+}
+
+/// A share of an account's quota: at least one request a second, at most the quota itself.
+fn share(
+    field: &str,
+    raw: Option<i64>,
+    default: u32,
+    quota: u32,
+    what: &str,
+) -> Result<u32, PolicyError> {
+    let Some(n) = raw else {
+        return Ok(default);
+    };
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=quota).contains(n))
+        .ok_or_else(|| {
+            PolicyError::new(
+                field,
+                format!("expected 1 to {quota} requests a second ({what} is {quota}/s per account and region), got {n}"),
+            )
+        })
 }
 
 /// `arn:<partition>:iam::{account}:role/<path and name>`: the role the guard assumes in a

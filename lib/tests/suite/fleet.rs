@@ -164,7 +164,7 @@ async fn alarms_naming_no_single_alias_are_rejected_before_any_call() {
     let b = fleet();
     // Pending failures a call would consume: still there after the events.
     b.lambda
-        .fail("ListTags", [PortError::Other("called".into())]);
+        .fail("GetFunction", [PortError::Other("called".into())]);
     let guard = b.guard(catalog_policy());
     for (file, why) in [
         (

@@ -3,8 +3,8 @@
 //! emulator ignores revisions, so these cases are proven here.
 
 use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
-use aws_sdk_lambda::operation::list_tags::ListTagsOutput;
 use aws_sdk_lambda::operation::list_versions_by_function::ListVersionsByFunctionOutput;
 use aws_sdk_lambda::operation::tag_resource::TagResourceOutput;
 use aws_sdk_lambda::operation::update_alias::UpdateAliasOutput;
@@ -42,7 +42,7 @@ fn reads(alias_version: &'static str, alias_revision: &'static str) -> Vec<Rule>
                 .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders-ai")
                 .build()
         }),
-        mock!(Client::list_tags).then_output(|| ListTagsOutput::builder().build()),
+        get_function(),
         mock!(Client::get_alias).then_output(move || {
             GetAliasOutput::builder()
                 .name("live")
@@ -61,6 +61,17 @@ fn reads(alias_version: &'static str, alias_revision: &'static str) -> Vec<Rule>
         }),
         mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build()),
     ]
+}
+
+/// GetFunction: the function (no tags) or, with a qualifier, that version (any exists).
+fn get_function() -> Rule {
+    mock!(Client::get_function).then_compute_output(|req| {
+        let config = FunctionConfiguration::builder()
+            .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders-ai")
+            .set_version(req.qualifier().map(str::to_string))
+            .build();
+        GetFunctionOutput::builder().configuration(config).build()
+    })
 }
 
 fn update_ok(
@@ -304,7 +315,7 @@ mod disable_ai {
                     .revision_id("alias-rev-1")
                     .build()
             }),
-            mock!(Client::list_tags).then_output(|| ListTagsOutput::builder().build()),
+            get_function(),
             mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build()),
             mock!(Client::get_function_configuration)
                 .match_requests(|r| r.qualifier() == Some("3"))
@@ -385,4 +396,71 @@ mod disable_ai {
         );
         assert_eq!(notifier.sent().len(), 1);
     }
+}
+
+const NOT_FOUND: &str = r#"{"__type":"ResourceNotFoundException","message":"Function not found: arn:aws:lambda:us-east-1:123456789012:function:orders-ai:2","Type":"User"}"#;
+
+#[tokio::test]
+async fn the_version_before_is_asked_after_with_get_function_and_listed_only_when_deleted() {
+    // Version 2 exists: GetFunction says so, no version list is read.
+    let seen = Seen::default();
+    let updates = [mock!(Client::update_alias).then_compute_output(update_ok(&seen))];
+    let listed = [mock!(Client::list_versions_by_function)
+        .then_output(|| ListVersionsByFunctionOutput::builder().build())];
+    let (first, _) = guard(&[&updates, &listed, &reads("3", "rev-1")]);
+    let report = first.handle(&alarm_event(), false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(calls(&listed), 0);
+    assert_eq!(seen.lock().expect("seen")[0].0.as_deref(), Some("2"));
+
+    // Version 2 was deleted (GetFunction answers 404): the list says 1 is the one before 3.
+    let seen = Seen::default();
+    let updates = [mock!(Client::update_alias).then_compute_output(update_ok(&seen))];
+    let deleted = [mock!(Client::get_function)
+        .match_requests(|r| r.qualifier() == Some("2"))
+        .sequence()
+        .http_status(404, Some(NOT_FOUND.into()))
+        .build()];
+    let listed = [mock!(Client::list_versions_by_function).then_output(|| {
+        let v = |n: &str| FunctionConfiguration::builder().version(n).build();
+        ListVersionsByFunctionOutput::builder()
+            .versions(v("$LATEST"))
+            .versions(v("1"))
+            .versions(v("3"))
+            .build()
+    })];
+    let (second, _) = guard(&[&updates, &deleted, &listed, &reads("3", "rev-1")]);
+    let report = second.handle(&alarm_event(), false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(calls(&deleted), 1);
+    assert_eq!(calls(&listed), 1);
+    assert_eq!(seen.lock().expect("seen")[0].0.as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn tags_get_function_could_not_read_fail_the_action_and_change_nothing() {
+    let denied = [mock!(Client::get_function)
+        .match_requests(|r| r.qualifier().is_none())
+        .then_output(|| {
+            GetFunctionOutput::builder()
+                .tags_error(
+                    aws_sdk_lambda::types::TagsError::builder()
+                        .error_code("AccessDeniedException")
+                        .message("not authorized to perform lambda:ListTags")
+                        .build()
+                        .expect("a tags error"),
+                )
+                .build()
+        })];
+    let updates =
+        [mock!(Client::update_alias).then_output(|| UpdateAliasOutput::builder().build())];
+    let (guard, _) = guard(&[&denied, &updates, &reads("3", "rev-1")]);
+    let report = guard.handle(&alarm_event(), false).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.reason);
+    assert!(
+        report.reason.contains("lambda:ListTags"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(calls(&updates), 0);
 }

@@ -251,7 +251,7 @@ async fn a_blindness_check_that_cannot_read_the_record_fails_on_its_target() {
         minutes_before(&b, 40),
     );
     b.lambda.fail(
-        "ListTags",
+        "GetFunction",
         [PortError::Other("AccessDeniedException".into())],
     );
     let check = guard(&b).handle(&event("schedule.json"), false).await;
