@@ -6,14 +6,23 @@
 //! latency; a call beyond its pool's budget fails as AWS answers it,
 //! `TooManyRequestsException`, after the same latency.
 //!
-//! The guard runs as the template deploys it: `GuardReservedConcurrency` instances (5) taking
-//! the EventBridge deliveries; an invocation that fails is retried by Lambda's asynchronous
-//! invocation, one minute later, then two (`MaximumRetryAttempts: 2`).
+//! The guard runs as the template deploys it: `GuardReservedConcurrency` instances (5).
+//!
+//! - **new**: the alarms through the alarm queue, ten messages an invocation handled together
+//!   (`Guard::handle_batch`), each instance its own guard held to its part of the policy's
+//!   share of the quotas (`quota`); a message that fails comes back after the queue's
+//!   visibility timeout (6 min), three receives in all. The record read and a version's
+//!   existence are GetFunction calls, in their own 100/s pool.
+//! - **baseline**: the previous release, one event an invocation from EventBridge, nothing
+//!   held back; an invocation that fails is retried by Lambda's asynchronous invocation one
+//!   minute later, then two. Its calls are charged as it made them: the record read as
+//!   ListTags, the version lookup as ListVersionsByFunction, both in the 15/s pool.
 
 use rollback_guard::ai::FunctionConfig;
 use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
 use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::policy::AlarmPattern;
+use rollback_guard::quota::Share;
 use rollback_guard::ports::{
     AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, FunctionSettings,
     MemberAccounts, PortError, Ports,
@@ -32,10 +41,16 @@ use tokio::time::Instant;
 pub const LAMBDA_CONTROL_PLANE_PER_S: f64 = 15.0;
 /// CloudWatch DescribeAlarms, per account and region.
 pub const DESCRIBE_ALARMS_PER_S: f64 = 9.0;
+/// Lambda's GetFunction, per account and region: a quota of its own.
+pub const GET_FUNCTION_PER_S: f64 = 100.0;
 /// The template's `GuardReservedConcurrency`.
 pub const GUARD_CONCURRENCY: usize = 5;
 /// Lambda's asynchronous invocation retries a failed event after these delays.
 const ASYNC_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+/// The alarm queue: a failed message comes back after its visibility timeout, three receives
+/// in all; an invocation takes up to ten.
+const QUEUE_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(360), Duration::from_secs(360)];
+const QUEUE_BATCH: usize = 10;
 const CENTRAL: &str = "123456789012";
 
 /// One scenario: `targets` aliases spread over `accounts` accounts, every alarm in ALARM at 0.
@@ -44,6 +59,22 @@ pub struct Scenario {
     pub name: &'static str,
     pub targets: usize,
     pub accounts: usize,
+}
+
+/// Which guard: this release's, or the previous one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    New,
+    Baseline,
+}
+
+impl Path {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Baseline => "baseline",
+        }
+    }
 }
 
 /// One scenario's result, as `target/bench/fleet.json` holds it.
@@ -70,6 +101,7 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Pool {
     LambdaControlPlane,
+    GetFunction,
     DescribeAlarms,
 }
 
@@ -77,6 +109,7 @@ impl Pool {
     fn rate(self) -> f64 {
         match self {
             Self::LambdaControlPlane => LAMBDA_CONTROL_PLANE_PER_S,
+            Self::GetFunction => GET_FUNCTION_PER_S,
             Self::DescribeAlarms => DESCRIBE_ALARMS_PER_S,
         }
     }
@@ -149,6 +182,7 @@ struct QuotaLambda {
     inner: Arc<FakeLambda>,
     account: String,
     quota: Arc<Quota>,
+    path: Path,
 }
 
 impl QuotaLambda {
@@ -156,6 +190,18 @@ impl QuotaLambda {
         self.quota
             .call(&self.account, api, Pool::LambdaControlPlane)
             .await
+    }
+
+    /// A GetFunction call; the previous release made `instead` in the control plane's pool.
+    async fn get_function(&self, instead: &str) -> Result<(), PortError> {
+        match self.path {
+            Path::New => {
+                self.quota
+                    .call(&self.account, "GetFunction", Pool::GetFunction)
+                    .await
+            }
+            Path::Baseline => self.call(instead).await,
+        }
     }
 }
 
@@ -185,12 +231,12 @@ impl AliasManager for QuotaLambda {
     }
 
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
-        self.call("ListTags").await?;
+        self.get_function("ListTags").await?;
         self.inner.tags(function).await
     }
 
     async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
-        self.call("ListVersionsByFunction").await?;
+        self.get_function("ListVersionsByFunction").await?;
         self.inner.is_published(function, version).await
     }
 
@@ -302,8 +348,10 @@ fn event(t: usize, account: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("the catalog's fleet event")
 }
 
-/// Runs `scenario` on the paused clock (call it inside a runtime whose time is paused).
-pub async fn run(scenario: Scenario, latency: Duration) -> Run {
+
+/// Runs `scenario` on the paused clock (call it inside a runtime whose time is paused), the
+/// guard's `[guard]` settings the policy's defaults plus `settings` (TOML lines).
+pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &str) -> Run {
     let quota = Arc::new(Quota::new(latency));
     let mut accounts: Vec<(String, Account)> = Vec::new();
     // Delivered in the order the alarms fired: target by target, the accounts interleaved.
@@ -324,6 +372,7 @@ pub async fn run(scenario: Scenario, latency: Duration) -> Run {
             inner: lambda.clone(),
             account: id.clone(),
             quota: quota.clone(),
+            path,
         });
         let ports = AccountPorts {
             aliases: quoted.clone(),
@@ -338,67 +387,98 @@ pub async fn run(scenario: Scenario, latency: Duration) -> Run {
     }
     let listed: Vec<String> = accounts.iter().map(|(id, _)| format!("\"{id}\"")).collect();
     let policy = Policy::from_toml(&format!(
-        "[guard]\naccounts = [{}]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\nnotify_topic_arn = \"arn:aws:sns:us-east-1:{CENTRAL}:rollback-guard\"\n\n[[trigger]]\nalarm = \"svc*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
+        "[guard]\n{settings}\naccounts = [{}]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\nnotify_topic_arn = \"arn:aws:sns:us-east-1:{CENTRAL}:rollback-guard\"\n\n[[trigger]]\nalarm = \"svc*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
         listed.join(", ")
     ))
     .expect("the simulation's policy");
-    let central = &accounts[0].1.ports;
-    let ports = Ports {
-        aliases: central.aliases.clone(),
-        functions: central.functions.clone(),
-        alarms: central.alarms.clone(),
-        notifier: Arc::new(FakeNotifier::default()),
-        audit: Arc::new(FakeAuditBus::default()),
-        clock: Arc::new(FakeClock::at(
-            "2026-11-20T03:13:00Z".parse().expect("a valid time"),
-        )),
+    // One guard an instance, as Lambda runs them: apart.
+    let instance = || {
+        let central = &accounts[0].1.ports;
+        let ports = Ports {
+            aliases: central.aliases.clone(),
+            functions: central.functions.clone(),
+            alarms: central.alarms.clone(),
+            notifier: Arc::new(FakeNotifier::default()),
+            audit: Arc::new(FakeAuditBus::default()),
+            clock: Arc::new(FakeClock::at(
+                "2026-11-20T03:13:00Z".parse().expect("a valid time"),
+            )),
+        };
+        let members = Members(
+            accounts
+                .iter()
+                .skip(1)
+                .map(|(id, a)| (id.clone(), a.ports.clone()))
+                .collect(),
+        );
+        let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
+        let guard = Guard::new(policy.clone(), ports, home).with_members(Arc::new(members));
+        match path {
+            Path::New => guard.with_quota_share(Share::per_instance(
+                &policy.guard,
+                GUARD_CONCURRENCY as u32,
+            )),
+            Path::Baseline => guard,
+        }
     };
-    let members = Members(
-        accounts
-            .iter()
-            .skip(1)
-            .map(|(id, a)| (id.clone(), a.ports.clone()))
-            .collect(),
-    );
-    let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
-    let guard = Arc::new(Guard::new(policy, ports, home).with_members(Arc::new(members)));
+    let guards: Vec<Arc<Guard>> = match path {
+        Path::New => (0..GUARD_CONCURRENCY).map(|_| Arc::new(instance())).collect(),
+        // The previous release's instances shared nothing either; one guard for all five
+        // only lets them share what a warm instance remembers, to the baseline's advantage.
+        Path::Baseline => vec![Arc::new(instance()); GUARD_CONCURRENCY],
+    };
 
     events.sort_by_key(|(t, _)| *t);
-    let events: VecDeque<(serde_json::Value, usize)> =
-        events.into_iter().map(|(_, e)| (e, 0)).collect();
-    let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let queue = Arc::new(Mutex::new(events));
-    let pending = Arc::new(AtomicU64::new(scenario.targets as u64));
+    let events = events.into_iter().map(|(_, e)| e).collect();
+    let failed = deliver(guards, events, path).await;
+    outcome(scenario, path, &accounts, &quota, start, failed).await
+}
+
+/// Delivers `events` to the instances as the path's transport does; how many deliveries
+/// failed (each retried as that transport retries).
+async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: Path) -> u64 {
+    let (batch, retries) = match path {
+        Path::New => (QUEUE_BATCH, QUEUE_RETRY_DELAYS),
+        Path::Baseline => (1, ASYNC_RETRY_DELAYS),
+    };
+    let pending = Arc::new(AtomicU64::new(events.len() as u64));
+    let queue: VecDeque<(serde_json::Value, usize)> =
+        events.into_iter().map(|e| (e, 0)).collect();
+    let queue = Arc::new(Mutex::new(queue));
+    let failed = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for _ in 0..GUARD_CONCURRENCY {
-        let (guard, queue, pending, failed) = (
-            guard.clone(),
-            queue.clone(),
-            pending.clone(),
-            failed.clone(),
-        );
+    for guard in guards {
+        let (queue, pending, failed) = (queue.clone(), pending.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             while pending.load(Ordering::SeqCst) > 0 {
-                let next = lock(&queue).pop_front();
-                let Some((event, attempt)) = next else {
+                let taken: Vec<(serde_json::Value, usize)> = {
+                    let mut q = lock(&queue);
+                    let n = q.len().min(batch);
+                    q.drain(..n).collect()
+                };
+                if taken.is_empty() {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
-                };
-                let report = guard.handle(&event, false).await;
-                if report.outcome == Outcome::Failed {
-                    failed.fetch_add(1, Ordering::SeqCst);
                 }
-                match ASYNC_RETRY_DELAYS.get(attempt) {
-                    Some(delay) if report.outcome == Outcome::Failed => {
-                        let (queue, delay) = (queue.clone(), *delay);
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            lock(&queue).push_back((event, attempt + 1));
-                        });
+                let texts: Vec<String> = taken.iter().map(|(e, _)| e.to_string()).collect();
+                let bodies: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+                let reports = guard.handle_batch(&bodies).await;
+                for ((event, attempt), report) in taken.into_iter().zip(reports) {
+                    if report.outcome == Outcome::Failed {
+                        failed.fetch_add(1, Ordering::SeqCst);
                     }
-                    _ => {
-                        pending.fetch_sub(1, Ordering::SeqCst);
+                    match retries.get(attempt) {
+                        Some(delay) if report.outcome == Outcome::Failed => {
+                            let (queue, delay) = (queue.clone(), *delay);
+                            tokio::spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                lock(&queue).push_back((event, attempt + 1));
+                            });
+                        }
+                        _ => {
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                        }
                     }
                 }
             }
@@ -407,11 +487,22 @@ pub async fn run(scenario: Scenario, latency: Duration) -> Run {
     for w in workers {
         w.await.expect("a worker");
     }
+    failed.load(Ordering::SeqCst)
+}
 
+/// What came of it: when each alias was first moved, what is left unrestored, the calls.
+async fn outcome(
+    scenario: Scenario,
+    path: Path,
+    accounts: &[(String, Account)],
+    quota: &Quota,
+    start: Instant,
+    failed_invocations: u64,
+) -> Run {
     let mut restores = Vec::new();
     let mut duplicate_mutations = 0;
     let mut unrestored = 0;
-    for (_, account) in &accounts {
+    for (_, account) in accounts {
         let mut updates: BTreeMap<String, Vec<Instant>> = BTreeMap::new();
         for (call, at) in account.lambda.timeline() {
             if let Some(rest) = call.strip_prefix("UpdateAlias ") {
@@ -445,7 +536,7 @@ pub async fn run(scenario: Scenario, latency: Duration) -> Run {
     let most = scenario.targets.div_ceil(scenario.accounts) as f64;
     Run {
         scenario: scenario.name,
-        path: "baseline",
+        path: path.as_str(),
         targets: scenario.targets,
         accounts: scenario.accounts,
         physical_limit_s: 2.0 * most / LAMBDA_CONTROL_PLANE_PER_S,
@@ -455,6 +546,6 @@ pub async fn run(scenario: Scenario, latency: Duration) -> Run {
         throttled_calls: quota.throttled.load(Ordering::SeqCst),
         unrestored,
         duplicate_mutations,
-        failed_invocations: failed.load(Ordering::SeqCst),
+        failed_invocations,
     }
 }

@@ -44,7 +44,7 @@ fn a_verdict_the_catalog_does_not_expect_is_never_timed() {
 /// throttles measures nothing).
 #[test]
 fn a_small_bad_day_restores_every_alias_once() {
-    use guard_bench::fleet::{run, Scenario};
+    use guard_bench::fleet::{run, Path, Scenario};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -55,7 +55,7 @@ fn a_small_bad_day_restores_every_alias_once() {
         targets: 20,
         accounts: 2,
     };
-    let r = runtime.block_on(run(scenario, std::time::Duration::from_millis(50)));
+    let r = runtime.block_on(run(scenario, Path::New, std::time::Duration::from_millis(50), ""));
     assert_eq!(r.unrestored, 0, "{r:?}");
     assert_eq!(r.duplicate_mutations, 0, "{r:?}");
     assert!(r.throttled_calls > 0, "{r:?}");

@@ -2,7 +2,7 @@
 //! account and 500 across 10, every alarm firing at once; `target/bench/fleet.json` holds one
 //! object per scenario and path. LATENCY_MS sets each call's latency (default 50).
 
-use guard_bench::fleet::{run, Scenario};
+use guard_bench::fleet::{run, Path, Scenario};
 use std::time::Duration;
 
 fn main() {
@@ -27,9 +27,12 @@ fn main() {
             accounts: 10,
         },
     ];
+    let latency = Duration::from_millis(latency);
+    // GUARD_SETTINGS: `[guard]` lines to try other shares (default: the policy's defaults).
+    let settings = std::env::var("GUARD_SETTINGS").unwrap_or_default();
     let runs: Vec<_> = scenarios
         .into_iter()
-        .map(|s| runtime.block_on(run(s, Duration::from_millis(latency))))
+        .flat_map(|s| [Path::New, Path::Baseline].map(|p| runtime.block_on(run(s, p, latency, &settings))))
         .collect();
     let json = serde_json::to_string_pretty(&runs).expect("JSON");
     std::fs::create_dir_all("target/bench").expect("target/bench");
