@@ -22,11 +22,12 @@ use rollback_guard::ai::FunctionConfig;
 use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
 use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::policy::AlarmPattern;
-use rollback_guard::quota::Share;
 use rollback_guard::ports::{
     AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, FunctionSettings,
     MemberAccounts, PortError, Ports,
 };
+use rollback_guard::quota::Share;
+use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Home, Outcome, Policy};
@@ -47,19 +48,30 @@ pub const GET_FUNCTION_PER_S: f64 = 100.0;
 pub const GUARD_CONCURRENCY: usize = 5;
 /// Lambda's asynchronous invocation retries a failed event after these delays.
 const ASYNC_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
-/// The alarm queue: a failed message comes back after its visibility timeout, three receives
-/// in all; an invocation takes up to ten.
-const QUEUE_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(360), Duration::from_secs(360)];
-const QUEUE_BATCH: usize = 10;
+/// The alarm queue as the template wires it: a failed message comes back after its visibility
+/// timeout, three receives in all; Lambda's pollers receive ten messages at a time and gather
+/// up to `BatchSize` of them for an invocation, or what came within the batching window.
+const QUEUE_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1800), Duration::from_secs(1800)];
+pub const QUEUE_BATCH: usize = 100;
+const QUEUE_RECEIVE: usize = 10;
+const QUEUE_WINDOW: Duration = Duration::from_secs(1);
+const QUEUE_POLL: Duration = Duration::from_millis(20);
 const CENTRAL: &str = "123456789012";
 
-/// One scenario: `targets` aliases spread over `accounts` accounts, every alarm in ALARM at 0.
+/// One scenario: `targets` aliases spread over `accounts` accounts, every alarm in ALARM at 0;
+/// the first account's deploy pipelines meanwhile calling its control plane `pipeline_per_s`
+/// times a second.
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     pub name: &'static str,
     pub targets: usize,
     pub accounts: usize,
+    pub pipeline_per_s: f64,
 }
+
+/// The calls of the account's deploy pipelines, in `calls_by_api` (and not in the guard's
+/// throttled calls).
+const PIPELINE: &str = "(deploy pipelines)";
 
 /// Which guard: this release's, or the previous one's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +177,9 @@ impl Quota {
         if granted {
             Ok(())
         } else {
-            self.throttled.fetch_add(1, Ordering::SeqCst);
+            if api != PIPELINE {
+                self.throttled.fetch_add(1, Ordering::SeqCst);
+            }
             Err(PortError::Throttled(format!(
                 "TooManyRequestsException: {api} in {account}: Rate exceeded"
             )))
@@ -304,6 +318,16 @@ impl AlarmStates for QuotaAlarms {
         self.inner.alarm_state(alarm_arn).await
     }
 
+    async fn alarm_states(
+        &self,
+        alarm_arns: &[String],
+    ) -> Result<Vec<Option<AlarmNow>>, PortError> {
+        self.quota
+            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
+            .await?;
+        self.inner.alarm_states(alarm_arns).await
+    }
+
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
         self.quota
             .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
@@ -347,7 +371,6 @@ fn event(t: usize, account: &str) -> serde_json::Value {
         .replace(CENTRAL, account);
     serde_json::from_str(&text).expect("the catalog's fleet event")
 }
-
 
 /// Runs `scenario` on the paused clock (call it inside a runtime whose time is paused), the
 /// guard's `[guard]` settings the policy's defaults plus `settings` (TOML lines).
@@ -414,15 +437,20 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
         let guard = Guard::new(policy.clone(), ports, home).with_members(Arc::new(members));
         match path {
-            Path::New => guard.with_quota_share(Share::per_instance(
-                &policy.guard,
-                GUARD_CONCURRENCY as u32,
-            )),
-            Path::Baseline => guard,
+            Path::New => {
+                guard.with_quota_share(Share::per_instance(&policy.guard, GUARD_CONCURRENCY as u32))
+            }
+            // Its retries were not jittered.
+            Path::Baseline => guard.with_retry(RetryPolicy {
+                jitter: false,
+                ..RetryPolicy::default()
+            }),
         }
     };
     let guards: Vec<Arc<Guard>> = match path {
-        Path::New => (0..GUARD_CONCURRENCY).map(|_| Arc::new(instance())).collect(),
+        Path::New => (0..GUARD_CONCURRENCY)
+            .map(|_| Arc::new(instance()))
+            .collect(),
         // The previous release's instances shared nothing either; one guard for all five
         // only lets them share what a warm instance remembers, to the baseline's advantage.
         Path::Baseline => vec![Arc::new(instance()); GUARD_CONCURRENCY],
@@ -430,21 +458,35 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
 
     events.sort_by_key(|(t, _)| *t);
     let start = Instant::now();
+    let pipeline = (scenario.pipeline_per_s > 0.0).then(|| {
+        let (quota, account) = (quota.clone(), accounts[0].0.clone());
+        let every = Duration::from_secs_f64(1.0 / scenario.pipeline_per_s);
+        tokio::spawn(async move {
+            loop {
+                let _ = quota
+                    .call(&account, PIPELINE, Pool::LambdaControlPlane)
+                    .await;
+                tokio::time::sleep(every.saturating_sub(quota.latency)).await;
+            }
+        })
+    });
     let events = events.into_iter().map(|(_, e)| e).collect();
     let failed = deliver(guards, events, path).await;
+    if let Some(pipeline) = pipeline {
+        pipeline.abort();
+    }
     outcome(scenario, path, &accounts, &quota, start, failed).await
 }
 
 /// Delivers `events` to the instances as the path's transport does; how many deliveries
 /// failed (each retried as that transport retries).
 async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: Path) -> u64 {
-    let (batch, retries) = match path {
-        Path::New => (QUEUE_BATCH, QUEUE_RETRY_DELAYS),
-        Path::Baseline => (1, ASYNC_RETRY_DELAYS),
+    let (batch, receive, window, retries) = match path {
+        Path::New => (QUEUE_BATCH, QUEUE_RECEIVE, QUEUE_WINDOW, QUEUE_RETRY_DELAYS),
+        Path::Baseline => (1, 1, Duration::ZERO, ASYNC_RETRY_DELAYS),
     };
     let pending = Arc::new(AtomicU64::new(events.len() as u64));
-    let queue: VecDeque<(serde_json::Value, usize)> =
-        events.into_iter().map(|e| (e, 0)).collect();
+    let queue: VecDeque<(serde_json::Value, usize)> = events.into_iter().map(|e| (e, 0)).collect();
     let queue = Arc::new(Mutex::new(queue));
     let failed = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
@@ -452,13 +494,26 @@ async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: 
         let (queue, pending, failed) = (queue.clone(), pending.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             while pending.load(Ordering::SeqCst) > 0 {
-                let taken: Vec<(serde_json::Value, usize)> = {
-                    let mut q = lock(&queue);
-                    let n = q.len().min(batch);
-                    q.drain(..n).collect()
-                };
+                // Receive until the batch is full or the window since its first message ends.
+                let mut taken: Vec<(serde_json::Value, usize)> = Vec::new();
+                let mut first = None;
+                loop {
+                    {
+                        let mut q = lock(&queue);
+                        let n = q.len().min(receive).min(batch - taken.len());
+                        taken.extend(q.drain(..n));
+                    }
+                    if !taken.is_empty() && first.is_none() {
+                        first = Some(Instant::now());
+                    }
+                    let full = taken.len() == batch;
+                    let waited = first.is_some_and(|f| f.elapsed() >= window);
+                    if full || waited || pending.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(QUEUE_POLL).await;
+                }
                 if taken.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
                 let texts: Vec<String> = taken.iter().map(|(e, _)| e.to_string()).collect();

@@ -39,9 +39,11 @@ fn a_verdict_the_catalog_does_not_expect_is_never_timed() {
     );
 }
 
-/// The bad-day simulation on 20 targets in two accounts, every alarm at once: every alias is
-/// restored, none moved twice, and the simulation's quotas did bite (a simulation that never
-/// throttles measures nothing).
+/// The bad-day simulation on 20 targets in two accounts, every alarm at once: on both paths
+/// every alias is restored and none moved twice; the previous release is throttled (the
+/// simulation's quotas bite), this one holds to its share and is not; neither beats the
+/// quotas' own limit. With deploy pipelines taking more than the share leaves them, this
+/// one is throttled, slows down, and still restores every alias with no call failing.
 #[test]
 fn a_small_bad_day_restores_every_alias_once() {
     use guard_bench::fleet::{run, Path, Scenario};
@@ -54,13 +56,38 @@ fn a_small_bad_day_restores_every_alias_once() {
         name: "20 targets, 2 accounts",
         targets: 20,
         accounts: 2,
+        pipeline_per_s: 0.0,
     };
-    let r = runtime.block_on(run(scenario, Path::New, std::time::Duration::from_millis(50), ""));
+    let latency = std::time::Duration::from_millis(50);
+    let new = runtime.block_on(run(scenario, Path::New, latency, ""));
+    let baseline = runtime.block_on(run(scenario, Path::Baseline, latency, ""));
+    for r in [&new, &baseline] {
+        assert_eq!(r.unrestored, 0, "{r:?}");
+        assert_eq!(r.duplicate_mutations, 0, "{r:?}");
+        assert_eq!(r.failed_invocations, 0, "{r:?}");
+        assert!(
+            r.last_restore_s.is_some_and(|s| s >= r.physical_limit_s),
+            "{r:?}"
+        );
+    }
+    assert!(baseline.throttled_calls > 0, "{baseline:?}");
+    assert_eq!(new.throttled_calls, 0, "{new:?}");
+    assert_eq!(new.calls_by_api.get("ListTags"), None, "{new:?}");
+    assert_eq!(
+        new.calls_by_api.get("ListVersionsByFunction"),
+        None,
+        "{new:?}"
+    );
+
+    let crowded = Scenario {
+        name: "20 targets, 1 account, pipelines at 14/s",
+        targets: 20,
+        accounts: 1,
+        pipeline_per_s: 14.0,
+    };
+    let r = runtime.block_on(run(crowded, Path::New, latency, ""));
+    assert!(r.throttled_calls > 0, "{r:?}");
     assert_eq!(r.unrestored, 0, "{r:?}");
     assert_eq!(r.duplicate_mutations, 0, "{r:?}");
-    assert!(r.throttled_calls > 0, "{r:?}");
-    assert!(
-        r.last_restore_s.is_some_and(|s| s >= r.physical_limit_s),
-        "{r:?}"
-    );
+    assert_eq!(r.failed_invocations, 0, "{r:?}");
 }

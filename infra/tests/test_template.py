@@ -221,7 +221,9 @@ def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(
     props = queue["Properties"]
     assert props["Queue"] == {"Fn::GetAtt": ["AlarmQueue", "Arn"]}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert 1 < props["BatchSize"] <= 10
+    assert 1 < props["BatchSize"] <= 100
+    # More than ten a batch needs a batching window.
+    assert props["BatchSize"] <= 10 or props["MaximumBatchingWindowInSeconds"] >= 1
     # As many pollers as instances, each instance its part of the share (GUARD_INSTANCES).
     concurrency = {"Ref": "GuardReservedConcurrency"}
     assert props["ScalingConfig"]["MaximumConcurrency"] == concurrency

@@ -767,6 +767,7 @@ pub fn fast_retry() -> crate::retry::RetryPolicy {
         attempts: 4,
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
+        jitter: false,
     }
 }
 

@@ -63,7 +63,7 @@ pub async fn settled(
                 )))
             }
             UpdateStatus::InProgress if attempt < retry.attempts * 2 => {
-                tokio::time::sleep(retry.delay(attempt)).await;
+                tokio::time::sleep(retry.pause(attempt)).await;
                 attempt += 1;
             }
             UpdateStatus::InProgress => {

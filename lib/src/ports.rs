@@ -143,6 +143,18 @@ pub trait AlarmStates: Send + Sync {
     /// The alarm this ARN names, now; `None` when there is no such alarm in the ARN's account
     /// and region (one of the same name elsewhere does not count).
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError>;
+    /// Several alarms at once, each as [`AlarmStates::alarm_state`] answers it, in order (the
+    /// SDK adapter reads up to 100 in one DescribeAlarms).
+    async fn alarm_states(
+        &self,
+        alarm_arns: &[String],
+    ) -> Result<Vec<Option<AlarmNow>>, PortError> {
+        let mut out = Vec::with_capacity(alarm_arns.len());
+        for arn in alarm_arns {
+            out.push(self.alarm_state(arn).await?);
+        }
+        Ok(out)
+    }
     /// The alarms a pattern names (an exact name, or a prefix), with their state and when
     /// they entered it.
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError>;

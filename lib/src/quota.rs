@@ -11,11 +11,16 @@
 //! throttled all the same (someone else took the rest) halves the bucket's rate; each call
 //! that passes wins a sixteenth of the share back.
 //!
-//! GetFunction (the record read, a version's existence) is not metered: its own quota is
-//! 100/s, and the 15/s pool caps the guard at 7.5 rollbacks a second, two GetFunction each.
+//! Confirmations gather: an alarm read that waits for its DescribeAlarms token takes with it
+//! every other read that came meanwhile (up to 100 alarms a call), so a batch of events
+//! confirms its alarms in one call or a few.
+//!
+//! GetFunction (the record read, a version's existence) has a quota of its own, 100/s: the
+//! guard takes the same part of it as of the control plane's (12 of 15 → 80 of 100), since a
+//! batch of events reads all their records at once.
 
 use crate::ai::FunctionConfig;
-use crate::policy::{AlarmPattern, Settings};
+use crate::policy::{AlarmPattern, Settings, LAMBDA_CONTROL_PLANE_PER_SECOND};
 use crate::ports::{
     AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, FunctionSettings, PortError,
 };
@@ -25,14 +30,19 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// One instance's requests a second in each account, per quota pool.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Share {
     pub lambda_per_s: f64,
+    pub get_function_per_s: f64,
     pub alarm_reads_per_s: f64,
 }
+
+/// Lambda's GetFunction quota per account and region.
+pub const GET_FUNCTION_PER_SECOND: f64 = 100.0;
 
 impl Share {
     /// One instance's part of the policy's shares: `instances` run apart (the guard
@@ -40,10 +50,25 @@ impl Share {
     /// more than the policy allows.
     pub fn per_instance(settings: &Settings, instances: u32) -> Self {
         let instances = f64::from(instances.max(1));
+        let lambda = f64::from(settings.lambda_calls_per_second);
+        let part = lambda / f64::from(LAMBDA_CONTROL_PLANE_PER_SECOND);
         Self {
-            lambda_per_s: f64::from(settings.lambda_calls_per_second) / instances,
+            lambda_per_s: lambda / instances,
+            get_function_per_s: GET_FUNCTION_PER_SECOND * part / instances,
             alarm_reads_per_s: f64::from(settings.alarm_reads_per_second) / instances,
         }
+    }
+}
+
+/// The most control-plane calls one event makes: switching an AI off (two configurations
+/// read, the environment updated, a version published, the alias read and moved, the record).
+pub const MOST_CALLS_AN_EVENT: u32 = 7;
+
+impl Share {
+    /// How long `events` handled together may take at this share, at worst.
+    pub fn worst_time(&self, events: usize) -> Duration {
+        let calls = events as f64 * f64::from(MOST_CALLS_AN_EVENT);
+        Duration::from_secs_f64(calls / self.lambda_per_s.max(0.01))
     }
 }
 
@@ -160,11 +185,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Where an alarm read gathered with others hears its answer.
+type Answer = oneshot::Sender<Result<Option<AlarmNow>, PortError>>;
+
+/// Alarm reads waiting to go in one DescribeAlarms, and whether one of them leads (waits for
+/// the token and makes the call for all).
+#[derive(Default)]
+struct Gathering {
+    waiting: Vec<(String, Answer)>,
+    led: bool,
+}
+
+/// DescribeAlarms takes up to 100 names a call.
+const ALARMS_A_CALL: usize = 100;
+
 /// One account's ports held to `share`.
 pub fn metered(ports: AccountPorts, share: Share) -> AccountPorts {
     let metered = Arc::new(Metered {
+        gathering: Mutex::new(Gathering::default()),
         inner: ports,
         lambda: Bucket::new(share.lambda_per_s),
+        get_function: Bucket::new(share.get_function_per_s),
         alarms: Bucket::new(share.alarm_reads_per_s),
     });
     AccountPorts {
@@ -174,14 +215,51 @@ pub fn metered(ports: AccountPorts, share: Share) -> AccountPorts {
     }
 }
 
-/// An account's ports behind its buckets: Lambda's control plane, DescribeAlarms.
+/// An account's ports behind its buckets: Lambda's control plane, GetFunction,
+/// DescribeAlarms.
 struct Metered {
     inner: AccountPorts,
     lambda: Bucket,
+    get_function: Bucket,
     alarms: Bucket,
+    gathering: Mutex<Gathering>,
 }
 
 impl Metered {
+    /// Leads the gathered alarm reads: a token, then one call for up to 100 of them, until
+    /// none waits.
+    async fn lead_alarm_reads(&self) {
+        let leading = Leading(self);
+        loop {
+            self.alarms.take(Priority::Action).await;
+            let batch: Vec<_> = {
+                let mut g = lock(&self.gathering);
+                let n = g.waiting.len().min(ALARMS_A_CALL);
+                g.waiting.drain(..n).collect()
+            };
+            let arns: Vec<String> = batch.iter().map(|(arn, _)| arn.clone()).collect();
+            let result = self.inner.alarms.alarm_states(&arns).await;
+            match &result {
+                Err(PortError::Throttled(_)) => self.alarms.throttled(),
+                _ => self.alarms.passed(),
+            }
+            for (i, (_, answer)) in batch.into_iter().enumerate() {
+                let one = match &result {
+                    Ok(states) => Ok(states.get(i).cloned().flatten()),
+                    Err(e) => Err(e.clone()),
+                };
+                // A reader that is gone no longer needs its answer.
+                let _ = answer.send(one);
+            }
+            let mut g = lock(&self.gathering);
+            if g.waiting.is_empty() {
+                g.led = false;
+                std::mem::forget(leading);
+                return;
+            }
+        }
+    }
+
     async fn lambda<T>(
         &self,
         call: impl Future<Output = Result<T, PortError>>,
@@ -218,11 +296,18 @@ impl AliasManager for Metered {
     }
 
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
-        self.inner.aliases.tags(function).await
+        self.get_function
+            .call(Priority::Action, self.inner.aliases.tags(function))
+            .await
     }
 
     async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
-        self.inner.aliases.is_published(function, version).await
+        self.get_function
+            .call(
+                Priority::Action,
+                self.inner.aliases.is_published(function, version),
+            )
+            .await
     }
 
     async fn list_functions(&self) -> Result<Vec<String>, PortError> {
@@ -278,12 +363,39 @@ impl FunctionSettings for Metered {
     }
 }
 
+/// Leads the gathered reads until dropped midway (its invocation cancelled): then the others
+/// hear so (a transient failure, retried) and the next read leads.
+struct Leading<'m>(&'m Metered);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.0.gathering);
+        g.led = false;
+        for (_, answer) in g.waiting.drain(..) {
+            let _ = answer.send(Err(PortError::Transient(
+                "the alarm read this one was gathered with was cancelled".into(),
+            )));
+        }
+    }
+}
+
 #[async_trait]
 impl AlarmStates for Metered {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
-        self.alarms
-            .call(Priority::Action, self.inner.alarms.alarm_state(alarm_arn))
-            .await
+        let (answer, answered) = oneshot::channel();
+        let lead = {
+            let mut g = lock(&self.gathering);
+            g.waiting.push((alarm_arn.to_string(), answer));
+            !std::mem::replace(&mut g.led, true)
+        };
+        if lead {
+            self.lead_alarm_reads().await;
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(PortError::Transient(
+                "the alarm read this one was gathered with was cancelled".into(),
+            ))
+        })
     }
 
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
@@ -300,13 +412,15 @@ mod tests {
     /// Takes `n` tokens of `priority` at once; when each was granted, in seconds from now.
     async fn grants(bucket: &Arc<Bucket>, n: usize, priority: Priority) -> Vec<f64> {
         let start = Instant::now();
-        let takers = (0..n).map(|_| {
-            let bucket = bucket.clone();
-            tokio::spawn(async move {
-                bucket.take(priority).await;
-                start.elapsed().as_secs_f64()
+        let takers: Vec<_> = (0..n)
+            .map(|_| {
+                let bucket = bucket.clone();
+                tokio::spawn(async move {
+                    bucket.take(priority).await;
+                    start.elapsed().as_secs_f64()
+                })
             })
-        });
+            .collect();
         let mut at = Vec::new();
         for t in takers {
             at.push(t.await.expect("a taker"));
@@ -370,6 +484,80 @@ mod tests {
         .expect("policy");
         let share = Share::per_instance(&policy.guard, 5);
         assert_eq!(share.lambda_per_s, 2.0);
+        // Two thirds of the control plane's 15/s: two thirds of GetFunction's 100/s.
+        assert!((share.get_function_per_s - 100.0 * 2.0 / 3.0 / 5.0).abs() < 1e-9);
         assert_eq!(share.alarm_reads_per_s, 1.0);
+    }
+
+    /// Counts DescribeAlarms calls and the alarms each asked after; every alarm is in ALARM.
+    #[derive(Default)]
+    struct CountingAlarms(Mutex<Vec<usize>>);
+
+    #[async_trait]
+    impl AlarmStates for CountingAlarms {
+        async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
+            let mut one = self.alarm_states(&[alarm_arn.to_string()]).await?;
+            Ok(one.pop().flatten())
+        }
+
+        async fn alarm_states(
+            &self,
+            alarm_arns: &[String],
+        ) -> Result<Vec<Option<AlarmNow>>, PortError> {
+            lock(&self.0).push(alarm_arns.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(alarm_arns
+                .iter()
+                .map(|_| Some(AlarmNow::plain(crate::transition::AlarmState::Alarm)))
+                .collect())
+        }
+
+        async fn alarms(&self, _: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn alarm_reads_that_wait_together_go_in_one_call() {
+        let counting = Arc::new(CountingAlarms::default());
+        let lambda = Arc::new(crate::fakes::FakeLambda::default());
+        let ports = metered(
+            AccountPorts {
+                aliases: lambda.clone(),
+                functions: lambda,
+                alarms: counting.clone(),
+            },
+            Share {
+                lambda_per_s: 1.0,
+                get_function_per_s: 1.0,
+                alarm_reads_per_s: 1.0,
+            },
+        );
+        let reads: Vec<_> = (0..150)
+            .map(|i| {
+                let alarms = ports.alarms.clone();
+                tokio::spawn(async move {
+                    alarms
+                        .alarm_state(&format!(
+                            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a{i}"
+                        ))
+                        .await
+                })
+            })
+            .collect();
+        for read in reads {
+            let state = read.await.expect("a read").expect("an answer");
+            assert_eq!(
+                state.map(|s| s.state),
+                Some(crate::transition::AlarmState::Alarm)
+            );
+        }
+        // The first alone (it found no one waiting), then the rest, 100 at most a call.
+        let calls = lock(&counting.0).clone();
+        assert_eq!(calls.iter().sum::<usize>(), 150, "{calls:?}");
+        assert!(
+            calls.len() <= 3 && calls.iter().all(|n| *n <= 100),
+            "{calls:?}"
+        );
     }
 }

@@ -11,6 +11,8 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// Pauses drawn between half the delay and all of it ([`RetryPolicy::pause`]).
+    pub jitter: bool,
 }
 
 impl Default for RetryPolicy {
@@ -21,6 +23,7 @@ impl Default for RetryPolicy {
             attempts: 5,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(2),
+            jitter: true,
         }
     }
 }
@@ -30,6 +33,18 @@ impl RetryPolicy {
     pub fn delay(&self, n: u32) -> Duration {
         let factor = 2u32.saturating_pow(n.saturating_sub(1));
         self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// The pause actually taken after failed attempt `n`: [`RetryPolicy::delay`] with "equal
+    /// jitter", half of it fixed and half drawn at random, so that instances throttled
+    /// together do not all come back together.
+    pub fn pause(&self, n: u32) -> Duration {
+        let delay = self.delay(n);
+        if !self.jitter {
+            return delay;
+        }
+        let half = delay / 2;
+        half + half.mul_f64(fastrand::f64())
     }
 
     /// Runs `op` until it succeeds, fails for good, or the attempts run out.
@@ -43,7 +58,7 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.retryable() && attempt < self.attempts => {
-                    let delay = self.delay(attempt);
+                    let delay = self.pause(attempt);
                     tracing::warn!(call = what, attempt, error = %e, delay_ms = delay.as_millis() as u64, "retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -65,9 +80,20 @@ mod tests {
             attempts: 6,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(350),
+            jitter: false,
         };
         let d: Vec<u128> = (1..=4).map(|n| p.delay(n).as_millis()).collect();
         assert_eq!(d, vec![100, 200, 350, 350]);
+    }
+
+    #[test]
+    fn pauses_are_jittered_between_half_the_delay_and_all_of_it() {
+        let p = RetryPolicy::default();
+        let pauses: Vec<Duration> = (0..200).map(|_| p.pause(3)).collect();
+        let delay = p.delay(3);
+        assert!(pauses.iter().all(|d| *d >= delay / 2 && *d <= delay));
+        let distinct: std::collections::HashSet<_> = pauses.iter().collect();
+        assert!(distinct.len() > 100, "{} distinct pauses", distinct.len());
     }
 
     #[tokio::test(start_paused = true)]
@@ -76,6 +102,7 @@ mod tests {
             attempts: 3,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(1),
+            jitter: false,
         };
         let calls = AtomicU32::new(0);
         let r: Result<(), _> = p

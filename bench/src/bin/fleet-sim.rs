@@ -10,6 +10,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
+    // The retries' jitter, the same each run.
+    fastrand::seed(18);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -20,11 +22,21 @@ fn main() {
             name: "200 targets, 1 account",
             targets: 200,
             accounts: 1,
+            pipeline_per_s: 0.0,
         },
         Scenario {
             name: "500 targets, 10 accounts",
             targets: 500,
             accounts: 10,
+            pipeline_per_s: 0.0,
+        },
+        // Deploy pipelines taking 5 of the 15/s meanwhile: more than the 3 the guard leaves
+        // them, so its calls are throttled and it slows down.
+        Scenario {
+            name: "200 targets, 1 account, pipelines at 5/s",
+            targets: 200,
+            accounts: 1,
+            pipeline_per_s: 5.0,
         },
     ];
     let latency = Duration::from_millis(latency);
@@ -32,7 +44,9 @@ fn main() {
     let settings = std::env::var("GUARD_SETTINGS").unwrap_or_default();
     let runs: Vec<_> = scenarios
         .into_iter()
-        .flat_map(|s| [Path::New, Path::Baseline].map(|p| runtime.block_on(run(s, p, latency, &settings))))
+        .flat_map(|s| {
+            [Path::New, Path::Baseline].map(|p| runtime.block_on(run(s, p, latency, &settings)))
+        })
         .collect();
     let json = serde_json::to_string_pretty(&runs).expect("JSON");
     std::fs::create_dir_all("target/bench").expect("target/bench");

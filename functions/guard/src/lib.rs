@@ -154,6 +154,7 @@ pub async fn function_handler(
     let guard = function.guard(&event.context.invoked_function_arn).await?;
     let text = event.payload.get();
     if let Some(batch) = queue_batch(text) {
+        warn_if_it_may_not_fit(guard, batch.records.len(), event.context.deadline);
         return queue_response(guard, &batch).await;
     }
     let report = guard.handle_bytes(text.as_bytes(), false).await;
@@ -173,6 +174,30 @@ fn queue_batch(text: &str) -> Option<SqsEvent> {
         .iter()
         .all(|r| r.event_source.as_deref() == Some("aws:sqs"));
     (all_sqs && !batch.records.is_empty()).then_some(batch)
+}
+
+/// Says so, loudly, when a batch this size may not be done before the invocation's deadline
+/// at the instance's share of the quotas (a lower `guard.lambda_calls_per_second`, more
+/// instances or a larger batch than the template's): the template's BatchSize and Timeout
+/// are to be made to fit.
+fn warn_if_it_may_not_fit(guard: &Guard, events: usize, deadline_ms: u64) {
+    let Some(share) = guard.quota_share() else {
+        return;
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let worst = share.worst_time(events);
+    if worst > left {
+        tracing::error!(
+            events,
+            worst_s = worst.as_secs_f64(),
+            left_s = left.as_secs_f64(),
+            lambda_calls_per_second = share.lambda_per_s,
+            "a batch this size may outlast the invocation at this instance's share of the quotas: lower the queue's BatchSize or raise the function's Timeout"
+        );
+    }
 }
 
 /// Each message's body is one event, all handled at once; the messages whose report would be

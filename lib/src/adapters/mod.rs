@@ -154,6 +154,34 @@ where
     }
 }
 
+/// An alarm as DescribeAlarms describes it, as the guard confirms it.
+fn alarm_now(
+    state: Option<&aws_sdk_cloudwatch::types::StateValue>,
+    actions_enabled: Option<bool>,
+    suppressed_by: Option<&str>,
+    suppressor: Option<&str>,
+) -> Result<Option<AlarmNow>, PortError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let state = AlarmState::parse(state.as_str())
+        .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", state.as_str())))?;
+    let kind = suppressed_by
+        .map(SuppressionKind::parse)
+        .transpose()
+        .map_err(|why| PortError::Other(format!("ActionsSuppressedBy: {why}")))?
+        .flatten();
+    Ok(Some(AlarmNow {
+        state,
+        // The API leaves it out only where it does not apply; actions are on by default.
+        actions_enabled: actions_enabled.unwrap_or(true),
+        suppressed: kind.map(|kind| Suppression {
+            kind,
+            suppressor: suppressor.map(str::to_string),
+        }),
+    }))
+}
+
 pub struct LambdaAliasManager {
     client: aws_sdk_lambda::Client,
     /// Function name → ARN (tagging needs the ARN), resolved once per instance.
@@ -512,59 +540,67 @@ fn metric_alarm_watched(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Watch
 #[async_trait]
 impl AlarmStates for CloudWatchAlarmStates {
     async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
+        let mut one = self.alarm_states(&[alarm_arn.to_string()]).await?;
+        Ok(one.pop().flatten())
+    }
+
+    async fn alarm_states(
+        &self,
+        alarm_arns: &[String],
+    ) -> Result<Vec<Option<AlarmNow>>, PortError> {
         use aws_sdk_cloudwatch::types::AlarmType;
-        let alarm_name = AlarmArn::parse(alarm_arn)
-            .ok_or_else(|| PortError::Other(format!("`{alarm_arn}` is not an alarm ARN")))?
-            .name;
-        let out = self
-            .client
-            .describe_alarms()
-            .alarm_names(alarm_name)
-            .alarm_types(AlarmType::MetricAlarm)
-            .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(port_error)?;
+        let mut names = Vec::with_capacity(alarm_arns.len());
+        for arn in alarm_arns {
+            let name = AlarmArn::parse(arn)
+                .ok_or_else(|| PortError::Other(format!("`{arn}` is not an alarm ARN")))?
+                .name;
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut metric = Vec::new();
+        let mut composite = Vec::new();
+        // DescribeAlarms takes up to 100 names a call.
+        for chunk in names.chunks(100) {
+            let mut pages = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.iter().map(|n| n.to_string()).collect()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(port_error)?;
+                metric.extend(page.metric_alarms().iter().cloned());
+                composite.extend(page.composite_alarms().iter().cloned());
+            }
+        }
         // DescribeAlarms answers for the client's account and region: an alarm of the same
         // name there is another alarm, and its ARN says so.
-        let metric = out
-            .metric_alarms()
+        alarm_arns
             .iter()
-            .find(|a| a.alarm_arn() == Some(alarm_arn));
-        let composite = out
-            .composite_alarms()
-            .iter()
-            .find(|a| a.alarm_arn() == Some(alarm_arn));
-        // Only composite alarms have an actions suppressor.
-        let (state, actions_enabled, suppressed_by, suppressor) = match (metric, composite) {
-            (Some(a), _) => (a.state_value(), a.actions_enabled(), None, None),
-            (None, Some(a)) => (
-                a.state_value(),
-                a.actions_enabled(),
-                a.actions_suppressed_by().map(|s| s.as_str()),
-                a.actions_suppressor(),
-            ),
-            (None, None) => return Ok(None),
-        };
-        let Some(state) = state else {
-            return Ok(None);
-        };
-        let state = AlarmState::parse(state.as_str())
-            .ok_or_else(|| PortError::Other(format!("unknown alarm state `{}`", state.as_str())))?;
-        let kind = suppressed_by
-            .map(SuppressionKind::parse)
-            .transpose()
-            .map_err(|why| PortError::Other(format!("ActionsSuppressedBy: {why}")))?
-            .flatten();
-        Ok(Some(AlarmNow {
-            state,
-            // The API leaves it out only where it does not apply; actions are on by default.
-            actions_enabled: actions_enabled.unwrap_or(true),
-            suppressed: kind.map(|kind| Suppression {
-                kind,
-                suppressor: suppressor.map(str::to_string),
-            }),
-        }))
+            .map(|arn| {
+                let metric = metric.iter().find(|a| a.alarm_arn() == Some(arn.as_str()));
+                let composite = composite
+                    .iter()
+                    .find(|a| a.alarm_arn() == Some(arn.as_str()));
+                // Only composite alarms have an actions suppressor.
+                let (state, actions_enabled, suppressed_by, suppressor) = match (metric, composite)
+                {
+                    (Some(a), _) => (a.state_value(), a.actions_enabled(), None, None),
+                    (None, Some(a)) => (
+                        a.state_value(),
+                        a.actions_enabled(),
+                        a.actions_suppressed_by().map(|s| s.as_str()),
+                        a.actions_suppressor(),
+                    ),
+                    (None, None) => return Ok(None),
+                };
+                alarm_now(state, actions_enabled, suppressed_by, suppressor)
+            })
+            .collect()
     }
 
     async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {

@@ -217,7 +217,7 @@ impl Guard {
                     expected = now;
                 }
                 Err(e) if e.retryable() && attempt < self.retry.attempts => {
-                    let delay = self.retry.delay(attempt);
+                    let delay = self.retry.pause(attempt);
                     warn!(call = "UpdateAlias", attempt, error = %e, "retrying");
                     tokio::time::sleep(delay).await;
                 }

@@ -189,6 +189,11 @@ impl Guard {
         self
     }
 
+    /// The share of the quotas this guard holds to, if any.
+    pub fn quota_share(&self) -> Option<Share> {
+        self.share
+    }
+
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self

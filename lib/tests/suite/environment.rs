@@ -22,6 +22,7 @@ fn fast() -> RetryPolicy {
         attempts: 3,
         base_delay: Duration::ZERO,
         max_delay: Duration::ZERO,
+        jitter: false,
     }
 }
 

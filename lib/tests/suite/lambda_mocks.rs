@@ -127,6 +127,7 @@ fn guard_with(policy: Policy, rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         attempts: 4,
         base_delay: std::time::Duration::from_millis(1),
         max_delay: std::time::Duration::from_millis(4),
+        jitter: false,
     };
     (
         Guard::new(policy, ports, rollback_guard::fakes::home()).with_retry(retry),
