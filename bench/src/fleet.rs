@@ -453,7 +453,10 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             .collect(),
         // The previous release's instances shared nothing either; one guard for all five
         // only lets them share what a warm instance remembers, to the baseline's advantage.
-        Path::Baseline => vec![Arc::new(instance()); GUARD_CONCURRENCY],
+        Path::Baseline => {
+            let shared = Arc::new(instance());
+            (0..GUARD_CONCURRENCY).map(|_| shared.clone()).collect()
+        }
     };
 
     events.sort_by_key(|(t, _)| *t);
