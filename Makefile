@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-fleet bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
+.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-storm bench-fleet bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -72,6 +72,13 @@ bench: setup
 
 # An organisation's guard on the emulator: peak RSS with clients for 500 member accounts, and
 # the first action in a new account beside one in an account already seen (release build).
+# A bad day on the emulator, real clock: 50 aliases rolled back by one batch of alarm events,
+# beside the same 50 UpdateAlias calls alone (tests/src/bin/storm.rs); target/bench/storm.json.
+bench-storm: setup
+	cargo build --release --bin storm
+	mkdir -p target/bench
+	$(WITH_EMULATOR) target/release/storm | tee target/bench/storm.json
+
 bench-accounts: setup
 	cargo build --release --bin accounts
 	mkdir -p target/bench

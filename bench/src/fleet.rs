@@ -19,6 +19,7 @@
 //!   ListTags, the version lookup as ListVersionsByFunction, both in the 15/s pool.
 
 use rollback_guard::ai::FunctionConfig;
+use rollback_guard::claims::{Claim, Claims, LocalClaims};
 use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
 use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::policy::AlarmPattern;
@@ -58,7 +59,8 @@ const QUEUE_WINDOW: Duration = Duration::from_secs(1);
 const QUEUE_POLL: Duration = Duration::from_millis(20);
 const CENTRAL: &str = "123456789012";
 
-/// One scenario: `targets` aliases spread over `accounts` accounts, every alarm in ALARM at 0;
+/// One scenario: `targets` aliases spread over `accounts` accounts, `alarms_per_target` alarms
+/// each, every alarm in ALARM at 0;
 /// the first account's deploy pipelines meanwhile calling its control plane `pipeline_per_s`
 /// times a second.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +69,8 @@ pub struct Scenario {
     pub targets: usize,
     pub accounts: usize,
     pub pipeline_per_s: f64,
+    /// Alarms on each target (its error rate, its latency...), all firing at once.
+    pub alarms_per_target: usize,
 }
 
 /// The calls of the account's deploy pipelines, in `calls_by_api` (and not in the guard's
@@ -103,6 +107,8 @@ pub struct Run {
     pub p50_restore_s: Option<f64>,
     pub calls_by_api: BTreeMap<String, u64>,
     pub throttled_calls: u64,
+    /// The deploy pipelines' calls refused meanwhile (what the guard's share is to spare).
+    pub pipeline_throttled_calls: u64,
     pub unrestored: usize,
     pub duplicate_mutations: usize,
     /// Invocations that failed (their calls throttled past the guard's retries): Lambda's
@@ -139,6 +145,7 @@ pub struct Quota {
     buckets: Mutex<HashMap<(String, Pool), Bucket>>,
     calls: Mutex<BTreeMap<String, u64>>,
     throttled: AtomicU64,
+    others_throttled: AtomicU64,
 }
 
 impl Quota {
@@ -148,6 +155,7 @@ impl Quota {
             buckets: Mutex::new(HashMap::new()),
             calls: Mutex::new(BTreeMap::new()),
             throttled: AtomicU64::new(0),
+            others_throttled: AtomicU64::new(0),
         }
     }
 
@@ -177,7 +185,9 @@ impl Quota {
         if granted {
             Ok(())
         } else {
-            if api != PIPELINE {
+            if api == PIPELINE {
+                self.others_throttled.fetch_add(1, Ordering::SeqCst);
+            } else {
                 self.throttled.fetch_add(1, Ordering::SeqCst);
             }
             Err(PortError::Throttled(format!(
@@ -336,6 +346,32 @@ impl AlarmStates for QuotaAlarms {
     }
 }
 
+/// The claim table every instance shares (DynamoDB in the template: no quota that matters
+/// here), each call taking the latency.
+struct SharedClaims {
+    inner: LocalClaims,
+    latency: Duration,
+}
+
+#[async_trait::async_trait]
+impl Claims for SharedClaims {
+    async fn claim(
+        &self,
+        function: &str,
+        cause: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Claim>, PortError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.claim(function, cause, at, until).await
+    }
+
+    async fn release(&self, function: &str, cause: &str) -> Result<(), PortError> {
+        tokio::time::sleep(self.latency).await;
+        self.inner.release(function, cause).await
+    }
+}
+
 /// One account of the scenario: its functions and alarms, behind the quota.
 struct Account {
     lambda: Arc<FakeLambda>,
@@ -363,10 +399,15 @@ fn account_id(i: usize) -> String {
     }
 }
 
-/// The alarm event of target `t` in `account` (the catalog's fleet event, renamed).
-fn event(t: usize, account: &str) -> serde_json::Value {
+/// The name of target `t`'s alarm `k`.
+fn alarm_name(t: usize, k: usize) -> String {
+    format!("svc{t}-alarm{k}")
+}
+
+/// The event of target `t`'s alarm `k` in `account` (the catalog's fleet event, renamed).
+fn event(t: usize, k: usize, account: &str) -> serde_json::Value {
     let text = include_str!("../../events/eventbridge-fleet-alarm.json")
-        .replace("guarded-payments-error-rate", &format!("svc{t}-errors"))
+        .replace("guarded-payments-error-rate", &alarm_name(t, k))
         .replace("payments", &format!("svc{t}"))
         .replace(CENTRAL, account);
     serde_json::from_str(&text).expect("the catalog's fleet event")
@@ -387,8 +428,10 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             let function = format!("svc{t}");
             lambda = lambda.with_function(&function, 3, "live", AliasState::on("3"));
             lambda.set_tag(&function, PROTECT_TAG, "live");
-            alarms.set(&format!("svc{t}-errors"), AlarmState::Alarm);
-            events.push((t, event(t, &id)));
+            for k in 0..scenario.alarms_per_target {
+                alarms.set(&alarm_name(t, k), AlarmState::Alarm);
+                events.push((t, event(t, k, &id)));
+            }
         }
         let lambda = Arc::new(lambda);
         let quoted = Arc::new(QuotaLambda {
@@ -414,7 +457,11 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         listed.join(", ")
     ))
     .expect("the simulation's policy");
-    // One guard an instance, as Lambda runs them: apart.
+    let claims: Arc<dyn Claims> = Arc::new(SharedClaims {
+        inner: LocalClaims::default(),
+        latency,
+    });
+    // One guard an instance, as Lambda runs them: apart, but for the claim table.
     let instance = || {
         let central = &accounts[0].1.ports;
         let ports = Ports {
@@ -437,9 +484,9 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
         let guard = Guard::new(policy.clone(), ports, home).with_members(Arc::new(members));
         match path {
-            Path::New => {
-                guard.with_quota_share(Share::per_instance(&policy.guard, GUARD_CONCURRENCY as u32))
-            }
+            Path::New => guard
+                .with_quota_share(Share::per_instance(&policy.guard, GUARD_CONCURRENCY as u32))
+                .with_claims(claims.clone()),
             // Its retries were not jittered.
             Path::Baseline => guard.with_retry(RetryPolicy {
                 jitter: false,
@@ -460,6 +507,10 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
     };
 
     events.sort_by_key(|(t, _)| *t);
+    // Several alarms a target: in no particular order (the same one each run).
+    if scenario.alarms_per_target > 1 {
+        fastrand::Rng::with_seed(18).shuffle(&mut events);
+    }
     let start = Instant::now();
     let pipeline = (scenario.pipeline_per_s > 0.0).then(|| {
         let (quota, account) = (quota.clone(), accounts[0].0.clone());
@@ -602,6 +653,7 @@ async fn outcome(
         p50_restore_s: restores.get(restores.len() / 2).copied(),
         calls_by_api,
         throttled_calls: quota.throttled.load(Ordering::SeqCst),
+        pipeline_throttled_calls: quota.others_throttled.load(Ordering::SeqCst),
         unrestored,
         duplicate_mutations,
         failed_invocations,

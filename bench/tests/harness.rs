@@ -57,6 +57,7 @@ fn a_small_bad_day_restores_every_alias_once() {
         targets: 20,
         accounts: 2,
         pipeline_per_s: 0.0,
+        alarms_per_target: 1,
     };
     let latency = std::time::Duration::from_millis(50);
     let new = runtime.block_on(run(scenario, Path::New, latency, ""));
@@ -84,6 +85,7 @@ fn a_small_bad_day_restores_every_alias_once() {
         targets: 20,
         accounts: 1,
         pipeline_per_s: 14.0,
+        alarms_per_target: 1,
     };
     let r = runtime.block_on(run(crowded, Path::New, latency, ""));
     assert!(r.throttled_calls > 0, "{r:?}");

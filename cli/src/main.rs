@@ -285,11 +285,18 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             // The guard acts only where its credentials and region are: learned from STS, never
             // from the events it reads.
             let home = adapters::home(&config).await?;
-            // An organisation's policy: events of its member accounts act there.
-            let guard = adapters::with_member_accounts(
-                Guard::new(policy, adapters::aws_ports(&config), home).with_insights(insights),
-                &config,
-            );
+            // An organisation's policy: events of its member accounts act there. One process,
+            // the whole of the policy's share of the quotas.
+            // With GUARD_CLAIM_TABLE set, it takes its turn with the deployed guard's
+            // instances on each function.
+            let share = rollback_guard::quota::Share::per_instance(&policy.guard, 1);
+            let mut guard = Guard::new(policy, adapters::aws_ports(&config), home)
+                .with_insights(insights)
+                .with_quota_share(share);
+            if let Some(claims) = adapters::shared_claims(&config) {
+                guard = guard.with_claims(claims);
+            }
+            let guard = adapters::with_member_accounts(guard, &config);
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;

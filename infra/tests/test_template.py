@@ -243,6 +243,23 @@ def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(
     assert "AlarmStateChange" not in guard_events(template)
 
 
+def test_the_instances_share_one_claim_table_the_guard_may_only_claim_in(template):
+    resources = template["Resources"]
+    table = resources["ClaimTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "target", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "until", "Enabled": True}
+    assert table["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "Key"}
+    env = resources["GuardFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["GUARD_CLAIM_TABLE"] == {"Ref": "ClaimTable"}
+    statements = resources["GuardRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    on_table = sorted(
+        s["Action"]
+        for s in statements
+        if isinstance(s, dict) and s.get("Resource") == {"Fn::GetAtt": ["ClaimTable", "Arn"]}
+    )
+    assert on_table == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+
+
 def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
     resources = template["Resources"]
     alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
@@ -453,6 +470,7 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         "DeadLetterQueue",
         "AlarmQueue",
         "AlarmStateRule",
+        "ClaimTable",
         "GuardRole",
         "InsightRole",
         "GuardLogGroup",

@@ -13,6 +13,7 @@
 
 pub mod adapters;
 pub mod ai;
+pub mod claims;
 pub mod decision;
 pub mod fakes;
 pub mod flag;

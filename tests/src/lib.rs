@@ -327,6 +327,32 @@ impl Emulator {
         self.set_alarm(name, state).await
     }
 
+    /// A claim table as the template makes it (`ClaimTable`): key `target`.
+    pub async fn claim_table(&self, name: &str) -> Res<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        aws_sdk_dynamodb::Client::new(&self.config)
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("target")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("target")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// A metric alarm in `state` on the metrics `metrics` names, each a list of dimensions:
     /// one list is a single metric's; several are metric math's metrics, with an expression
     /// adding them up.

@@ -23,12 +23,14 @@ fn main() {
             targets: 200,
             accounts: 1,
             pipeline_per_s: 0.0,
+            alarms_per_target: 1,
         },
         Scenario {
             name: "500 targets, 10 accounts",
             targets: 500,
             accounts: 10,
             pipeline_per_s: 0.0,
+            alarms_per_target: 1,
         },
         // Deploy pipelines taking 5 of the 15/s meanwhile: more than the 3 the guard leaves
         // them, so its calls are throttled and it slows down.
@@ -37,6 +39,16 @@ fn main() {
             targets: 200,
             accounts: 1,
             pipeline_per_s: 5.0,
+            alarms_per_target: 1,
+        },
+        // Two alarms on each function (its errors, its latency), both firing at once: each
+        // alias is to move once, the second alarm finding the first's record (the cooldown).
+        Scenario {
+            name: "200 targets, 1 account, 2 alarms each",
+            targets: 200,
+            accounts: 1,
+            pipeline_per_s: 0.0,
+            alarms_per_target: 2,
         },
     ];
     let latency = Duration::from_millis(latency);

@@ -14,9 +14,13 @@ async fn main() -> Result<(), Error> {
     let insights = adapters::guard_insights(&config)?;
     let ports = adapters::aws_ports(&config);
     let share = Share::per_instance(&policy.guard, guard_function::instances()?);
+    let claims = adapters::shared_claims(&config);
     let base = config.clone();
     let function = guard_function::GuardFunction::new(
-        move |home| guard_function::guard(&policy, &ports, &insights, &base, share, home),
+        move |home| {
+            let claims = claims.clone();
+            guard_function::guard(&policy, &ports, &insights, &base, share, claims, home)
+        },
         Some(config),
     );
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {

@@ -207,3 +207,39 @@ async fn an_sns_event_is_not_taken_for_a_queued_batch() {
         .expect("success");
     assert_eq!(response["outcome"], "executed");
 }
+
+#[tokio::test]
+async fn two_alarms_of_one_function_in_a_batch_move_its_alias_once() {
+    let fakes = backends(3, "3");
+    fakes.alarms.set(
+        "orders-ai-latency-p95",
+        rollback_guard::transition::AlarmState::Alarm,
+    );
+    let function = function_over(fakes.clone());
+    let mut batch = queued(&["eventbridge-alarm.json", "eventbridge-alarm.json"]);
+    // The second message: another alarm of the same function, in ALARM at the same moment.
+    let mut text: serde_json::Value = serde_json::from_str(batch.payload.get()).expect("json");
+    let body = text["Records"][1]["body"]
+        .as_str()
+        .expect("a body")
+        .replace("orders-ai-error-rate", "orders-ai-latency-p95");
+    text["Records"][1]["body"] = body.into();
+    batch.payload = serde_json::value::RawValue::from_string(text.to_string()).expect("json");
+
+    let response = guard_function::function_handler(batch, &function)
+        .await
+        .expect("a batch response");
+    assert_eq!(response, serde_json::json!({"batchItemFailures": []}));
+    // Moved once, to the version before; the other alarm found the first's record.
+    let alias = fakes.lambda.alias("orders-ai", "live").expect("alias");
+    assert!(alias.same_routing(&AliasState::on("2")), "{alias}");
+    let moves = fakes
+        .lambda
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("UpdateAlias"))
+        .count();
+    assert_eq!(moves, 1, "{:?}", fakes.lambda.calls());
+    let sent = fakes.notifier.sent();
+    assert_eq!(sent.len(), 2, "one action, one skip: {sent:?}");
+}

@@ -27,9 +27,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod claims;
 mod members;
 
 pub use aws_config::SdkConfig;
+pub use claims::{DynamoClaims, ENV_CLAIM_TABLE};
 pub use members::AssumeRoleMembers;
 /// The EventBridge client, for functions that build an [`EventBridgeAuditBus`] themselves.
 pub type EventBridgeClient = aws_sdk_eventbridge::Client;
@@ -103,6 +105,18 @@ pub fn with_member_accounts(guard: Guard, config: &SdkConfig) -> Guard {
     }
     let members = Arc::new(AssumeRoleMembers::new(config, guard.home()));
     guard.with_members(members)
+}
+
+/// The claim table all the guard's instances share, when `GUARD_CLAIM_TABLE` names one (the
+/// template's `ClaimTable`); without, each guard keeps its claims in memory.
+pub fn shared_claims(config: &SdkConfig) -> Option<Arc<dyn crate::claims::Claims>> {
+    let table = std::env::var(ENV_CLAIM_TABLE)
+        .ok()
+        .filter(|t| !t.is_empty())?;
+    Some(Arc::new(DynamoClaims::new(
+        aws_sdk_dynamodb::Client::new(config),
+        &table,
+    )))
 }
 
 /// The real backends, built once (per cold start).

@@ -16,6 +16,7 @@ mod sweep;
 pub use crate::ports::Ports;
 pub use crate::report::{Outcome, Report};
 
+use crate::claims::{claim_key, Claims, LocalClaims};
 use crate::decision::{decide, decide_insight, decide_request, origin_refused, Decision, Mode};
 use crate::home::Home;
 use crate::insight::InsightEngine;
@@ -28,8 +29,8 @@ use crate::retry::RetryPolicy;
 use crate::transition::{Transition, Transport};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
 
 /// The guard: one per Lambda instance (or CLI run), holding the policy, the backends and
@@ -47,6 +48,11 @@ pub struct Guard {
     members: Option<accounts::Members>,
     /// The share of each account's API quotas this instance holds to, when it is held to one.
     share: Option<Share>,
+    /// One action at a time on a function, in this instance: a second alarm of the same
+    /// function in the same batch waits for the first's record, and finds its cooldown.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One automatic action on a function at a time across the instances (`claims`).
+    claims: Arc<dyn Claims>,
 }
 
 /// What moves the guard to act.
@@ -167,6 +173,8 @@ impl Guard {
             settled: Mutex::new(HashSet::new()),
             members: None,
             share: None,
+            turns: Mutex::new(HashMap::new()),
+            claims: Arc::new(LocalClaims::default()),
         }
     }
 
@@ -186,6 +194,12 @@ impl Guard {
         };
         self.ports = self.ports.in_account(quota::metered(own, share));
         self.share = Some(share);
+        self
+    }
+
+    /// Claims every instance sees (without: this instance's own).
+    pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> Self {
+        self.claims = claims;
         self
     }
 
@@ -357,14 +371,29 @@ impl Guard {
         let report = cause
             .report(Outcome::Failed, String::new())
             .on_target(target, action);
+        let turn = match mode {
+            Mode::Execute => Some(self.turn_on(&target.function).await),
+            Mode::Plan => None,
+        };
         let mut report = self
             .act_once(report, cause, target, trigger, mode, &key)
             .await;
+        drop(turn);
         // A fleet function that did not opt in: nothing changed, and nobody hears of it.
         if report.outcome != Outcome::Ignored {
             self.announce(&mut report).await;
         }
         report
+    }
+
+    /// This instance's turn to act on `function`: the actions on one function, from reading
+    /// its record to writing the next, one after the other.
+    async fn turn_on(&self, function: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(function.to_string()).or_default().clone()
+        };
+        turn.lock_owned().await
     }
 
     async fn act_once(
@@ -451,6 +480,36 @@ impl Guard {
                 ),
             );
         }
+        // Other instances: a cause that took this function first holds it off as the record
+        // does (which, on a bad day, is written after every alias has moved).
+        let claim = claim_key(
+            target.account.as_deref().unwrap_or(&self.home.account),
+            &target.function,
+        );
+        let claimed = mode == Mode::Execute && cause.automatic();
+        let mut unclaimed = None;
+        if claimed {
+            match self.claims.claim(&claim, key, now, now + cooldown).await {
+                Ok(None) => {}
+                Ok(Some(holder)) => {
+                    return report.settle(
+                        Outcome::Skipped,
+                        format!(
+                            "cooldown: another cause began acting on {} at {} ({}); no automatic action before {}",
+                            target.name,
+                            holder.at,
+                            holder.cause,
+                            holder.at + cooldown
+                        ),
+                    )
+                }
+                // Not being able to say "me first" must not stop a rollback.
+                Err(e) => {
+                    warn!(function = %claim, error = %e, "claim not taken; acting without it");
+                    unclaimed = Some(e);
+                }
+            }
+        }
         let label = cause.label();
         let ctx = Ctx {
             key: key.to_string(),
@@ -477,6 +536,17 @@ impl Guard {
             report = next;
             done = fallback;
         }
+        if let Some(e) = unclaimed {
+            report.reason = format!(
+                "{} (the claim on {claim} could not be taken: {e}; another instance may act on this function too)",
+                report.reason
+            );
+        } else if claimed && changed_nothing(&report) {
+            // It failed and changed nothing: another cause may act.
+            if let Err(e) = self.claims.release(&claim, key).await {
+                warn!(function = %claim, error = %e, "claim not given back; it ends with the cooldown");
+            }
+        }
         // Escalation watches an alarm: only alarm causes have a ladder to climb.
         if let Some((alarm, _)) = cause
             .alarm()
@@ -501,4 +571,18 @@ impl Guard {
             Action::DisableAi => self.disable_ai(report, target, ctx).await,
         }
     }
+}
+
+/// A failed action that left the target as it was: no alias moved, no environment changed,
+/// nothing recorded to undo.
+fn changed_nothing(report: &Report) -> bool {
+    let alias_moved = match (&report.alias_before, &report.alias_after) {
+        (Some(before), Some(after)) => !before.same_routing(after),
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    report.outcome == Outcome::Failed
+        && !alias_moved
+        && report.undo.is_none()
+        && report.preserved_variables.is_empty()
 }

@@ -2,6 +2,7 @@
 //! (each test binary links the whole AWS SDK; one keeps the build small and fast).
 
 mod catalog;
+mod claims;
 mod disable_ai;
 mod environment;
 mod fleet;

@@ -1,7 +1,8 @@
 //! Mitigation latency on the local emulator (`make bench`): an alarm event into a warm guard →
 //! the alias rolled back, the action recorded and announced; p50 and p99 over RUNS runs, beside
-//! the same API calls made alone through the same adapters (DescribeAlarms, ListTags,
-//! GetAlias, ListVersionsByFunction, UpdateAlias, TagResource, PutEvents, Publish). The
+//! the same API calls made alone through the same adapters (DescribeAlarms, GetFunction for the
+//! record, GetAlias, GetFunction for the version before, UpdateAlias, TagResource, PutEvents,
+//! Publish). The
 //! difference is what the guard adds. Needs the emulator: scripts/with-emulator.sh.
 
 use guard_e2e::{Sandbox, ROLLBACK};
@@ -98,7 +99,7 @@ async fn main() {
             .alarm_state(&alarm)
             .await
             .expect("DescribeAlarms");
-        ports.aliases.tags(&function).await.expect("ListTags");
+        ports.aliases.tags(&function).await.expect("GetFunction");
         let before = ports
             .aliases
             .get_alias(&function, "live")
@@ -106,9 +107,9 @@ async fn main() {
             .expect("GetAlias");
         ports
             .aliases
-            .list_versions(&function)
+            .is_published(&function, "2")
             .await
-            .expect("ListVersionsByFunction");
+            .expect("GetFunction");
         ports
             .aliases
             .update_alias(
