@@ -327,6 +327,24 @@ impl Emulator {
         self.set_alarm(name, state).await
     }
 
+    /// A fleet function on a bad day: versions 1 to 3, `live` on 3, opted in, each of `alarms`
+    /// in ALARM on its alias; the alarms' state changes (the catalog's fleet event, renamed).
+    pub async fn guarded_function(&self, function: &str, alarms: &[String]) -> Res<Vec<Value>> {
+        self.function(function, 3, "live", "3", &[]).await?;
+        self.opt_in(function, "live").await?;
+        let resource = format!("{function}:live");
+        let dims = vec![("FunctionName", function), ("Resource", resource.as_str())];
+        let mut events = Vec::with_capacity(alarms.len());
+        for alarm in alarms {
+            self.alarm_on(alarm, "ALARM", &[dims.clone()]).await?;
+            let event = event_text("eventbridge-fleet-alarm.json")
+                .replace("guarded-payments-error-rate", alarm)
+                .replace("payments", function);
+            events.push(serde_json::from_str(&event)?);
+        }
+        Ok(events)
+    }
+
     /// A claim table as the template makes it (`ClaimTable`): key `target`.
     pub async fn claim_table(&self, name: &str) -> Res<()> {
         use aws_sdk_dynamodb::types::{

@@ -24,6 +24,16 @@ fn function_over(backends: Arc<FakeBackends>) -> GuardFunction {
     GuardFunction::new(move |home| backends.guard_in(policy.clone(), home), None)
 }
 
+/// How many times the alias was moved.
+fn moves(fakes: &FakeBackends) -> usize {
+    fakes
+        .lambda
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("UpdateAlias"))
+        .count()
+}
+
 fn guard(versions: u32, on: &str) -> GuardFunction {
     function_over(backends(versions, on))
 }
@@ -177,13 +187,7 @@ async fn a_queued_batch_acts_on_each_message_and_reports_only_the_ones_not_done(
     );
     let alias = fakes.lambda.alias("orders-ai", "live").expect("alias");
     assert!(alias.same_routing(&AliasState::on("2")), "{alias}");
-    let moves = fakes
-        .lambda
-        .calls()
-        .iter()
-        .filter(|c| c.starts_with("UpdateAlias"))
-        .count();
-    assert_eq!(moves, 1, "{:?}", fakes.lambda.calls());
+    assert_eq!(moves(&fakes), 1, "{:?}", fakes.lambda.calls());
     assert_eq!(fakes.notifier.sent().len(), 1);
 }
 
@@ -233,13 +237,7 @@ async fn two_alarms_of_one_function_in_a_batch_move_its_alias_once() {
     // Moved once, to the version before; the other alarm found the first's record.
     let alias = fakes.lambda.alias("orders-ai", "live").expect("alias");
     assert!(alias.same_routing(&AliasState::on("2")), "{alias}");
-    let moves = fakes
-        .lambda
-        .calls()
-        .iter()
-        .filter(|c| c.starts_with("UpdateAlias"))
-        .count();
-    assert_eq!(moves, 1, "{:?}", fakes.lambda.calls());
+    assert_eq!(moves(&fakes), 1, "{:?}", fakes.lambda.calls());
     let sent = fakes.notifier.sent();
     assert_eq!(sent.len(), 2, "one action, one skip: {sent:?}");
 }

@@ -5,7 +5,7 @@
 //! after the other and all at once; and the batch once more, the guard not held to a share
 //! of the quotas (the emulator has none), which is what the guard itself adds. One JSON object.
 
-use guard_e2e::{event_text, home, unique, Emulator};
+use guard_e2e::{home, unique, Emulator};
 use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Guard, Outcome, Policy};
 use serde_json::{json, Value};
@@ -25,20 +25,11 @@ async fn fleet(emu: &Emulator, prefix: &str, count: usize) -> Vec<(String, Value
     for i in 0..count {
         let function = format!("{prefix}-f{i}");
         let alarm = format!("guarded-{prefix}-f{i}-errors");
-        emu.function(&function, 3, "live", "3", &[])
+        let mut events = emu
+            .guarded_function(&function, &[alarm])
             .await
-            .expect("function");
-        emu.opt_in(&function, "live").await.expect("opt in");
-        let resource = format!("{function}:live");
-        let dims = vec![
-            ("FunctionName", function.as_str()),
-            ("Resource", resource.as_str()),
-        ];
-        emu.alarm_on(&alarm, "ALARM", &[dims]).await.expect("alarm");
-        let event = event_text("eventbridge-fleet-alarm.json")
-            .replace("guarded-payments-error-rate", &alarm)
-            .replace("payments", &function);
-        out.push((function, serde_json::from_str(&event).expect("json")));
+            .expect("a guarded function");
+        out.push((function, events.remove(0)));
     }
     out
 }

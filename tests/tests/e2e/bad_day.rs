@@ -3,7 +3,7 @@
 //! between two instances as the queue's pollers split them — moving each alias once, the
 //! instances held to their share of the quotas.
 
-use guard_e2e::{event_text, home, unique, Emulator};
+use guard_e2e::{home, unique, Emulator};
 use rollback_guard::adapters::{self, DynamoClaims};
 use rollback_guard::claims::{Claim, Claims};
 use rollback_guard::quota::Share;
@@ -57,23 +57,16 @@ async fn two_alarms_on_each_function_split_between_instances_move_each_alias_onc
     let mut batches: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
     for i in 0..functions {
         let function = format!("{prefix}-f{i}");
-        emu.function(&function, 3, "live", "3", &[])
+        let alarms: Vec<String> = (0..2)
+            .map(|k| format!("guarded-{prefix}-f{i}-alarm{k}"))
+            .collect();
+        let events = emu
+            .guarded_function(&function, &alarms)
             .await
-            .expect("function");
-        emu.opt_in(&function, "live").await.expect("opt in");
-        let resource = format!("{function}:live");
-        for (k, batch) in batches.iter_mut().enumerate() {
-            let alarm = format!("guarded-{prefix}-f{i}-alarm{k}");
-            let dims = vec![
-                ("FunctionName", function.as_str()),
-                ("Resource", resource.as_str()),
-            ];
-            emu.alarm_on(&alarm, "ALARM", &[dims]).await.expect("alarm");
-            let event = event_text("eventbridge-fleet-alarm.json")
-                .replace("guarded-payments-error-rate", &alarm)
-                .replace("payments", &function);
-            // The pollers split them: each function's two alarms in two instances.
-            batch.push(serde_json::from_str(&event).expect("json"));
+            .expect("a guarded function");
+        // The pollers split them: each function's two alarms in two instances.
+        for (batch, event) in batches.iter_mut().zip(events) {
+            batch.push(event);
         }
     }
     let policy = Policy::from_toml(&format!(
