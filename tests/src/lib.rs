@@ -336,7 +336,8 @@ impl Emulator {
         let dims = vec![("FunctionName", function), ("Resource", resource.as_str())];
         let mut events = Vec::with_capacity(alarms.len());
         for alarm in alarms {
-            self.alarm_on(alarm, "ALARM", std::slice::from_ref(&dims)).await?;
+            self.alarm_on(alarm, "ALARM", std::slice::from_ref(&dims))
+                .await?;
             let event = event_text("eventbridge-fleet-alarm.json")
                 .replace("guarded-payments-error-rate", alarm)
                 .replace("payments", function);

@@ -124,9 +124,92 @@ async fn watch_and_invoke_serve_both_functions_against_the_emulators() {
     assert_eq!(s.alias().await, "2");
     assert_eq!(s.notifications().await.len(), 1);
 
+    // The same alarm again and an event of another source, through a real queue, as the
+    // alarm queue's poller hands them over: the duplicate already done, only the other one
+    // reported back.
+    let bad = guard_e2e::event_text("bad-wrong-source.json");
+    let (batch, bad_id) = queued(&s, &[std::fs::read_to_string(&alarm).expect("alarm"), bad]).await;
+    let batch_file = dir.path().join("batch.json");
+    std::fs::write(&batch_file, batch.to_string()).expect("batch");
+    let answer = tokio::task::block_in_place(|| watcher.invoke("guard-function", &batch_file));
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": bad_id}]})
+    );
+    assert_eq!(s.alias().await, "2", "moved once");
+
     let sample = root().join("events/insight-sample.json");
     let insight = tokio::task::block_in_place(|| watcher.invoke("ai-insight", &sample));
     assert_eq!(insight["stream_id"], "support-ai");
     assert_eq!(insight["insight"]["source"], "model", "{insight}");
     drop(watcher);
+}
+
+/// `bodies` sent to a queue of the emulator and received back, as the event Lambda's SQS
+/// poller builds from the messages; the id of the last message.
+async fn queued(s: &Sandbox, bodies: &[String]) -> (Value, String) {
+    let (url, arn) = s
+        .emu
+        .queue(&guard_e2e::unique("alarm-queue"))
+        .await
+        .expect("queue");
+    for body in bodies {
+        s.emu
+            .sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+    let mut records = Vec::new();
+    let mut ids = Vec::new();
+    while records.len() < bodies.len() {
+        let out = s
+            .emu
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        for m in out.messages() {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), Value::from(v.as_str())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.push(m.message_id().unwrap_or_default().to_string());
+            records.push(serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }));
+        }
+    }
+    // In the order sent (a standard queue does not promise it).
+    let order: Vec<usize> = bodies
+        .iter()
+        .map(|b| {
+            records
+                .iter()
+                .position(|r| r["body"] == b.as_str())
+                .expect("every message received")
+        })
+        .collect();
+    let records: Vec<Value> = order.iter().map(|i| records[*i].clone()).collect();
+    let last = ids[*order.last().expect("a message")].clone();
+    (serde_json::json!({ "Records": records }), last)
 }
