@@ -141,6 +141,34 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Brings the AI (or the rolled-back release) back gradually: the alias's traffic shifted to
+    /// the version in steps, the first at once, each next one by the guard's schedule only
+    /// while every alarm the target's triggers watch is OK; an ALARM aborts it.
+    Reenable {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long)]
+        target: String,
+        /// Percent of the traffic at each step, rising to 100.
+        #[arg(long, default_value = "10,50,100")]
+        steps: String,
+        /// The wait between steps (1m to 1d).
+        #[arg(long, default_value = "5m")]
+        every: String,
+        /// The version to bring back (default: the one the guard's last action moved away
+        /// from); a published version, never $LATEST.
+        #[arg(long)]
+        version: Option<String>,
+        /// Who starts or cancels it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Where the re-enable in progress stands.
+        #[arg(long, conflicts_with = "cancel")]
+        status: bool,
+        /// Stops the re-enable in progress where it stands.
+        #[arg(long)]
+        cancel: bool,
+    },
     /// Ends a target's pause now.
     Resume {
         #[arg(long)]
@@ -425,6 +453,52 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             .await
             .map_err(|e| format!("pause refused: {e}"))?;
             println!("{target}: {pause}; resume early with: guard resume --target {target}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reenable {
+            policy,
+            target,
+            steps,
+            every,
+            version,
+            by,
+            status,
+            cancel,
+        } => {
+            let policy = load_policy(policy.as_deref())?;
+            let config = adapters::sdk_config().await;
+            let home = adapters::home(&config).await?;
+            let guard = adapters::with_member_accounts(
+                Guard::new(policy, adapters::aws_ports(&config), home),
+                &config,
+            );
+            let by = who(by);
+            if status {
+                match guard.reenable_status(&target).await? {
+                    Some(plan) => println!("{target}: {}", plan.describe()),
+                    None => println!("{target}: no re-enable in progress"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let report = if cancel {
+                guard.cancel_reenable(&target, &by).await
+            } else {
+                let request = rollback_guard::guard::ReenableRequest {
+                    steps: rollback_guard::reenable::parse_steps(&steps)?,
+                    every: rollback_guard::reenable::parse_every(&every)?,
+                    version,
+                    by,
+                };
+                guard.start_reenable(&target, &request).await
+            }
+            .map_err(|e| format!("reenable refused: {e}"))?;
+            println!("{target}: {}: {}", report.outcome.as_str(), report.reason);
+            for note in &report.notes {
+                println!("{target}: note: {note}");
+            }
+            if report.outcome == Outcome::Failed || !report.notes.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume {

@@ -580,3 +580,48 @@ async fn account_reaches_a_member_account_through_the_member_role() {
         String::from_utf8_lossy(&unlisted.stderr).contains("may not act in account 444444444444")
     );
 }
+
+/// `guard reenable` after the guard rolled an alias back: the first step at once, its status,
+/// a second start refused, cancel leaving the alias where it stands.
+#[tokio::test]
+async fn reenable_starts_reports_and_cancels_against_the_emulator() {
+    let (emu, name, dir) = function_with_files("3").await;
+    let (policy, event) = dir.files();
+    // No cooldown, so the way back may start at once.
+    let with_no_cooldown = format!(
+        "[guard]\ncooldown_minutes = 0\n\n{}",
+        std::fs::read_to_string(policy).expect("policy")
+    );
+    std::fs::write(policy, with_no_cooldown).expect("policy");
+    ok(&guard(&["replay", "--policy", policy, event]));
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
+
+    let started = ok(&guard(&[
+        "reenable", "--policy", policy, "--target", &name, "--every", "2m", "--by", "oncall",
+    ]));
+    assert!(
+        started.contains("executed: re-enabling version 3"),
+        "{started}"
+    );
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2 + 3=0.1");
+    let status = ok(&guard(&[
+        "reenable", "--policy", policy, "--target", &name, "--status",
+    ]));
+    assert!(status.contains("step 1 of 3"), "{status}");
+    let twice = guard(&["reenable", "--policy", policy, "--target", &name]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("already in progress"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+    let cancelled = ok(&guard(&[
+        "reenable", "--policy", policy, "--target", &name, "--cancel", "--by", "oncall",
+    ]));
+    assert!(cancelled.contains("cancelled by oncall"), "{cancelled}");
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2 + 3=0.1");
+    let none = ok(&guard(&[
+        "reenable", "--policy", policy, "--target", &name, "--status",
+    ]));
+    assert!(none.contains("no re-enable in progress"), "{none}");
+}

@@ -549,6 +549,7 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         "rollback-guard:escalation",
         "rollback-guard:blind",
         "rollback-guard:muted",
+        "rollback-guard:reenable",
     ]
     own = {"ForAllValues:StringLike": {"aws:TagKeys": record_keys}}
     assert statements["RecordOnProtectedFunction"]["Resource"] == function

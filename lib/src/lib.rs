@@ -28,6 +28,7 @@ pub mod policy;
 pub mod ports;
 pub mod quota;
 pub mod record;
+pub mod reenable;
 pub mod report;
 pub mod retry;
 pub mod rollback;

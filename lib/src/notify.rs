@@ -31,6 +31,17 @@ pub struct AuditEvent {
 
 /// The audit detail-type for an outcome; `None` for outcomes that are not about an action.
 pub fn detail_type(outcome: Outcome, action: Option<&str>) -> Option<&'static str> {
+    if let Some(kind) = action.and_then(|a| a.strip_prefix("reenable-")) {
+        return match (outcome, kind) {
+            (Outcome::Executed, "step") => Some("Re-enable Step"),
+            (Outcome::Executed, "complete") => Some("Re-enable Completed"),
+            (Outcome::Executed, "abort") => Some("Re-enable Aborted"),
+            (Outcome::Executed, "cancel") => Some("Re-enable Cancelled"),
+            (Outcome::Failed, _) => Some("Re-enable Failed"),
+            (Outcome::Skipped, _) => Some("Re-enable Held"),
+            _ => None,
+        };
+    }
     match outcome {
         Outcome::Executed if action == Some(Action::DisableAi.as_str()) => Some("AI Disabled"),
         Outcome::Executed => Some("Rollback Executed"),
@@ -110,19 +121,40 @@ pub fn notification(r: &Report) -> Notification {
         (Some(b), None) => format!("{alias} on {}", b.version),
         _ => alias.to_string(),
     };
-    let headline = match r.outcome {
-        Outcome::Executed if disable => format!("AI disabled on {target}: {versions}"),
-        Outcome::Failed if disable => format!("AI disable FAILED for {target}"),
-        Outcome::Planned if disable => format!("AI disable planned for {target}"),
-        Outcome::Executed if canary => format!("Canary aborted on {target}: {versions}"),
-        Outcome::Executed => format!("Rolled back {target}: {versions}"),
-        Outcome::Failed => format!("Rollback FAILED for {target} ({alias})"),
-        Outcome::Skipped => format!("Rollback held back for {target} (cooldown)"),
-        Outcome::Planned if canary => format!("Canary abort planned on {target}: {versions}"),
-        Outcome::Planned => format!("Rollback planned for {target}: {versions}"),
-        other => format!("Rollback {} for {target}", other.as_str()),
+    let routing = match (&r.alias_before, &r.alias_after) {
+        (Some(b), Some(a)) => format!("{alias}: {b} -> {a}"),
+        _ => alias.to_string(),
     };
-    let subject = subject(&format!("{headline} - alarm {alarm}"));
+    let reenable = r.action.is_some_and(|a| a.starts_with("reenable-"));
+    let headline = match (r.outcome, r.action.unwrap_or("")) {
+        (Outcome::Executed, "reenable-step") => format!("Re-enable step on {target}: {routing}"),
+        (Outcome::Executed, "reenable-complete") => {
+            format!("Re-enable complete on {target}: {routing}")
+        }
+        (Outcome::Executed, "reenable-abort") => {
+            format!("Re-enable ABORTED on {target}: {routing}")
+        }
+        (Outcome::Executed, "reenable-cancel") => {
+            format!("Re-enable cancelled on {target}: {routing}")
+        }
+        (Outcome::Failed, _) if reenable => {
+            format!("Re-enable FAILED or stopped on {target} ({alias})")
+        }
+        (Outcome::Executed, _) if disable => format!("AI disabled on {target}: {versions}"),
+        (Outcome::Failed, _) if disable => format!("AI disable FAILED for {target}"),
+        (Outcome::Planned, _) if disable => format!("AI disable planned for {target}"),
+        (Outcome::Executed, _) if canary => format!("Canary aborted on {target}: {versions}"),
+        (Outcome::Executed, _) => format!("Rolled back {target}: {versions}"),
+        (Outcome::Failed, _) => format!("Rollback FAILED for {target} ({alias})"),
+        (Outcome::Skipped, _) => format!("Rollback held back for {target} (cooldown)"),
+        (Outcome::Planned, _) if canary => format!("Canary abort planned on {target}: {versions}"),
+        (Outcome::Planned, _) => format!("Rollback planned for {target}: {versions}"),
+        (other, _) => format!("Rollback {} for {target}", other.as_str()),
+    };
+    let subject = match &r.alarm {
+        None if reenable => subject(&headline),
+        _ => subject(&format!("{headline} - alarm {alarm}")),
+    };
 
     let mut body = String::new();
     let _ = writeln!(body, "rollback-guard: {headline}.");

@@ -1,6 +1,6 @@
 //! The pipeline, as an event travels: intake and decision (here), [`confirm`] the alarm, the
 //! action ([`alias`], [`disable_ai`]), the [`record`] of it, [`escalate`] to the ladder's next
-//! rung, the scheduled [`sweep`], and [`announce`] the outcome. Talks to AWS only through the
+//! rung, the way back ([`reenable`]), the scheduled [`sweep`], and [`announce`] the outcome. Talks to AWS only through the
 //! ports; the shared [`Report`] and [`Outcome`] live below every step, in `crate::report`.
 
 mod accounts;
@@ -11,7 +11,10 @@ mod disable_ai;
 mod escalate;
 mod fleet;
 mod record;
+mod reenable;
 mod sweep;
+
+pub use reenable::ReenableRequest;
 
 pub use crate::ports::Ports;
 pub use crate::report::{Outcome, Report};
@@ -25,6 +28,7 @@ use crate::policy::{Action, Policy, Target, Trigger};
 use crate::ports::AccountPorts;
 use crate::quota::{self, Share};
 use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange, Pause};
+use crate::reenable::Reenable;
 use crate::retry::RetryPolicy;
 use crate::transition::{Transition, Transport};
 use chrono::{DateTime, Utc};
@@ -463,6 +467,13 @@ impl Guard {
             .filter(|p| mode == Mode::Execute && cause.automatic() && p.holds(now))
         {
             return report.stand_down(format!("{} is {pause}", target.name));
+        }
+        // A re-enable in progress: an alarm of the target in ALARM aborts it, and that is all
+        // this transition does (the traffic goes back to where it was before it began).
+        if let Some(plan) = Reenable::from_tags(&tags).filter(|_| mode == Mode::Execute) {
+            if let Some((alarm, _)) = cause.alarm() {
+                return self.abort(report, target, &plan, alarm, key, now).await;
+            }
         }
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
         if let Some(r) = record

@@ -48,7 +48,10 @@ impl Guard {
     }
 
     /// `function`'s tags, read with retries.
-    async fn read_tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
+    pub(super) async fn read_tags(
+        &self,
+        function: &str,
+    ) -> Result<BTreeMap<String, String>, PortError> {
         self.retry
             .run("GetFunction", || self.ports.aliases.tags(function))
             .await

@@ -65,6 +65,17 @@ impl Guard {
         for target in self.policy.targets.iter().filter(here) {
             steps.extend(self.blindness(target, now).await);
         }
+        for target in self.policy.targets.iter().filter(here) {
+            if let Some(mut r) = self.reenable_step(target, now).await {
+                // Steps, completions, aborts and stops are announced; a hold or a failed read
+                // is the check's (its error alarm), not a page every minute.
+                let moved = r.action.is_some_and(|a| a.starts_with("reenable-"));
+                if moved && r.outcome != Outcome::Skipped {
+                    self.announce(&mut r).await;
+                }
+                steps.push(r);
+            }
+        }
         steps.extend(self.sweep_fleet(now).await);
         let mut seen = HashSet::new();
         for trigger in self.policy.triggers.iter().filter(|t| t.actions.len() > 1) {
@@ -81,11 +92,8 @@ impl Guard {
         steps
     }
 
-    /// Watched alarms of `target` in INSUFFICIENT_DATA, or with their actions disabled (while
-    /// the guard honours that), for longer than `blind_after_minutes`: each warned about once
-    /// per spell (recorded in the target's tags). How long actions have been disabled is what
-    /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
-    async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
+    /// The alarms `target`'s triggers watch, read now; and what could not be read.
+    pub(super) async fn watched_alarms(&self, target: &Target) -> (Vec<AlarmStatus>, Vec<String>) {
         let mut watched = Vec::new();
         let mut failed = Vec::new();
         for pattern in self
@@ -104,6 +112,15 @@ impl Guard {
                 Err(e) => failed.push(format!("cannot check the alarms of {}: {e}", target.name)),
             }
         }
+        (watched, failed)
+    }
+
+    /// Watched alarms of `target` in INSUFFICIENT_DATA, or with their actions disabled (while
+    /// the guard honours that), for longer than `blind_after_minutes`: each warned about once
+    /// per spell (recorded in the target's tags). How long actions have been disabled is what
+    /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
+    async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
+        let (watched, failed) = self.watched_alarms(target).await;
         let mut reports: Vec<Report> = failed
             .into_iter()
             .map(|why| Report::failed_on(target, why))

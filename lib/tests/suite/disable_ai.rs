@@ -488,3 +488,45 @@ async fn a_failed_publish_leaves_a_known_state_and_a_retry_completes_it() {
     assert_eq!(retry.outcome, Outcome::Executed, "{}", retry.reason);
     assert_eq!(w.alias(), AliasState::on("4"));
 }
+
+/// After the AI was switched off, the way back is to an AI-on version: the one it was switched
+/// off from by default; a version named with its flag off is refused; nothing starts while the
+/// ladder's next rung may still act.
+#[tokio::test]
+async fn reenable_after_ai_disabled_brings_back_an_ai_on_version_only() {
+    use rollback_guard::guard::ReenableRequest;
+    let w = World::with_ai_disabled().await;
+    let guard = w.guard();
+    let request = |version: Option<&str>| ReenableRequest {
+        steps: vec![10, 50, 100],
+        every: chrono::Duration::minutes(5),
+        version: version.map(str::to_string),
+        by: "alice".into(),
+    };
+    w.clock.advance(chrono::Duration::minutes(31));
+    let pending = guard.start_reenable("support-ai", &request(None)).await;
+    assert!(
+        pending
+            .as_ref()
+            .is_err_and(|e| e.contains("escalation is pending")),
+        "{pending:?}"
+    );
+    // The alarm recovered: the schedule cancels the rung.
+    w.alarms.set(ALARM, AlarmState::Ok);
+    guard.handle(&event("schedule.json"), false).await;
+    let off = guard
+        .start_reenable("support-ai", &request(Some("4")))
+        .await;
+    assert!(
+        off.as_ref().is_err_and(|e| e.contains("AI_ENABLED=false")),
+        "{off:?}"
+    );
+    let report = guard
+        .start_reenable("support-ai", &request(None))
+        .await
+        .expect("started");
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    let mut want = AliasState::on("4");
+    want.weights.insert("3".into(), 0.1);
+    assert_eq!(w.alias(), want);
+}

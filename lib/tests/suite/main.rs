@@ -14,6 +14,7 @@ mod operator;
 mod organisation;
 mod pipeline;
 mod policy;
+mod reenable;
 mod robustness;
 mod stand_down;
 mod triggers;

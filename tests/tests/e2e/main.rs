@@ -9,6 +9,7 @@ mod elsewhere;
 mod fleet;
 mod insight;
 mod organisation;
+mod reenable;
 mod rollback;
 mod schedule;
 mod stand_down;
