@@ -563,7 +563,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-/// `name  function:alias  guarded|paused…  serving …  stable …  alarms …  last …`, tab-separated.
+/// `name  function:alias  guarded|paused…  serving …  stable …  alarms …  last …` and a
+/// re-enable in progress, tab-separated.
 fn target_line(t: &targets::TargetView) -> String {
     let alias = t.alias.as_deref().unwrap_or("(no alias)");
     let state = t.pause.as_deref().unwrap_or("guarded");
@@ -576,14 +577,18 @@ fn target_line(t: &targets::TargetView) -> String {
     } else {
         t.alarms.join(",")
     };
-    format!(
+    let mut line = format!(
         "{}\t{}:{alias}\t{state}\t{} serving {serving}\tstable {}\talarms {alarms}\tlast {}",
         t.name,
         t.function,
         t.source,
         t.stable.as_deref().unwrap_or("none"),
         t.last_action.as_deref().unwrap_or("none"),
-    )
+    );
+    if let Some(plan) = &t.reenable {
+        line.push_str(&format!("\t{plan}"));
+    }
+    line
 }
 
 async fn backtest(archive: &str, from: &str, to: &str, name: Option<String>) -> Result<(), String> {

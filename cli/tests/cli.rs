@@ -608,6 +608,11 @@ async fn reenable_starts_reports_and_cancels_against_the_emulator() {
         "reenable", "--policy", policy, "--target", &name, "--status",
     ]));
     assert!(status.contains("step 1 of 3"), "{status}");
+    let listed = ok(&guard(&["targets", "--policy", policy]));
+    assert!(
+        listed.contains("re-enabling version 3 on alias live"),
+        "{listed}"
+    );
     let twice = guard(&["reenable", "--policy", policy, "--target", &name]);
     assert_eq!(twice.status.code(), Some(2));
     assert!(

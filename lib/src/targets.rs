@@ -10,6 +10,7 @@ use crate::operator::OperatorError;
 use crate::policy::{Policy, Target};
 use crate::ports::{AlarmStates, AlarmStatus, AliasManager, Clock, PortError};
 use crate::record::{stable_tag, ActionRecord, Pause};
+use crate::reenable::Reenable;
 use crate::retry::RetryPolicy;
 use crate::rollback::AliasState;
 use crate::transition::rfc3339_millis;
@@ -35,6 +36,8 @@ pub struct TargetView {
     pub last_action: Option<String>,
     /// The pause in force.
     pub pause: Option<String>,
+    /// A re-enable in progress (`guard reenable`): where it stands.
+    pub reenable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -212,5 +215,6 @@ async fn view_of(
         pause: Pause::from_tags(tags)
             .filter(|p| p.holds(now))
             .map(|p| p.to_string()),
+        reenable: Reenable::from_tags(tags).map(|r| r.describe()),
     })
 }
