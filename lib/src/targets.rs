@@ -1,9 +1,9 @@
 //! `guard targets`: what the guard protects, as it stands now. The policy's named targets, and
 //! with fleet triggers every function that opted in: its alias, the version it serves (and
 //! weights), the recorded stable version, the alarms that watch it, the guard's last action,
-//! a pause, a re-enable in progress. And what leaves the guard blind or idle without anyone noticing: an opted-in
-//! function no alarm watches, an alarm of a fleet trigger naming a function that did not opt
-//! in, or naming no alias at all.
+//! a pause, a re-enable in progress. And what leaves the guard blind or idle without anyone
+//! noticing: an opted-in function no alarm watches, an alarm of a fleet trigger naming a
+//! function that did not opt in, or naming no alias at all.
 
 use crate::fleet::{self, protected_alias};
 use crate::operator::OperatorError;
