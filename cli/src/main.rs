@@ -250,6 +250,25 @@ async fn target_ports(
         .ports)
 }
 
+/// The guard the commands that act through it run (`replay`, `reenable`), as the function
+/// builds its own: where its credentials and region are (learned from STS, never from an
+/// event), with insights, the whole of the policy's share of the quotas (one process), the
+/// shared claim table when `GUARD_CLAIM_TABLE` names it (taking turns with the deployed
+/// guard's instances), and an organisation's member accounts.
+async fn acting_guard(policy: Policy) -> Result<Guard, String> {
+    let config = adapters::sdk_config().await;
+    let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
+    let home = adapters::home(&config).await?;
+    let share = rollback_guard::quota::Share::per_instance(&policy.guard, 1);
+    let mut guard = Guard::new(policy, adapters::aws_ports(&config), home)
+        .with_insights(insights)
+        .with_quota_share(share);
+    if let Some(claims) = adapters::shared_claims(&config) {
+        guard = guard.with_claims(claims);
+    }
+    Ok(adapters::with_member_accounts(guard, &config))
+}
+
 /// Who runs the command: `--by`/`--requested-by`, else $USER.
 fn who(given: Option<String>) -> String {
     given
@@ -307,24 +326,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             dry_run,
             events,
         } => {
-            let policy = load_policy(policy.as_deref())?;
-            let config = adapters::sdk_config().await;
-            let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
-            // The guard acts only where its credentials and region are: learned from STS, never
-            // from the events it reads.
-            let home = adapters::home(&config).await?;
-            // An organisation's policy: events of its member accounts act there. One process,
-            // the whole of the policy's share of the quotas.
-            // With GUARD_CLAIM_TABLE set, it takes its turn with the deployed guard's
-            // instances on each function.
-            let share = rollback_guard::quota::Share::per_instance(&policy.guard, 1);
-            let mut guard = Guard::new(policy, adapters::aws_ports(&config), home)
-                .with_insights(insights)
-                .with_quota_share(share);
-            if let Some(claims) = adapters::shared_claims(&config) {
-                guard = guard.with_claims(claims);
-            }
-            let guard = adapters::with_member_accounts(guard, &config);
+            let guard = acting_guard(load_policy(policy.as_deref())?).await?;
             let mut failed = false;
             for file in events {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
@@ -465,13 +467,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             status,
             cancel,
         } => {
-            let policy = load_policy(policy.as_deref())?;
-            let config = adapters::sdk_config().await;
-            let home = adapters::home(&config).await?;
-            let guard = adapters::with_member_accounts(
-                Guard::new(policy, adapters::aws_ports(&config), home),
-                &config,
-            );
+            let guard = acting_guard(load_policy(policy.as_deref())?).await?;
             let by = who(by);
             if status {
                 match guard.reenable_status(&target).await? {
