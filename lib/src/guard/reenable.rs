@@ -5,7 +5,7 @@
 //! routing before and after. The plan is in the function's tags (`crate::reenable`).
 
 use crate::policy::{Action, Target};
-use crate::ports::PortError;
+use crate::ports::{AlarmStatus, PortError};
 use crate::record::{fingerprint, ActionRecord, AliasChange, Escalation};
 use crate::reenable::{Reenable, Verdict};
 use crate::report::{Outcome, Report};
@@ -277,9 +277,13 @@ impl Guard {
 
     /// The schedule's turn: the next step when due and every watched alarm is OK; an abort
     /// when one is in ALARM; held (not announced) otherwise. `None`: no plan, or not due.
+    /// `watched`: the alarms the target's triggers watch, as the schedule just read them;
+    /// `failed`: those it could not read (then nothing advances).
     pub(super) async fn reenable_step(
         &self,
         target: &Target,
+        watched: &[AlarmStatus],
+        failed: &[String],
         now: DateTime<Utc>,
     ) -> Option<Report> {
         // A function that does not exist has no re-enable in progress (its target's own
@@ -295,12 +299,11 @@ impl Guard {
             }
         };
         let plan = Reenable::from_tags(&tags)?;
-        let (watched, failed) = self.watched_alarms(target).await;
-        if let Some(why) = failed.into_iter().next() {
-            return Some(Report::failed_on(target, why));
+        if let Some(why) = failed.first() {
+            return Some(Report::failed_on(target, why.clone()));
         }
         let alarms: Vec<(String, AlarmState)> =
-            watched.into_iter().map(|a| (a.name, a.state)).collect();
+            watched.iter().map(|a| (a.name.clone(), a.state)).collect();
         let report = reenable_report(target, STEP, &plan);
         match plan.verdict(now, &alarms) {
             Verdict::Wait => None,

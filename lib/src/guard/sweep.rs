@@ -62,11 +62,15 @@ impl Guard {
     pub(super) async fn sweep_steps(&self, now: DateTime<Utc>) -> Vec<Report> {
         let mut steps = Vec::new();
         let here = |t: &&Target| t.account.as_deref() == Some(self.home.account.as_str());
+        // Each target's watched alarms read once: for its blindness, then for its re-enable.
+        let mut watched = Vec::new();
         for target in self.policy.targets.iter().filter(here) {
-            steps.extend(self.blindness(target, now).await);
+            let (alarms, failed) = self.watched_alarms(target).await;
+            steps.extend(self.blindness(target, &alarms, &failed, now).await);
+            watched.push((target, alarms, failed));
         }
-        for target in self.policy.targets.iter().filter(here) {
-            if let Some(mut r) = self.reenable_step(target, now).await {
+        for (target, alarms, failed) in watched {
+            if let Some(mut r) = self.reenable_step(target, &alarms, &failed, now).await {
                 // Steps, completions, aborts and stops are announced; a hold or a failed read
                 // is the check's (its error alarm), not a page every minute.
                 let moved = r.action.is_some_and(|a| a.starts_with("reenable-"));
@@ -93,7 +97,7 @@ impl Guard {
     }
 
     /// The alarms `target`'s triggers watch, read now; and what could not be read.
-    pub(super) async fn watched_alarms(&self, target: &Target) -> (Vec<AlarmStatus>, Vec<String>) {
+    async fn watched_alarms(&self, target: &Target) -> (Vec<AlarmStatus>, Vec<String>) {
         let mut watched = Vec::new();
         let mut failed = Vec::new();
         for pattern in self
@@ -119,13 +123,18 @@ impl Guard {
     /// the guard honours that), for longer than `blind_after_minutes`: each warned about once
     /// per spell (recorded in the target's tags). How long actions have been disabled is what
     /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
-    async fn blindness(&self, target: &Target, now: DateTime<Utc>) -> Vec<Report> {
-        let (watched, failed) = self.watched_alarms(target).await;
+    async fn blindness(
+        &self,
+        target: &Target,
+        watched: &[AlarmStatus],
+        failed: &[String],
+        now: DateTime<Utc>,
+    ) -> Vec<Report> {
         let mut reports: Vec<Report> = failed
-            .into_iter()
-            .map(|why| Report::failed_on(target, why))
+            .iter()
+            .map(|why| Report::failed_on(target, why.clone()))
             .collect();
-        if !self.may_be_blind(&watched, now) {
+        if !self.may_be_blind(watched, now) {
             return reports;
         }
         let tags = match self.read_record(&target.function).await {
@@ -135,7 +144,7 @@ impl Guard {
                 return reports;
             }
         };
-        reports.extend(self.warn_blind(target, &watched, &tags, now).await);
+        reports.extend(self.warn_blind(target, watched, &tags, now).await);
         reports
     }
 
