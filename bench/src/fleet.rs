@@ -24,8 +24,8 @@ use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda
 use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::policy::AlarmPattern;
 use rollback_guard::ports::{
-    AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, FunctionSettings,
-    MemberAccounts, PortError, Ports,
+    AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, DeploymentGroup, DeploymentNow,
+    Deployments, FunctionSettings, MemberAccounts, PortError, Ports, Shift, Stopping,
 };
 use rollback_guard::quota::Share;
 use rollback_guard::retry::RetryPolicy;
@@ -372,6 +372,37 @@ impl Claims for SharedClaims {
     }
 }
 
+/// CodeDeploy, with no deployment in progress (the bad day is not a deploy day), each call
+/// taking the latency: the guard asks it once before each action.
+struct IdleCodeDeploy {
+    latency: Duration,
+}
+
+#[async_trait::async_trait]
+impl Deployments for IdleCodeDeploy {
+    async fn unfinished(&self, _: Option<&DeploymentGroup>) -> Result<Vec<String>, PortError> {
+        tokio::time::sleep(self.latency).await;
+        Ok(Vec::new())
+    }
+
+    async fn shift(&self, _: &str) -> Result<Option<Shift>, PortError> {
+        tokio::time::sleep(self.latency).await;
+        Ok(None)
+    }
+
+    async fn stop(&self, id: &str) -> Result<Stopping, PortError> {
+        Err(PortError::Other(format!(
+            "no deployment {id} in the simulation"
+        )))
+    }
+
+    async fn deployment(&self, id: &str) -> Result<DeploymentNow, PortError> {
+        Err(PortError::Other(format!(
+            "no deployment {id} in the simulation"
+        )))
+    }
+}
+
 /// One account of the scenario: its functions and alarms, behind the quota.
 struct Account {
     lambda: Arc<FakeLambda>,
@@ -448,6 +479,7 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
                 account: id.clone(),
                 quota: quota.clone(),
             }),
+            deployments: Arc::new(IdleCodeDeploy { latency }),
         };
         accounts.push((id, Account { lambda, ports }));
     }
@@ -468,6 +500,7 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             aliases: central.aliases.clone(),
             functions: central.functions.clone(),
             alarms: central.alarms.clone(),
+            deployments: central.deployments.clone(),
             notifier: Arc::new(FakeNotifier::default()),
             audit: Arc::new(FakeAuditBus::default()),
             clock: Arc::new(FakeClock::at(

@@ -25,6 +25,7 @@ pub fn target_of(watched: &WatchedAlias) -> Target {
         ai_flag: DEFAULT_AI_FLAG.into(),
         fleet: true,
         account: None,
+        codedeploy: None,
     }
 }
 
@@ -38,6 +39,7 @@ pub fn requested(function: &str) -> Target {
         ai_flag: DEFAULT_AI_FLAG.into(),
         fleet: true,
         account: None,
+        codedeploy: None,
     }
 }
 

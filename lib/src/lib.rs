@@ -7,13 +7,14 @@
 //! Reading order: [`transition`] (the one normalised event), [`intake`] (three transports into
 //! it; [`watched`] reads the function alias an alarm's metrics name), [`policy`], [`home`]
 //! (where the guard may act), [`fleet`] (opt-in by tag), [`decision`] (pure), [`rollback`]
-//! (pure alias planning), [`quota`] (the guard's share of AWS's API quotas), then [`guard`] (the pipeline over the [`ports`], a module per step;
+//! (pure alias planning), [`codedeploy`] (living beside CodeDeploy), [`quota`] (the guard's share of AWS's API quotas), then [`guard`] (the pipeline over the [`ports`], a module per step;
 //! the [`report`] they share), [`operator`] and [`targets`] (the CLI's commands), [`adapters`]
 //! (AWS SDK) and [`fakes`] (in memory).
 
 pub mod adapters;
 pub mod ai;
 pub mod claims;
+pub mod codedeploy;
 pub mod decision;
 pub mod fakes;
 pub mod flag;

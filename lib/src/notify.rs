@@ -87,6 +87,8 @@ pub fn report_json(r: &Report) -> Value {
         "insight": r.insight,
         "insight_fallback": r.insight_fallback,
         "undo": r.undo,
+        "codedeploy_deployment": r.deployment,
+        "codedeploy": r.codedeploy,
         "notes": r.notes,
     })
 }
@@ -140,6 +142,10 @@ pub fn notification(r: &Report) -> Notification {
         (Outcome::Failed, _) if reenable => {
             format!("Re-enable FAILED or stopped on {target} ({alias})")
         }
+        (Outcome::Executed, _) if r.deployment.is_some() && !disable => format!(
+            "CodeDeploy deployment {} stopped and rolled back on {target}: {versions}",
+            r.deployment.as_deref().unwrap_or_default()
+        ),
         (Outcome::Executed, _) if disable => format!("AI disabled on {target}: {versions}"),
         (Outcome::Failed, _) if disable => format!("AI disable FAILED for {target}"),
         (Outcome::Planned, _) if disable => format!("AI disable planned for {target}"),
@@ -228,6 +234,9 @@ pub fn notification(r: &Report) -> Notification {
         None => {
             let _ = writeln!(body, "How to undo: nothing was changed.");
         }
+    }
+    for line in &r.codedeploy {
+        let _ = writeln!(body, "CodeDeploy: {line}");
     }
     for note in &r.notes {
         let _ = writeln!(body, "Note: {note}");

@@ -114,6 +114,14 @@ pub async fn undo(
             "the guard has no recorded action on {function}: nothing to undo"
         ))
     })?;
+    if let (Some(deployment), Some(change)) = (&record.deployment, &record.alias) {
+        if !change.before.weights.is_empty() {
+            return Err(OperatorError::Refused(format!(
+                "the guard's last action on {function} stopped CodeDeploy deployment {deployment}, whose rollback put alias {} on {}: undoing it would split the alias between two versions again, which later deployments fail on. Deploy again to resume the release",
+                change.alias, change.after
+            )));
+        }
+    }
     if record.action == UNDO_ACTION {
         return Err(OperatorError::Refused(format!(
             "the last recorded change to {function} already was an undo, at {}",
@@ -188,6 +196,7 @@ pub async fn undo(
             name: f.name.clone(),
             before: Some(AI_OFF.into()),
         }),
+        deployment: None,
     };
     let undone_tags = undone.to_tags();
     retry

@@ -4,6 +4,7 @@
 use crate::ai::FunctionConfig;
 use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
+pub use crate::policy::DeploymentGroup;
 use crate::rollback::AliasState;
 use crate::transition::{AlarmState, Suppression};
 use crate::watched::Watched;
@@ -47,19 +48,21 @@ pub struct Ports {
     pub aliases: std::sync::Arc<dyn AliasManager>,
     pub functions: std::sync::Arc<dyn FunctionSettings>,
     pub alarms: std::sync::Arc<dyn AlarmStates>,
+    pub deployments: std::sync::Arc<dyn Deployments>,
     pub notifier: std::sync::Arc<dyn Notifier>,
     pub audit: std::sync::Arc<dyn AuditBus>,
     pub clock: std::sync::Arc<dyn Clock>,
 }
 
-/// The ports that act in one account: Lambda (aliases, versions, tags, configuration) and
-/// CloudWatch (alarm states). The guard's own are in [`Ports`]; another account's come from
+/// The ports that act in one account: Lambda (aliases, versions, tags, configuration),
+/// CloudWatch (alarm states) and CodeDeploy (deployments shifting aliases). The guard's own are in [`Ports`]; another account's come from
 /// [`MemberAccounts`].
 #[derive(Clone)]
 pub struct AccountPorts {
     pub aliases: std::sync::Arc<dyn AliasManager>,
     pub functions: std::sync::Arc<dyn FunctionSettings>,
     pub alarms: std::sync::Arc<dyn AlarmStates>,
+    pub deployments: std::sync::Arc<dyn Deployments>,
 }
 
 /// Other accounts of an organisation, acted in through a role there (`guard.member_role`).
@@ -71,14 +74,25 @@ pub trait MemberAccounts: Send + Sync {
 }
 
 impl Ports {
-    /// These ports with another account's Lambda and CloudWatch: notifications, audit events
-    /// and the clock stay the guard's own.
+    /// These ports with another account's Lambda, CloudWatch and CodeDeploy: notifications,
+    /// audit events and the clock stay the guard's own.
     pub fn in_account(&self, account: AccountPorts) -> Self {
         Self {
             aliases: account.aliases,
             functions: account.functions,
             alarms: account.alarms,
+            deployments: account.deployments,
             ..self.clone()
+        }
+    }
+
+    /// The ports that act in the guard's own account.
+    pub fn own_account(&self) -> AccountPorts {
+        AccountPorts {
+            aliases: self.aliases.clone(),
+            functions: self.functions.clone(),
+            alarms: self.alarms.clone(),
+            deployments: self.deployments.clone(),
         }
     }
 }
@@ -189,6 +203,60 @@ pub struct AlarmStatus {
     pub actions_enabled: bool,
     /// The function alias its metrics name (fleet triggers).
     pub watched: Watched,
+}
+
+/// What a CodeDeploy deployment of a Lambda function shifts: `alias` from `current_version`
+/// to `target_version` (its deployment target's `lambdaFunctionInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    pub deployment: String,
+    pub function: String,
+    pub alias: String,
+    pub current_version: String,
+    pub target_version: String,
+}
+
+/// A deployment in one of CodeDeploy's statuses, as far as the guard waits on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentNow {
+    /// CodeDeploy's status (`InProgress`, `Succeeded`, `Stopped`, ...).
+    pub status: String,
+    /// The rollback deployment CodeDeploy started for it, once it has.
+    pub rollback: Option<String>,
+    /// What CodeDeploy says of its rollback (for instance that it cannot be rolled back).
+    pub rollback_message: Option<String>,
+}
+
+impl DeploymentNow {
+    /// Created, Queued, InProgress, Baking, Ready: not finished.
+    pub fn finished(&self) -> bool {
+        matches!(self.status.as_str(), "Succeeded" | "Failed" | "Stopped")
+    }
+}
+
+/// How CodeDeploy took a stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopping {
+    /// Stopped, or being stopped (`Succeeded`, `Pending`): its rollback follows.
+    Stopping,
+    /// It finished before it could be stopped (`DeploymentAlreadyCompletedException`).
+    AlreadyCompleted,
+}
+
+/// CodeDeploy: the deployments that shift Lambda aliases, stopped with their rollback when an
+/// alias they shift misbehaves.
+#[async_trait]
+pub trait Deployments: Send + Sync {
+    /// Deployments not finished (Created, Queued, InProgress, Ready): of `group` when it is
+    /// known, else of the whole account and region.
+    async fn unfinished(&self, group: Option<&DeploymentGroup>) -> Result<Vec<String>, PortError>;
+    /// What a deployment shifts; `None` when it is not a Lambda deployment or has not started
+    /// (its targets are not known yet).
+    async fn shift(&self, deployment: &str) -> Result<Option<Shift>, PortError>;
+    /// Stops a deployment, with CodeDeploy's rollback (`autoRollbackEnabled`).
+    async fn stop(&self, deployment: &str) -> Result<Stopping, PortError>;
+    /// A deployment's status and rollback.
+    async fn deployment(&self, deployment: &str) -> Result<DeploymentNow, PortError>;
 }
 
 /// People-facing notifications (SNS).

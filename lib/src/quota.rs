@@ -201,6 +201,8 @@ const ALARMS_A_CALL: usize = 100;
 
 /// One account's ports held to `share`.
 pub fn metered(ports: AccountPorts, share: Share) -> AccountPorts {
+    // CodeDeploy has quotas of its own, and the guard asks it once an action.
+    let deployments = ports.deployments.clone();
     let metered = Arc::new(Metered {
         gathering: Mutex::new(Gathering::default()),
         inner: ports,
@@ -212,6 +214,7 @@ pub fn metered(ports: AccountPorts, share: Share) -> AccountPorts {
         aliases: metered.clone(),
         functions: metered.clone(),
         alarms: metered,
+        deployments,
     }
 }
 
@@ -526,6 +529,7 @@ mod tests {
                 aliases: lambda.clone(),
                 functions: lambda,
                 alarms: counting.clone(),
+                deployments: Arc::new(crate::fakes::FakeDeployments::default()),
             },
             Share {
                 lambda_per_s: 1.0,

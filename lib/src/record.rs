@@ -21,6 +21,7 @@ const LAST_BEFORE: &str = "rollback-guard:last-before";
 const LAST_AFTER: &str = "rollback-guard:last-after";
 const LAST_FLAG: &str = "rollback-guard:last-flag";
 const LAST_FLAG_BEFORE: &str = "rollback-guard:last-flag-before";
+const LAST_DEPLOYMENT: &str = "rollback-guard:last-deployment";
 const ESCALATION: &str = "rollback-guard:escalation";
 const PAUSED_UNTIL: &str = "rollback-guard:paused-until";
 const PAUSED_AT: &str = "rollback-guard:paused-at";
@@ -70,6 +71,8 @@ pub struct ActionRecord {
     pub alarm: String,
     pub alias: Option<AliasChange>,
     pub flag: Option<FlagChange>,
+    /// The CodeDeploy deployment the action stopped (its rollback moved the alias).
+    pub deployment: Option<String>,
 }
 
 /// A later rung of an escalation ladder, due at `due` if the alarm is still in ALARM.
@@ -113,6 +116,10 @@ impl ActionRecord {
             (LAST_AFTER, after),
             (LAST_FLAG, flag),
             (LAST_FLAG_BEFORE, flag_before),
+            (
+                LAST_DEPLOYMENT,
+                self.deployment.clone().unwrap_or_else(|| NONE.into()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -150,6 +157,9 @@ impl ActionRecord {
             alarm: get(LAST_ALARM).and_then(decode).unwrap_or_default(),
             alias,
             flag,
+            deployment: get(LAST_DEPLOYMENT)
+                .filter(|d| *d != NONE)
+                .map(str::to_string),
         })
     }
 }
@@ -439,9 +449,11 @@ mod tests {
                 after: AliasState::on("$LATEST"),
             }),
             flag: None,
+            deployment: Some("d-A1B2C3D4E".into()),
         };
         let tags = record.to_tags();
         assert_eq!(tags["rollback-guard:last-before"], "2 3=0.25");
+        assert_eq!(tags["rollback-guard:last-deployment"], "d-A1B2C3D4E");
         assert_eq!(tags["rollback-guard:last-after"], "LATEST");
         assert_eq!(tags["rollback-guard:last-alarm"], "orders =28p95=29");
         assert_eq!(tags["rollback-guard:last-flag"], "=none");
@@ -460,9 +472,12 @@ mod tests {
                 name: "AI_ENABLED".into(),
                 before: Some("yes, on=1".into()),
             }),
+            deployment: None,
         };
         let tags = record.to_tags();
         assert_eq!(tags["rollback-guard:last-alias"], "=none");
+        // A later record without a deployment clears an earlier one's.
+        assert_eq!(tags["rollback-guard:last-deployment"], "=none");
         assert_eq!(ActionRecord::from_tags(&tags), Some(record.clone()));
         let unset = ActionRecord {
             flag: Some(FlagChange {

@@ -63,6 +63,13 @@ pub struct Report {
     pub preserved_variables: Vec<String>,
     /// The exact command that reverts what was done.
     pub undo: Option<String>,
+    /// The CodeDeploy deployment the guard stopped (its rollback moved the alias).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// What CodeDeploy and the team's next deploy make of the action: a deployment stopped,
+    /// one that could not be asked after or stopped, the stack the function belongs to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codedeploy: Vec<String>,
     /// The ladder's next rung, when one is pending.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<String>,
@@ -120,6 +127,8 @@ impl Report {
             alias_after: None,
             preserved_variables: Vec::new(),
             undo: None,
+            deployment: None,
+            codedeploy: Vec::new(),
             escalation: None,
             insight: None,
             insight_fallback: None,

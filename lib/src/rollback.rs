@@ -26,6 +26,11 @@ impl AliasState {
         }
     }
 
+    /// Whether `version` gets any of the alias's traffic.
+    pub fn serves(&self, version: &str) -> bool {
+        self.version == version || self.weights.contains_key(version)
+    }
+
     /// Same routing, whatever the revision.
     pub fn same_routing(&self, other: &AliasState) -> bool {
         self.version == other.version && self.weights == other.weights

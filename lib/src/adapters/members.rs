@@ -4,7 +4,9 @@
 //! assume roles again and again), every client on the guard's one HTTP client (about 40 KB an
 //! account instead of about 7× that).
 
-use super::{CloudWatchAlarmStates, LambdaAliasManager, LambdaFunctionSettings};
+use super::{
+    CloudWatchAlarmStates, CodeDeployDeployments, LambdaAliasManager, LambdaFunctionSettings,
+};
 use crate::home::Home;
 use crate::ports::{AccountPorts, MemberAccounts, PortError};
 use async_trait::async_trait;
@@ -82,6 +84,9 @@ impl MemberAccounts for AssumeRoleMembers {
             aliases: Arc::new(LambdaAliasManager::new(lambda.clone())),
             functions: Arc::new(LambdaFunctionSettings::new(lambda)),
             alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
+                &config,
+            ))),
+            deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(
                 &config,
             ))),
         })

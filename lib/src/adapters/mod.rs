@@ -15,6 +15,7 @@ mod announce;
 mod bedrock;
 mod claims;
 mod cloudwatch;
+mod codedeploy;
 mod lambda;
 mod members;
 mod replays;
@@ -24,6 +25,7 @@ pub use aws_config::SdkConfig;
 pub use bedrock::{from_document, guard_insights, to_document, BedrockInsightModel};
 pub use claims::{DynamoClaims, ENV_CLAIM_TABLE};
 pub use cloudwatch::CloudWatchAlarmStates;
+pub use codedeploy::CodeDeployDeployments;
 pub use lambda::{LambdaAliasManager, LambdaFunctionSettings};
 pub use members::AssumeRoleMembers;
 pub use replays::EventBridgeReplays;
@@ -120,6 +122,9 @@ pub fn aws_ports(config: &SdkConfig) -> Ports {
         aliases: Arc::new(LambdaAliasManager::new(lambda.clone())),
         functions: Arc::new(LambdaFunctionSettings::new(lambda)),
         alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
+            config,
+        ))),
+        deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(
             config,
         ))),
         notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config))),

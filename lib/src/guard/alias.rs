@@ -12,6 +12,7 @@ use crate::rollback::{
 use std::collections::BTreeMap;
 use tracing::warn;
 
+use super::codedeploy::Yielded;
 use super::{Ctx, Guard};
 
 enum UpdateResult {
@@ -33,11 +34,31 @@ impl Guard {
             // Policy validation refuses rollback-alias on a target without an alias.
             return report.settle(Outcome::Failed, "target has no alias");
         };
-        let before = match self.read_alias(function, alias).await {
+        let mut before = match self.read_alias(function, alias).await {
             Ok(a) => a,
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
+        // Plans change nothing, so they ask CodeDeploy nothing.
+        if ctx.mode == Mode::Execute {
+            match self
+                .codedeploy_first(&mut report, target, alias, &before, tags)
+                .await
+            {
+                Err(settled) => return settled,
+                Ok(Yielded::Own(now)) => before = now,
+                Ok(Yielded::RolledBack(now)) => {
+                    // An alarm on the version CodeDeploy went back to: the guard's own rollback
+                    // goes on from there. Otherwise CodeDeploy's rollback was the rollback.
+                    let watched = ctx.watched_version.as_deref();
+                    if !watched.is_some_and(|v| now.serves(v)) {
+                        report.alias_after = Some(now);
+                        return self.codedeploy_rolled_back(report, target, ctx, None).await;
+                    }
+                    before = now;
+                }
+            }
+        }
         // A version the guard published with the AI off is the same release as the one it
         // was made from: the rollback goes past both.
         let derived_from = ActionRecord::from_tags(tags)
@@ -98,12 +119,13 @@ impl Guard {
             Some(AliasChange {
                 alias: alias.into(),
                 before,
-                after,
+                after: after.clone(),
             }),
             None,
         );
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
+        self.stack_note(&mut report, target, alias, &after, tags);
         report.settle(Outcome::Executed, description)
     }
 

@@ -10,6 +10,7 @@ use crate::report::{Outcome, Report};
 use crate::rollback::AliasState;
 use std::collections::BTreeMap;
 
+use super::codedeploy::Yielded;
 use super::{Ctx, Guard};
 
 /// Whether an action goes on, or has settled its report already.
@@ -26,6 +27,7 @@ impl Guard {
         &self,
         mut report: Report,
         target: &Target,
+        tags: &BTreeMap<String, String>,
         ctx: &Ctx<'_>,
     ) -> Report {
         let function = target.function.as_str();
@@ -35,11 +37,27 @@ impl Guard {
             Some(alias) => alias,
             None => return self.disable_ai_on_latest(report, target, ctx).await,
         };
-        let before = match self.read_alias(function, alias).await {
+        let mut before = match self.read_alias(function, alias).await {
             Ok(a) => a,
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
+        // A deployment shifting the alias is stopped first (plans ask nothing): the AI goes
+        // off on the version it started from.
+        if ctx.mode == Mode::Execute {
+            match self
+                .codedeploy_first(&mut report, target, alias, &before, tags)
+                .await
+            {
+                Err(settled) => return settled,
+                Ok(Yielded::Own(now)) => before = now,
+                Ok(Yielded::RolledBack(now)) => {
+                    // Where CodeDeploy's rollback left it, whatever follows.
+                    report.alias_after = Some(now.clone());
+                    before = now;
+                }
+            }
+        }
         if before.version == "$LATEST" && before.weights.is_empty() {
             // The alias follows $LATEST: changing $LATEST is enough.
             return self.disable_ai_on_latest(report, target, ctx).await;
@@ -171,6 +189,13 @@ impl Guard {
         );
         self.write_record(&mut report, target, &record, &ctx.key)
             .await;
+        self.stack_note(
+            &mut report,
+            target,
+            alias,
+            &AliasState::on(&new_version),
+            tags,
+        );
         report.ladder_continues = true;
         let kept = report.preserved_variables.len();
         report.settle(

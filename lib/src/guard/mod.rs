@@ -6,6 +6,7 @@
 mod accounts;
 mod alias;
 mod announce;
+mod codedeploy;
 mod confirm;
 mod disable_ai;
 mod escalate;
@@ -25,7 +26,6 @@ use crate::home::Home;
 use crate::insight::InsightEngine;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::policy::{Action, Policy, Target, Trigger};
-use crate::ports::AccountPorts;
 use crate::quota::{self, Share};
 use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange, Pause};
 use crate::reenable::Reenable;
@@ -157,6 +157,7 @@ impl Ctx<'_> {
             alarm: self.alarm.to_string(),
             alias,
             flag,
+            deployment: None,
         }
     }
 }
@@ -191,11 +192,7 @@ impl Guard {
     /// Holds this guard's calls, in its own account and in every member account, to `share`
     /// ([`quota`](crate::quota)).
     pub fn with_quota_share(mut self, share: Share) -> Self {
-        let own = AccountPorts {
-            aliases: self.ports.aliases.clone(),
-            functions: self.ports.functions.clone(),
-            alarms: self.ports.alarms.clone(),
-        };
+        let own = self.ports.own_account();
         self.ports = self.ports.in_account(quota::metered(own, share));
         self.share = Some(share);
         self
@@ -535,7 +532,14 @@ impl Guard {
         let action = trigger.first_action();
         let mut report = self.run_action(report, target, action, &tags, &ctx).await;
         let mut done = action;
-        if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
+        if report.refused && report.deployment.is_some() {
+            // CodeDeploy's rollback already took the traffic off the deployed version.
+            let why = format!("{action} was refused: {}", report.reason);
+            report = self
+                .codedeploy_rolled_back(report, target, &ctx, Some(why))
+                .await;
+            done = Action::RollbackAlias;
+        } else if let Some(fallback) = trigger.fallback_after(action).filter(|_| report.refused) {
             // The refusal is announced on its own; then the ladder's alias rollback runs now.
             self.announce(&mut report).await;
             let next = cause
@@ -579,7 +583,7 @@ impl Guard {
     ) -> Report {
         match action {
             Action::RollbackAlias => self.rollback_alias(report, target, tags, ctx).await,
-            Action::DisableAi => self.disable_ai(report, target, ctx).await,
+            Action::DisableAi => self.disable_ai(report, target, tags, ctx).await,
         }
     }
 }

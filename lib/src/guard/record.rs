@@ -22,6 +22,11 @@ impl Guard {
         key: &str,
     ) {
         let function = target.function.as_str();
+        // The CodeDeploy deployment the action stopped, if it did.
+        let record = ActionRecord {
+            deployment: report.deployment.clone(),
+            ..record.clone()
+        };
         let tags = record.to_tags();
         if let Err(e) = self
             .retry
@@ -33,7 +38,14 @@ impl Guard {
             ));
         }
         self.settle_key(key);
-        report.undo = Some(format!("guard undo --target {}", target.name));
+        report.undo = Some(match (&record.deployment, &record.alias) {
+            // Undoing CodeDeploy's rollback would split the alias again.
+            (Some(deployment), Some(change)) if !change.before.weights.is_empty() => format!(
+                "deploy again to resume the release: deployment {deployment} was stopped and rolled back (`guard undo` would split alias {} between two versions again, which later deployments fail on)",
+                change.alias
+            ),
+            _ => format!("guard undo --target {}", target.name),
+        });
     }
 
     /// The guard's record on `function` (its tags), read with retries; the error is the

@@ -389,6 +389,7 @@ impl Guard {
                 after,
             }),
             flag: None,
+            deployment: None,
         };
         if let Err(why) = self.write_plan(target, None, record.to_tags()).await {
             report.notes.push(why);

@@ -119,7 +119,15 @@ pub struct Settings {
     pub lambda_calls_per_second: u32,
     /// Its share of CloudWatch's DescribeAlarms quota (9/s per account and region).
     pub alarm_reads_per_second: u32,
+    /// How long the guard waits for CodeDeploy's rollback of a deployment it stopped before it
+    /// puts the alias on the deployment's starting version itself.
+    pub codedeploy_wait_seconds: u32,
 }
+
+/// By default the guard waits two minutes for CodeDeploy's rollback.
+pub const DEFAULT_CODEDEPLOY_WAIT_SECONDS: u32 = 120;
+/// At most four: the guard function's timeout is five.
+pub const MAX_CODEDEPLOY_WAIT_SECONDS: u32 = 240;
 
 /// Lambda's control-plane quota per account and region: every call but GetFunction (and
 /// GetPolicy). Not raisable.
@@ -153,6 +161,17 @@ pub struct Target {
     /// The account the function is in (`None` in a policy: the guard's own, filled in by the
     /// guard; a fleet target's is its alarm's).
     pub account: Option<String>,
+    /// The CodeDeploy deployment group that deploys the function's alias, when the policy
+    /// names it (else the function's tags may; else the guard asks the whole account).
+    pub codedeploy: Option<DeploymentGroup>,
+}
+
+/// A CodeDeploy application and one of its deployment groups (SAM makes one group per
+/// function with a `DeploymentPreference`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentGroup {
+    pub application: String,
+    pub group: String,
 }
 
 /// Which Critical Insight events a trigger matches: from `source`, about `stream_id`, with a

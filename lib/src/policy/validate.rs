@@ -2,10 +2,11 @@
 //! field (`trigger[1].alarm`) and what was expected.
 
 use super::{
-    Action, AlarmPattern, Deployment, InsightMatch, Policy, PolicyError, ReplayMode, Settings,
-    Target, Trigger, DEFAULT_AI_FLAG, DEFAULT_ALARM_READS_PER_SECOND,
-    DEFAULT_LAMBDA_CALLS_PER_SECOND, DESCRIBE_ALARMS_PER_SECOND, ENV_EVENT_BUS,
-    ENV_NOTIFY_TOPIC_ARN, FROM_ALARM, LAMBDA_CONTROL_PLANE_PER_SECOND, MEMBER_ACCOUNT,
+    Action, AlarmPattern, Deployment, DeploymentGroup, InsightMatch, Policy, PolicyError,
+    ReplayMode, Settings, Target, Trigger, DEFAULT_AI_FLAG, DEFAULT_ALARM_READS_PER_SECOND,
+    DEFAULT_CODEDEPLOY_WAIT_SECONDS, DEFAULT_LAMBDA_CALLS_PER_SECOND, DESCRIBE_ALARMS_PER_SECOND,
+    ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM, LAMBDA_CONTROL_PLANE_PER_SECOND,
+    MAX_CODEDEPLOY_WAIT_SECONDS, MEMBER_ACCOUNT,
 };
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
@@ -39,6 +40,7 @@ struct RawSettings {
     member_role: Option<String>,
     lambda_calls_per_second: Option<i64>,
     alarm_reads_per_second: Option<i64>,
+    codedeploy_wait_seconds: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +51,8 @@ struct RawTarget {
     alias: Option<String>,
     ai_flag: Option<String>,
     account: Option<String>,
+    codedeploy_application: Option<String>,
+    codedeploy_group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,7 +245,20 @@ fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
         DESCRIBE_ALARMS_PER_SECOND,
         "CloudWatch's DescribeAlarms quota",
     )?;
+    let codedeploy_wait_seconds = match raw.codedeploy_wait_seconds {
+        None => DEFAULT_CODEDEPLOY_WAIT_SECONDS,
+        Some(s) => u32::try_from(s)
+            .ok()
+            .filter(|s| (1..=MAX_CODEDEPLOY_WAIT_SECONDS).contains(s))
+            .ok_or_else(|| {
+                PolicyError::new(
+                    "guard.codedeploy_wait_seconds",
+                    format!("expected 1 to {MAX_CODEDEPLOY_WAIT_SECONDS} seconds (the guard function times out after 300), got {s}"),
+                )
+            })?,
+    };
     Ok(Settings {
+        codedeploy_wait_seconds,
         lambda_calls_per_second,
         alarm_reads_per_second,
         blind_after_minutes,
@@ -346,6 +363,19 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
             format!("`{ai_flag}` is not an environment variable name"),
         ));
     }
+    let codedeploy = match (raw.codedeploy_application, raw.codedeploy_group) {
+        (None, None) => None,
+        (Some(application), Some(group)) => Some(DeploymentGroup {
+            application: codedeploy_name(&field("codedeploy_application"), application)?,
+            group: codedeploy_name(&field("codedeploy_group"), group)?,
+        }),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(PolicyError::new(
+                field("codedeploy_group"),
+                "codedeploy_application and codedeploy_group go together (a deployment group is named within its application)",
+            ))
+        }
+    };
     Ok(Target {
         name: raw.name,
         function: raw.function,
@@ -353,7 +383,19 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
         ai_flag,
         fleet: false,
         account: raw.account,
+        codedeploy,
     })
+}
+
+/// A CodeDeploy application or deployment group name: 1 to 100 characters.
+pub fn codedeploy_name(field: &str, name: String) -> Result<String, PolicyError> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(PolicyError::new(
+            field,
+            format!("`{name}` is not a CodeDeploy name (1 to 100 characters)"),
+        ));
+    }
+    Ok(name)
 }
 
 /// An environment variable name, as the guard accepts for a flag: [A-Za-z0-9_]+.

@@ -119,6 +119,7 @@ fn guard_with(policy: Policy, rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         aliases: Arc::new(LambdaAliasManager::new(client.clone())),
         functions: Arc::new(LambdaFunctionSettings::new(client)),
         alarms: Arc::new(alarms),
+        deployments: Arc::new(rollback_guard::fakes::FakeDeployments::default()),
         notifier: notifier.clone(),
         audit: Arc::new(FakeAuditBus::default()),
         clock: Arc::new(FakeClock::at("2026-11-20T03:13:00Z".parse().expect("time"))),

@@ -3,6 +3,8 @@
 
 mod catalog;
 mod claims;
+mod codedeploy;
+mod codedeploy_mocks;
 mod disable_ai;
 mod environment;
 mod fleet;

@@ -18,6 +18,10 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
+mod deployments;
+
+pub use deployments::{FakeDeployments, Rollback};
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A test that panicked while holding the lock has already failed; keep the state readable.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -553,8 +557,9 @@ impl FakeMembers {
             account.into(),
             AccountPorts {
                 aliases: lambda.clone(),
-                functions: lambda,
+                functions: lambda.clone(),
                 alarms: alarms.clone(),
+                deployments: std::sync::Arc::new(FakeDeployments::over(lambda)),
             },
         );
         alarms
@@ -715,6 +720,8 @@ impl InsightModel for FakeInsightModel {
 pub struct FakeBackends {
     pub lambda: std::sync::Arc<FakeLambda>,
     pub alarms: std::sync::Arc<FakeAlarmStates>,
+    /// CodeDeploy over `lambda`: no deployment unless a test starts one.
+    pub deployments: std::sync::Arc<FakeDeployments>,
     pub notifier: std::sync::Arc<FakeNotifier>,
     pub audit: std::sync::Arc<FakeAuditBus>,
     pub clock: std::sync::Arc<FakeClock>,
@@ -725,8 +732,10 @@ impl FakeBackends {
     pub fn new(lambda: FakeLambda, alarm: &str, now: DateTime<Utc>) -> Self {
         let alarms = FakeAlarmStates::default();
         alarms.set(alarm, AlarmState::Alarm);
+        let lambda = std::sync::Arc::new(lambda);
         Self {
-            lambda: std::sync::Arc::new(lambda),
+            deployments: std::sync::Arc::new(FakeDeployments::over(lambda.clone())),
+            lambda,
             alarms: std::sync::Arc::new(alarms),
             notifier: std::sync::Arc::default(),
             audit: std::sync::Arc::default(),
@@ -739,6 +748,7 @@ impl FakeBackends {
             aliases: self.lambda.clone(),
             functions: self.lambda.clone(),
             alarms: self.alarms.clone(),
+            deployments: self.deployments.clone(),
             notifier: self.notifier.clone(),
             audit: self.audit.clone(),
             clock: self.clock.clone(),
@@ -800,9 +810,9 @@ impl Storm {
             "2026-11-20T03:13:00Z".parse().expect("a valid time"),
         );
         let templates = [
-            include_str!("../../events/eventbridge-alarm.json"),
-            include_str!("../../events/sns-alarm.json"),
-            include_str!("../../events/lambda-action-alarm.json"),
+            include_str!("../../../events/eventbridge-alarm.json"),
+            include_str!("../../../events/sns-alarm.json"),
+            include_str!("../../../events/lambda-action-alarm.json"),
         ];
         let mut deliveries = Vec::new();
         for t in 0..targets {

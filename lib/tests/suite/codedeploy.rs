@@ -1,0 +1,294 @@
+//! Living beside CodeDeploy, over fakes: a rollback that fails or never ends, AI-disable
+//! during a deployment, the deployment group from the function's tags, the stack note,
+//! `guard undo` after a stopped deployment, plans that ask nothing.
+
+use chrono::{DateTime, Utc};
+use rollback_guard::codedeploy::{APPLICATION_TAG, GROUP_TAG, STACK_TAG};
+use rollback_guard::fakes::{FakeBackends, FakeLambda, Rollback};
+use rollback_guard::operator::{self, OperatorError};
+use rollback_guard::policy::DeploymentGroup;
+use rollback_guard::ports::Shift;
+use rollback_guard::rollback::AliasState;
+use rollback_guard::{Outcome, Policy};
+use serde_json::Value;
+
+fn policy() -> Policy {
+    Policy::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+}
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+}
+
+/// `function` with versions 1..=4, `live` on 3; its alarm in ALARM.
+fn backends(function: &str, alarm: &str) -> FakeBackends {
+    let lambda = FakeLambda::default().with_function(function, 4, "live", AliasState::on("3"));
+    let start: DateTime<Utc> = "2026-11-20T03:13:00Z".parse().expect("time");
+    FakeBackends::new(lambda, alarm, start)
+}
+
+fn shift(function: &str) -> Shift {
+    Shift {
+        deployment: "d-SHIFT0001".into(),
+        function: function.into(),
+        alias: "live".into(),
+        current_version: "3".into(),
+        target_version: "4".into(),
+    }
+}
+
+fn alias(b: &FakeBackends, function: &str) -> AliasState {
+    let mut a = b.lambda.alias(function, "live").expect("alias");
+    a.revision_id = None;
+    a
+}
+
+fn group() -> DeploymentGroup {
+    DeploymentGroup {
+        application: "orders-app".into(),
+        group: "orders-ai-group".into(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_that_fails_or_never_ends_leaves_the_alias_unsplit_all_the_same() {
+    for (how, said) in [
+        (Rollback::Fails, "did not succeed"),
+        (Rollback::Hangs, "had not finished after 120 s"),
+    ] {
+        let b = backends("orders-ai", "orders-ai-error-rate");
+        b.deployments.shifting(None, shift("orders-ai"), 0.1);
+        b.deployments.rollback(how);
+        let started = tokio::time::Instant::now();
+
+        let report = b
+            .guard(policy())
+            .handle(&event("eventbridge-alarm.json"), false)
+            .await;
+
+        assert_eq!(
+            report.outcome,
+            Outcome::Executed,
+            "{how:?}: {}",
+            report.reason
+        );
+        assert_eq!(
+            b.deployments.status("d-SHIFT0001").as_deref(),
+            Some("Stopped")
+        );
+        // Not split, and on the version the deployment began from: the guard moved it.
+        assert_eq!(alias(&b, "orders-ai"), AliasState::on("3"), "{how:?}");
+        assert_eq!(b.lambda.alias_updates(), 1, "{how:?}");
+        let lines = report.codedeploy.join(" | ");
+        assert!(lines.contains(said), "{how:?}: {lines}");
+        assert!(
+            lines.contains("the guard put alias live on version 3 itself"),
+            "{lines}"
+        );
+        let waited = started.elapsed().as_secs();
+        match how {
+            Rollback::Hangs => assert!((115..=125).contains(&waited), "waited {waited} s"),
+            _ => assert!(waited < 10, "waited {waited} s"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ai_disable_during_a_deployment_stops_it_first_then_switches_the_ai_off() {
+    let b = backends("support-ai", "support-ai-fallback-rate");
+    // $LATEST holds version 3's code (the deployment's version 4 was published from other
+    // code, and $LATEST put back since).
+    b.lambda
+        .edit_latest("support-ai", |c| c.code_sha256 = "code-3".into());
+    b.deployments.shifting(None, shift("support-ai"), 0.1);
+
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.action, Some("disable-ai"));
+    assert_eq!(report.deployment.as_deref(), Some("d-SHIFT0001"));
+    let calls = b.deployments.calls();
+    assert!(
+        calls.contains(&"StopDeployment d-SHIFT0001".to_string()),
+        "{calls:?}"
+    );
+    // The AI off on the version CodeDeploy went back to: a new version, published from 3.
+    let now = alias(&b, "support-ai");
+    assert_eq!(now.version, "5");
+    assert!(now.weights.is_empty());
+    let served = b.lambda.config("support-ai", Some("5")).expect("version 5");
+    assert_eq!(served.code_sha256, "code-3");
+    assert!(served.ai_disabled("AI_ENABLED"));
+    // The guard's own change can be undone: back to 3, unsplit.
+    let undo = report.undo.expect("undo");
+    assert_eq!(undo, "guard undo --target support-ai");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ai_disable_refused_after_the_stop_is_the_codedeploy_rollback_and_goes_no_further() {
+    let b = backends("support-ai", "support-ai-fallback-rate");
+    // $LATEST holds the deployed version 4's code: nothing to publish the AI off from.
+    b.deployments.shifting(None, shift("support-ai"), 0.1);
+
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-fallback-rate.json"), false)
+        .await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.action, Some("rollback-alias"));
+    assert!(
+        report.reason.contains("disable-ai was refused"),
+        "{}",
+        report.reason
+    );
+    // Where CodeDeploy's rollback left it: the ladder's rollback does not go further back.
+    assert_eq!(alias(&b, "support-ai"), AliasState::on("3"));
+    assert_eq!(b.lambda.alias_updates(), 0);
+    assert_eq!(b.lambda.count_calls("PublishVersion"), 0);
+    let tags = b.lambda.tags_of("support-ai");
+    assert_eq!(tags["rollback-guard:last-deployment"], "d-SHIFT0001");
+    assert_eq!(b.notifier.sent().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_functions_tags_name_the_group_and_its_unstarted_deployment_is_stopped() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.lambda.set_tag("orders-ai", APPLICATION_TAG, "orders-app");
+    b.lambda.set_tag("orders-ai", GROUP_TAG, "orders-ai-group");
+    b.deployments.not_started("d-QUEUED001", Some(group()));
+    b.deployments.not_started("d-ELSEWHERE", None);
+
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    let calls = b.deployments.calls();
+    assert_eq!(calls[0], "ListDeployments orders-app/orders-ai-group");
+    assert!(
+        calls.contains(&"StopDeployment d-QUEUED001".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.contains("d-ELSEWHERE")),
+        "{calls:?}"
+    );
+    // The guard's own rollback: 3 -> 2.
+    assert_eq!(alias(&b, "orders-ai"), AliasState::on("2"));
+    let lines = report.codedeploy.join(" | ");
+    assert!(
+        lines.contains("d-QUEUED001 of orders-app/orders-ai-group had not started"),
+        "{lines}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn outside_a_deployment_a_stack_member_hears_what_its_next_deploy_meets() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.lambda.set_tag("orders-ai", STACK_TAG, "orders-prod");
+
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    let body = &b.notifier.sent()[0].1.message;
+    assert!(
+        body.contains("CodeDeploy: the function belongs to CloudFormation stack orders-prod"),
+        "{body}"
+    );
+    assert!(
+        body.contains("not settled by AWS's documentation"),
+        "{body}"
+    );
+    assert!(body.contains("`guard undo --target orders-ai`"), "{body}");
+    // Without the tag, nothing is said.
+    let plain = backends("orders-ai", "orders-ai-error-rate");
+    let report = plain
+        .guard(policy())
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+    assert!(report.codedeploy.is_empty(), "{:?}", report.codedeploy);
+}
+
+#[tokio::test(start_paused = true)]
+async fn undo_after_a_stopped_deployment_is_refused_rather_than_splitting_the_alias() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.deployments.shifting(None, shift("orders-ai"), 0.1);
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+
+    let undone = operator::undo(
+        &policy(),
+        b.lambda.as_ref(),
+        b.lambda.as_ref(),
+        b.clock.as_ref(),
+        &rollback_guard::fakes::fast_retry(),
+        "orders-ai",
+    )
+    .await;
+
+    match undone {
+        Err(OperatorError::Refused(why)) => {
+            assert!(why.contains("split the alias"), "{why}");
+            assert!(why.contains("d-SHIFT0001"), "{why}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(alias(&b, "orders-ai"), AliasState::on("3"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn plans_ask_codedeploy_nothing() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.deployments.shifting(None, shift("orders-ai"), 0.1);
+    let report = b
+        .guard(policy())
+        .handle(&event("eventbridge-alarm.json"), true)
+        .await;
+    assert_eq!(report.outcome, Outcome::Planned, "{}", report.reason);
+    assert!(b.deployments.calls().is_empty());
+}
+
+#[test]
+fn the_policy_names_a_deployment_group_whole_and_bounds_the_wait() {
+    let base = "[guard]\nnotify_topic_arn = \"arn:aws:sns:us-east-1:123456789012:t\"\n";
+    let target = "[[target]]\nname = \"a\"\nfunction = \"a\"\nalias = \"live\"\n";
+    let trigger = "[[trigger]]\nalarm = \"a-*\"\ntarget = \"a\"\naction = \"rollback-alias\"\n";
+    let ok = Policy::from_toml(&format!(
+        "{base}codedeploy_wait_seconds = 60\n{target}codedeploy_application = \"app\"\ncodedeploy_group = \"grp\"\n{trigger}"
+    ))
+    .expect("policy");
+    assert_eq!(ok.guard.codedeploy_wait_seconds, 60);
+    assert_eq!(
+        ok.targets[0].codedeploy,
+        Some(DeploymentGroup {
+            application: "app".into(),
+            group: "grp".into()
+        })
+    );
+    let half = Policy::from_toml(&format!(
+        "{base}{target}codedeploy_application = \"app\"\n{trigger}"
+    ))
+    .expect_err("half a group");
+    assert_eq!(half.field, "target[0].codedeploy_group");
+    let long = Policy::from_toml(&format!(
+        "{base}codedeploy_wait_seconds = 600\n{target}{trigger}"
+    ))
+    .expect_err("too long a wait");
+    assert_eq!(long.field, "guard.codedeploy_wait_seconds");
+}
