@@ -534,8 +534,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 .retain(|t| t.account.as_deref().unwrap_or(&acting.home) == acting.account);
             let seen = targets::targets(
                 &policy,
-                ports.aliases.as_ref(),
-                ports.alarms.as_ref(),
+                &ports.own_account(),
                 &SystemClock,
                 &RetryPolicy::default(),
             )
@@ -559,8 +558,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     }
 }
 
-/// `name  function:alias  guarded|paused…  serving …  stable …  alarms …  last …` and a
-/// re-enable in progress, tab-separated.
+/// `name  function:alias  guarded|paused…  serving …  stable …  alarms …  last …`, a
+/// re-enable and a CodeDeploy deployment in progress, tab-separated.
 fn target_line(t: &targets::TargetView) -> String {
     let alias = t.alias.as_deref().unwrap_or("(no alias)");
     let state = t.pause.as_deref().unwrap_or("guarded");
@@ -583,6 +582,9 @@ fn target_line(t: &targets::TargetView) -> String {
     );
     if let Some(plan) = &t.reenable {
         line.push_str(&format!("\t{plan}"));
+    }
+    if let Some(deployment) = &t.deployment {
+        line.push_str(&format!("\t{deployment}"));
     }
     line
 }

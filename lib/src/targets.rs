@@ -1,14 +1,15 @@
 //! `guard targets`: what the guard protects, as it stands now. The policy's named targets, and
 //! with fleet triggers every function that opted in: its alias, the version it serves (and
 //! weights), the recorded stable version, the alarms that watch it, the guard's last action,
-//! a pause, a re-enable in progress. And what leaves the guard blind or idle without anyone
+//! a pause, a re-enable in progress, a CodeDeploy deployment shifting its alias. And what leaves the guard blind or idle without anyone
 //! noticing: an opted-in function no alarm watches, an alarm of a fleet trigger naming a
 //! function that did not opt in, or naming no alias at all.
 
+use crate::codedeploy::function_name;
 use crate::fleet::{self, protected_alias};
 use crate::operator::OperatorError;
 use crate::policy::{Policy, Target};
-use crate::ports::{AlarmStates, AlarmStatus, AliasManager, Clock, PortError};
+use crate::ports::{AccountPorts, AlarmStatus, AliasManager, Clock, Deployments, PortError, Shift};
 use crate::record::{stable_tag, ActionRecord, Pause};
 use crate::reenable::Reenable;
 use crate::retry::RetryPolicy;
@@ -38,6 +39,8 @@ pub struct TargetView {
     pub pause: Option<String>,
     /// A re-enable in progress (`guard reenable`): where it stands.
     pub reenable: Option<String>,
+    /// A CodeDeploy deployment shifting the alias: which, from and to which version.
+    pub deployment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,14 +52,16 @@ pub struct Targets {
 /// Reads what `guard targets` shows.
 pub async fn targets(
     policy: &Policy,
-    aliases: &dyn AliasManager,
-    alarms: &dyn AlarmStates,
+    ports: &AccountPorts,
     clock: &dyn Clock,
     retry: &RetryPolicy,
 ) -> Result<Targets, OperatorError> {
+    let aliases = ports.aliases.as_ref();
+    let alarms = ports.alarms.as_ref();
     let now = clock.now();
     let mut views = Vec::new();
     let mut warnings = Vec::new();
+    let shifts = shifting(ports.deployments.as_ref(), retry, &mut warnings).await;
     for target in &policy.targets {
         let mut watching = Vec::new();
         for pattern in policy
@@ -85,7 +90,7 @@ pub async fn targets(
             Err(e) => return Err(e.into()),
         };
         let view = view_of(target, "policy", watching, &tags, aliases, retry, now).await?;
-        views.push(view);
+        views.push(with_deployment(view, &shifts));
     }
     if !policy.triggers.iter().any(|t| t.from_alarm()) {
         return Ok(Targets {
@@ -152,12 +157,67 @@ pub async fn targets(
                 target.alias.as_deref().unwrap_or_default()
             ));
         }
-        views.push(view_of(&target, "fleet", alarms, &tags, aliases, retry, now).await?);
+        let view = view_of(&target, "fleet", alarms, &tags, aliases, retry, now).await?;
+        views.push(with_deployment(view, &shifts));
     }
     Ok(Targets {
         targets: views,
         warnings,
     })
+}
+
+/// The Lambda aliases CodeDeploy deployments are shifting now, in the whole account (one
+/// ListDeployments, then each deployment's target). CodeDeploy not answering is a warning:
+/// the rest of the view stands.
+async fn shifting(
+    deployments: &dyn Deployments,
+    retry: &RetryPolicy,
+    warnings: &mut Vec<String>,
+) -> Vec<Shift> {
+    let ids = match retry
+        .run("ListDeployments", || deployments.unfinished(None))
+        .await
+    {
+        Ok(ids) => ids,
+        Err(e) => {
+            warnings.push(format!(
+                "CodeDeploy could not be asked for deployments in progress ({e}): none is shown"
+            ));
+            return Vec::new();
+        }
+    };
+    let mut shifts = Vec::new();
+    for id in ids {
+        match retry
+            .run("GetDeploymentTarget", || deployments.shift(&id))
+            .await
+        {
+            Ok(Some(shift)) => shifts.push(shift),
+            Ok(None) => {}
+            Err(e) => warnings.push(format!(
+                "CodeDeploy deployment {id}: its target could not be read ({e})"
+            )),
+        }
+    }
+    shifts
+}
+
+fn with_deployment(mut view: TargetView, shifts: &[Shift]) -> TargetView {
+    let alias = view.alias.clone().unwrap_or_default();
+    view.deployment = shifts
+        .iter()
+        .find(|s| crate::codedeploy::shifts(s, &view.function, &alias))
+        .map(|s| {
+            format!(
+                "CodeDeploy deployment {} shifting {}:{} from version {} to version {}",
+                s.deployment,
+                function_name(&s.function),
+                s.alias,
+                s.current_version,
+                s.target_version
+            )
+        });
+    view
 }
 
 fn not_opted_in(alarm: &AlarmStatus, w: &WatchedAlias, protects: Option<&str>) -> String {
@@ -216,5 +276,6 @@ async fn view_of(
             .filter(|p| p.holds(now))
             .map(|p| p.to_string()),
         reenable: Reenable::from_tags(tags).map(|r| r.describe()),
+        deployment: None,
     })
 }

@@ -253,6 +253,48 @@ async fn undo_after_a_stopped_deployment_is_refused_rather_than_splitting_the_al
 }
 
 #[tokio::test(start_paused = true)]
+async fn guard_targets_shows_a_deployment_in_progress() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.deployments.shifting(None, shift("orders-ai"), 0.1);
+    let mut other = shift("checkout-ai");
+    other.deployment = "d-OTHER0001".into();
+    other.alias = "beta".into();
+    b.deployments.shifting(None, other, 0.5);
+
+    let seen = rollback_guard::targets::targets(
+        &policy(),
+        &b.ports().own_account(),
+        b.clock.as_ref(),
+        &rollback_guard::fakes::fast_retry(),
+    )
+    .await
+    .expect("targets");
+
+    let orders = seen
+        .targets
+        .iter()
+        .find(|t| t.name == "orders-ai")
+        .expect("orders-ai");
+    assert_eq!(
+        orders.deployment.as_deref(),
+        Some(
+            "CodeDeploy deployment d-SHIFT0001 shifting orders-ai:live from version 3 to version 4"
+        )
+    );
+    // A deployment of another alias of checkout-ai is not its target's (alias live).
+    let checkout = seen
+        .targets
+        .iter()
+        .find(|t| t.name == "checkout-ai")
+        .expect("checkout-ai");
+    assert_eq!(checkout.deployment, None);
+    assert!(seen
+        .targets
+        .iter()
+        .all(|t| t.name == "orders-ai" || t.deployment.is_none()));
+}
+
+#[tokio::test(start_paused = true)]
 async fn plans_ask_codedeploy_nothing() {
     let b = backends("orders-ai", "orders-ai-error-rate");
     b.deployments.shifting(None, shift("orders-ai"), 0.1);

@@ -294,8 +294,7 @@ async fn targets_lists_the_opted_in_functions_and_what_leaves_the_guard_blind_or
     b.alarms.set("guarded-composite", AlarmState::Ok);
     let seen = targets(
         &catalog_policy(),
-        b.lambda.as_ref(),
-        b.alarms.as_ref(),
+        &b.ports().own_account(),
         b.clock.as_ref(),
         &RetryPolicy::default(),
     )

@@ -230,8 +230,7 @@ action = "rollback-alias"
     let ports = adapters::aws_ports(&emu.config);
     let seen = rollback_guard::targets::targets(
         &policy,
-        ports.aliases.as_ref(),
-        ports.alarms.as_ref(),
+        &ports.own_account(),
         &SystemClock,
         &RetryPolicy::default(),
     )
