@@ -414,11 +414,13 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
         "RecordOnFleetFunctions",
         "NeverOptInOrOut",
         "ConfirmAlarm",
+        "StopShiftingDeployments",
     }
     opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
     assert statements["FleetFunctions"]["Condition"] == opted_in
     assert statements["NeverOptInOrOut"]["Effect"] == "Deny"
     assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
+    assert statements["StopShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
     # The forwarding rule: the guarded alarms' state changes, to the central bus, with a role.
     rules = aws["events"].list_rules()["Rules"]
     rule = next(r for r in rules if r["Name"].startswith(f"{stack}-ForwardRule"))
@@ -574,8 +576,18 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     assert statements["Explain"]["Resource"] == (
         "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
     )
+    # CodeDeploy: the five calls of "CodeDeploy first", on the account's deployment groups only.
+    codedeploy = statements["StopShiftingDeployments"]
+    assert sorted(codedeploy["Action"]) == [
+        "codedeploy:GetDeployment",
+        "codedeploy:GetDeploymentTarget",
+        "codedeploy:ListDeploymentTargets",
+        "codedeploy:ListDeployments",
+        "codedeploy:StopDeployment",
+    ]
+    assert codedeploy["Resource"] == f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:deploymentgroup:*/*"
     for sid, s in statements.items():
         resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         assert "*" not in resources, sid
-        if sid not in ("ProtectedFunction", "FleetFunctions"):
+        if sid not in ("ProtectedFunction", "FleetFunctions", "StopShiftingDeployments"):
             assert isinstance(s["Action"], str), sid

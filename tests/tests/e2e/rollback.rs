@@ -33,6 +33,10 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(w.alias().await, "2");
+    // The emulator's CodeDeploy was asked (the real adapter) and answered: nothing in
+    // progress, so there is nothing to say about it.
+    assert!(report.codedeploy.is_empty(), "{:?}", report.codedeploy);
+    assert_eq!(report.deployment, None);
     let notes = w.notifications().await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     let n = &notes[0];
