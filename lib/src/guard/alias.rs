@@ -39,24 +39,21 @@ impl Guard {
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
-        // Plans change nothing, so they ask CodeDeploy nothing.
-        if ctx.mode == Mode::Execute {
-            match self
-                .codedeploy_first(&mut report, target, alias, &before, tags)
-                .await
-            {
-                Err(settled) => return settled,
-                Ok(Yielded::Own(now)) => before = now,
-                Ok(Yielded::RolledBack(now)) => {
-                    // An alarm on the version CodeDeploy went back to: the guard's own rollback
-                    // goes on from there. Otherwise CodeDeploy's rollback was the rollback.
-                    let watched = ctx.watched_version.as_deref();
-                    if !watched.is_some_and(|v| now.serves(v)) {
-                        report.alias_after = Some(now);
-                        return self.codedeploy_rolled_back(report, target, ctx, None).await;
-                    }
-                    before = now;
+        match self
+            .codedeploy_first(&mut report, target, alias, &before, tags, ctx.mode)
+            .await
+        {
+            Err(settled) => return settled,
+            Ok(Yielded::Own(now)) => before = now,
+            Ok(Yielded::RolledBack(now)) => {
+                // An alarm on the version CodeDeploy went back to: the guard's own rollback
+                // goes on from there. Otherwise CodeDeploy's rollback was the rollback.
+                let watched = ctx.watched_version.as_deref();
+                if !watched.is_some_and(|v| now.serves(v)) {
+                    report.alias_after = Some(now);
+                    return self.codedeploy_rolled_back(report, target, ctx, None).await;
                 }
+                before = now;
             }
         }
         // A version the guard published with the AI off is the same release as the one it

@@ -3,6 +3,7 @@
 //! and the alias verified on the deployment's starting version with no weights.
 
 use crate::codedeploy::{self, RollbackEnd};
+use crate::decision::Mode;
 use crate::policy::{Action, DeploymentGroup, Target};
 use crate::ports::{Shift, Stopping};
 use crate::record::AliasChange;
@@ -30,7 +31,7 @@ impl Guard {
     /// Asks CodeDeploy whether a deployment shifts `alias` of `target` (of its deployment
     /// group, when the policy or its tags name one) and, if one does, stops it with its
     /// rollback. `before`: the alias as the guard read it. `Err`: the settled report (the alias
-    /// could not be left unsplit).
+    /// could not be left unsplit). Plans change nothing, so they ask CodeDeploy nothing.
     pub(super) async fn codedeploy_first(
         &self,
         report: &mut Report,
@@ -38,7 +39,11 @@ impl Guard {
         alias: &str,
         before: &AliasState,
         tags: &BTreeMap<String, String>,
+        mode: Mode,
     ) -> Result<Yielded, Report> {
+        if mode == Mode::Plan {
+            return Ok(Yielded::Own(before.clone()));
+        }
         let function = target.function.as_str();
         let deployments = &self.ports.deployments;
         let group = codedeploy::group_of(target, tags);

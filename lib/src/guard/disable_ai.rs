@@ -42,20 +42,18 @@ impl Guard {
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
-        // A deployment shifting the alias is stopped first (plans ask nothing): the AI goes
-        // off on the version it started from.
-        if ctx.mode == Mode::Execute {
-            match self
-                .codedeploy_first(&mut report, target, alias, &before, tags)
-                .await
-            {
-                Err(settled) => return settled,
-                Ok(Yielded::Own(now)) => before = now,
-                Ok(Yielded::RolledBack(now)) => {
-                    // Where CodeDeploy's rollback left it, whatever follows.
-                    report.alias_after = Some(now.clone());
-                    before = now;
-                }
+        // A deployment shifting the alias is stopped first: the AI goes off on the version it
+        // started from.
+        match self
+            .codedeploy_first(&mut report, target, alias, &before, tags, ctx.mode)
+            .await
+        {
+            Err(settled) => return settled,
+            Ok(Yielded::Own(now)) => before = now,
+            Ok(Yielded::RolledBack(now)) => {
+                // Where CodeDeploy's rollback left it, whatever follows.
+                report.alias_after = Some(now.clone());
+                before = now;
             }
         }
         if before.version == "$LATEST" && before.weights.is_empty() {

@@ -9,7 +9,7 @@ use rollback_guard::operator::{self, OperatorError};
 use rollback_guard::policy::DeploymentGroup;
 use rollback_guard::ports::Shift;
 use rollback_guard::rollback::AliasState;
-use rollback_guard::{Outcome, Policy};
+use rollback_guard::{Outcome, Policy, Report};
 use serde_json::Value;
 
 fn policy() -> Policy {
@@ -42,6 +42,11 @@ fn shift(function: &str) -> Shift {
     }
 }
 
+/// A new guard instance on `b` handles the catalog event `name`.
+async fn act(b: &FakeBackends, name: &str) -> Report {
+    b.guard(policy()).handle(&event(name), false).await
+}
+
 fn alias(b: &FakeBackends, function: &str) -> AliasState {
     let mut a = b.lambda.alias(function, "live").expect("alias");
     a.revision_id = None;
@@ -66,10 +71,7 @@ async fn a_rollback_that_fails_or_never_ends_leaves_the_alias_unsplit_all_the_sa
         b.deployments.rollback(how);
         let started = tokio::time::Instant::now();
 
-        let report = b
-            .guard(policy())
-            .handle(&event("eventbridge-alarm.json"), false)
-            .await;
+        let report = act(&b, "eventbridge-alarm.json").await;
 
         assert_eq!(
             report.outcome,
@@ -107,10 +109,7 @@ async fn ai_disable_during_a_deployment_stops_it_first_then_switches_the_ai_off(
         .edit_latest("support-ai", |c| c.code_sha256 = "code-3".into());
     b.deployments.shifting(None, shift("support-ai"), 0.1);
 
-    let report = b
-        .guard(policy())
-        .handle(&event("eventbridge-fallback-rate.json"), false)
-        .await;
+    let report = act(&b, "eventbridge-fallback-rate.json").await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(report.action, Some("disable-ai"));
@@ -138,10 +137,7 @@ async fn ai_disable_refused_after_the_stop_is_the_codedeploy_rollback_and_goes_n
     // $LATEST holds the deployed version 4's code: nothing to publish the AI off from.
     b.deployments.shifting(None, shift("support-ai"), 0.1);
 
-    let report = b
-        .guard(policy())
-        .handle(&event("eventbridge-fallback-rate.json"), false)
-        .await;
+    let report = act(&b, "eventbridge-fallback-rate.json").await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     assert_eq!(report.action, Some("rollback-alias"));
@@ -167,10 +163,7 @@ async fn the_functions_tags_name_the_group_and_its_unstarted_deployment_is_stopp
     b.deployments.not_started("d-QUEUED001", Some(group()));
     b.deployments.not_started("d-ELSEWHERE", None);
 
-    let report = b
-        .guard(policy())
-        .handle(&event("eventbridge-alarm.json"), false)
-        .await;
+    let report = act(&b, "eventbridge-alarm.json").await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     let calls = b.deployments.calls();
@@ -197,10 +190,7 @@ async fn outside_a_deployment_a_stack_member_hears_what_its_next_deploy_meets() 
     let b = backends("orders-ai", "orders-ai-error-rate");
     b.lambda.set_tag("orders-ai", STACK_TAG, "orders-prod");
 
-    let report = b
-        .guard(policy())
-        .handle(&event("eventbridge-alarm.json"), false)
-        .await;
+    let report = act(&b, "eventbridge-alarm.json").await;
 
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
     let body = &b.notifier.sent()[0].1.message;
@@ -215,10 +205,7 @@ async fn outside_a_deployment_a_stack_member_hears_what_its_next_deploy_meets() 
     assert!(body.contains("`guard undo --target orders-ai`"), "{body}");
     // Without the tag, nothing is said.
     let plain = backends("orders-ai", "orders-ai-error-rate");
-    let report = plain
-        .guard(policy())
-        .handle(&event("eventbridge-alarm.json"), false)
-        .await;
+    let report = act(&plain, "eventbridge-alarm.json").await;
     assert!(report.codedeploy.is_empty(), "{:?}", report.codedeploy);
 }
 
@@ -226,10 +213,7 @@ async fn outside_a_deployment_a_stack_member_hears_what_its_next_deploy_meets() 
 async fn undo_after_a_stopped_deployment_is_refused_rather_than_splitting_the_alias() {
     let b = backends("orders-ai", "orders-ai-error-rate");
     b.deployments.shifting(None, shift("orders-ai"), 0.1);
-    let report = b
-        .guard(policy())
-        .handle(&event("eventbridge-alarm.json"), false)
-        .await;
+    let report = act(&b, "eventbridge-alarm.json").await;
     assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
 
     let undone = operator::undo(
