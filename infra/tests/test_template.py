@@ -414,13 +414,15 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
         "RecordOnFleetFunctions",
         "NeverOptInOrOut",
         "ConfirmAlarm",
+        "FindShiftingDeployments",
         "StopShiftingDeployments",
     }
     opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
     assert statements["FleetFunctions"]["Condition"] == opted_in
     assert statements["NeverOptInOrOut"]["Effect"] == "Deny"
     assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
-    assert statements["StopShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
+    assert statements["FindShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
+    assert statements["StopShiftingDeployments"]["Resource"] == "*"
     # The forwarding rule: the guarded alarms' state changes, to the central bus, with a role.
     rules = aws["events"].list_rules()["Rules"]
     rule = next(r for r in rules if r["Name"].startswith(f"{stack}-ForwardRule"))
@@ -576,18 +578,20 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     assert statements["Explain"]["Resource"] == (
         "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
     )
-    # CodeDeploy: the five calls of "CodeDeploy first", on the account's deployment groups only.
-    codedeploy = statements["StopShiftingDeployments"]
-    assert sorted(codedeploy["Action"]) == [
-        "codedeploy:GetDeployment",
+    # CodeDeploy: the calls that take a deployment group, on the account's groups; the three
+    # the Service Authorization Reference gives no resource type, on "*" and nothing else.
+    find = statements["FindShiftingDeployments"]
+    assert sorted(find["Action"]) == ["codedeploy:GetDeployment", "codedeploy:ListDeployments"]
+    assert find["Resource"] == f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:deploymentgroup:*/*"
+    stop = statements["StopShiftingDeployments"]
+    assert sorted(stop["Action"]) == [
         "codedeploy:GetDeploymentTarget",
         "codedeploy:ListDeploymentTargets",
-        "codedeploy:ListDeployments",
         "codedeploy:StopDeployment",
     ]
-    assert codedeploy["Resource"] == f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:deploymentgroup:*/*"
+    codedeploy = ("FindShiftingDeployments", "StopShiftingDeployments")
     for sid, s in statements.items():
         resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
-        assert "*" not in resources, sid
-        if sid not in ("ProtectedFunction", "FleetFunctions", "StopShiftingDeployments"):
+        assert "*" not in resources or sid == "StopShiftingDeployments", sid
+        if sid not in ("ProtectedFunction", "FleetFunctions", *codedeploy):
             assert isinstance(s["Action"], str), sid
