@@ -118,7 +118,7 @@ pub fn not_stopped(shift: &Shift, e: &PortError) -> String {
 /// the stack manages: what AWS's documentation settles, and what it does not.
 pub fn stack_note(stack: &str, alias: &str, now: &str, undo: &str) -> String {
     format!(
-        "the function belongs to CloudFormation stack {stack}, which does not know the guard moved alias {alias} (drift detection shows it as modified). A deploy that publishes a new version (SAM AutoPublishAlias) points {alias} at it, through CodeDeploy's traffic shifting where the function has a DeploymentPreference; a deploy that changes nothing in the function leaves {alias} on {now}. What CodeDeploy does when {alias} is not on the version the stack last set is not settled by AWS's documentation; SAM users report such deployments failing with INVALID_LAMBDA_CONFIGURATION (aws/serverless-application-model #291, #351). If yours does, `{undo}` puts {alias} back where the stack left it (the alarmed version serves again) before you deploy"
+        "the function belongs to CloudFormation stack {stack}, which does not know the guard moved alias {alias}: to CloudFormation that is drift, a change made outside the stack. A deploy that publishes a new version (SAM AutoPublishAlias) points {alias} at it, through CodeDeploy's traffic shifting where the function has a DeploymentPreference; a deploy that changes nothing in the function leaves {alias} on {now}. What CodeDeploy does when {alias} is not on the version the stack last set is not settled by AWS's documentation; SAM users report such deployments failing with INVALID_LAMBDA_CONFIGURATION (aws/serverless-application-model #291, #351). If yours does, `{undo}` puts {alias} back where the stack left it (the alarmed version serves again) before you deploy"
     )
 }
 
