@@ -2,22 +2,15 @@
 //! first's action is under way (its record not yet written), is held back as by the cooldown;
 //! a cause whose action failed and changed nothing gives its claim back.
 
+use crate::support::policy;
 use rollback_guard::claims::{claim_key, Claims, LocalClaims};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::ports::PortError;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
-use rollback_guard::{Outcome, Policy};
+use rollback_guard::Outcome;
 use serde_json::Value;
 use std::sync::Arc;
-
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
 
 /// The catalog's EventBridge alarm on `orders-ai`, renamed to `alarm`.
 fn alarm_event(alarm: &str) -> Value {

@@ -2,6 +2,7 @@
 //! during a deployment, the deployment group from the function's tags, the stack note,
 //! `guard undo` after a stopped deployment, plans that ask nothing.
 
+use crate::support::{event, policy};
 use chrono::{DateTime, Utc};
 use rollback_guard::codedeploy::{APPLICATION_TAG, GROUP_TAG, STACK_TAG};
 use rollback_guard::fakes::{FakeBackends, FakeLambda, Rollback};
@@ -10,20 +11,6 @@ use rollback_guard::policy::DeploymentGroup;
 use rollback_guard::ports::Shift;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Outcome, Policy, Report};
-use serde_json::Value;
-
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
-}
 
 /// `function` with versions 1..=4, `live` on 3; its alarm in ALARM.
 fn backends(function: &str, alarm: &str) -> FakeBackends {

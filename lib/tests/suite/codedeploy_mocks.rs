@@ -2,6 +2,7 @@
 //! shifting the alias is stopped with its rollback, never fought. The emulator has no
 //! StopDeployment and no deployment targets, so these cases are proven here.
 
+use crate::support::policy;
 use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
 use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetOutput;
 use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
@@ -16,7 +17,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use rollback_guard::adapters::CodeDeployDeployments;
 use rollback_guard::fakes::{fast_retry, home, FakeBackends, FakeLambda};
 use rollback_guard::rollback::AliasState;
-use rollback_guard::{Guard, Outcome, Policy, Report};
+use rollback_guard::{Guard, Outcome, Report};
 use std::sync::{Arc, Mutex};
 
 const SHIFTING: &str = "d-SHIFT0001";
@@ -24,14 +25,6 @@ const ROLLBACK: &str = "d-ROLLB0001";
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
 const DENIED: &str = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rollback-guard/guard is not authorized to perform: codedeploy:ListDeployments"}"#;
 const COMPLETED: &str = r#"{"__type":"DeploymentAlreadyCompletedException","message":"The deployment is already complete."}"#;
-
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
 
 fn alarm_event() -> serde_json::Value {
     let path = concat!(

@@ -1,6 +1,7 @@
 //! `disable-ai`, the escalation ladder and undo, over in-memory fakes (with an injected
 //! clock). The same behaviours run on the emulator in tests/tests/e2e/disable_ai.rs.
 
+use crate::support::event;
 use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::operator::{undo, OperatorError};
@@ -9,7 +10,6 @@ use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Outcome, Policy};
-use serde_json::Value;
 
 const ALARM: &str = "support-ai-fallback-rate";
 
@@ -94,11 +94,6 @@ impl World {
         )
         .await
     }
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
 }
 
 #[tokio::test]

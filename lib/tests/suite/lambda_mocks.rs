@@ -2,6 +2,7 @@
 //! resource conflicts and stale revisions on `UpdateAlias`, as the wire returns them. The
 //! emulator ignores revisions, so these cases are proven here.
 
+use crate::support::policy;
 use aws_sdk_lambda::operation::get_alias::GetAliasOutput;
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
@@ -17,15 +18,6 @@ use rollback_guard::retry::RetryPolicy;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Outcome, Policy, Ports};
 use std::sync::{Arc, Mutex};
-
-/// The catalog's policy: `orders-ai`, alias `live`, triggered by `orders-ai-*`.
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
 
 const THROTTLED: &str =
     r#"{"__type":"TooManyRequestsException","message":"Rate exceeded","Type":"User"}"#;

@@ -19,4 +19,5 @@ mod policy;
 mod reenable;
 mod robustness;
 mod stand_down;
+mod support;
 mod triggers;

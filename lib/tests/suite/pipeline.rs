@@ -1,6 +1,7 @@
 //! The pipeline over in-memory fakes: exactly-once under duplicate and concurrent delivery,
 //! cooldown with an injected clock, and failures that are reported, never silent.
 
+use crate::support::{event, policy};
 use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::ports::PortError;
@@ -8,15 +9,6 @@ use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::Value;
-
-/// The catalog's policy: `orders-ai`, alias `live`, triggered by `orders-ai-*`.
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
 
 struct Fakes(FakeBackends);
 
@@ -45,11 +37,6 @@ impl Fakes {
         a.revision_id = None;
         a
     }
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
 }
 
 const TRANSPORTS: [&str; 3] = [

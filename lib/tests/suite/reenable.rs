@@ -3,28 +3,16 @@
 //! steps aborts (once, however often delivered); INSUFFICIENT_DATA holds; cancel; a new
 //! instance (a cold start) carries on from the tags; the refusals.
 
+use crate::support::{event, policy};
 use chrono::Duration;
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::guard::ReenableRequest;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
-use rollback_guard::{Guard, Outcome, Policy};
+use rollback_guard::{Guard, Outcome};
 use serde_json::Value;
 
 const ALARM: &str = "orders-ai-error-rate";
-
-fn policy() -> Policy {
-    Policy::from_file(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/policy.toml"
-    ))
-    .expect("policy")
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
-}
 
 /// The catalog's alarm, its transition at another moment (a new one, not a duplicate).
 fn alarm_at(timestamp: &str) -> Value {

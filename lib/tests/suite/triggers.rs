@@ -1,10 +1,10 @@
 //! Critical Insight and Rollback Requested events through the pipeline, over fakes: the same
 //! decision core, intake errors and exactly-once as alarm transitions.
 
+use crate::support::event;
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Guard, Outcome, Policy};
-use serde_json::Value;
 
 fn backends() -> FakeBackends {
     let mut canary = AliasState::on("2");
@@ -27,11 +27,6 @@ fn guard(b: &FakeBackends) -> Guard {
         ))
         .expect("policy"),
     )
-}
-
-fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
 }
 
 fn alias(b: &FakeBackends, function: &str) -> AliasState {

@@ -1,0 +1,20 @@
+//! The catalog every subject's tests read: the policy the events are checked against
+//! (`events/policy.toml`) and the events themselves (`events/*.json`).
+
+use rollback_guard::Policy;
+use serde_json::Value;
+
+/// The catalog's policy: `orders-ai`, `checkout-ai`, `support-ai` and the fleet.
+pub fn policy() -> Policy {
+    Policy::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/policy.toml"
+    ))
+    .expect("policy")
+}
+
+/// The catalog event `events/NAME`.
+pub fn event(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+}
