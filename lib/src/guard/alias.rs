@@ -50,7 +50,6 @@ impl Guard {
                 // goes on from there. Otherwise CodeDeploy's rollback was the rollback.
                 let watched = ctx.watched_version.as_deref();
                 if !watched.is_some_and(|v| now.serves(v)) {
-                    report.alias_after = Some(now);
                     return self.codedeploy_rolled_back(report, target, ctx, None).await;
                 }
                 before = now;

@@ -23,7 +23,8 @@ pub(super) enum Yielded {
     /// No deployment shifts it (or CodeDeploy could not tell, said in the report): the guard
     /// acts on its own, on the alias as it is now.
     Own(AliasState),
-    /// A deployment shifted it: stopped, rolled back, the alias on its starting version.
+    /// A deployment shifted it: stopped, rolled back, the alias on its starting version (the
+    /// report's `alias_after` too, whatever follows).
     RolledBack(AliasState),
 }
 
@@ -233,6 +234,7 @@ impl Guard {
             .codedeploy
             .push(codedeploy::stopped(&shift, &end, &now, wait));
         if !codedeploy::needs_putting_back(&now, &shift) {
+            report.alias_after = Some(now.clone());
             return Ok(Yielded::RolledBack(now));
         }
         let unsplit = AliasState::on(&shift.current_version);

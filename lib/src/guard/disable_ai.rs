@@ -49,12 +49,7 @@ impl Guard {
             .await
         {
             Err(settled) => return settled,
-            Ok(Yielded::Own(now)) => before = now,
-            Ok(Yielded::RolledBack(now)) => {
-                // Where CodeDeploy's rollback left it, whatever follows.
-                report.alias_after = Some(now.clone());
-                before = now;
-            }
+            Ok(Yielded::Own(now) | Yielded::RolledBack(now)) => before = now,
         }
         if before.version == "$LATEST" && before.weights.is_empty() {
             // The alias follows $LATEST: changing $LATEST is enough.
