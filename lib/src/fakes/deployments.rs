@@ -38,6 +38,8 @@ pub struct FakeDeployments {
     rollback: Mutex<Rollback>,
     /// Deployments that complete between being found and being stopped.
     completing: Mutex<Vec<String>>,
+    /// The next stop lands, but its answer is lost (the caller sees a transient failure).
+    lose_stop_answer: Mutex<bool>,
     failures: Mutex<HashMap<&'static str, VecDeque<PortError>>>,
     calls: Mutex<Vec<String>>,
 }
@@ -70,6 +72,11 @@ impl FakeDeployments {
     /// Deployment `id` completes (all traffic on its target version) before it can be stopped.
     pub fn completes_before_stop(&self, id: &str) {
         lock(&self.completing).push(id.to_string());
+    }
+
+    /// The next StopDeployment takes effect, and its answer never reaches the caller.
+    pub fn lose_next_stop_answer(&self) {
+        *lock(&self.lose_stop_answer) = true;
     }
 
     pub fn rollback(&self, how: Rollback) {
@@ -162,6 +169,10 @@ impl Deployments for FakeDeployments {
         let d = deployments
             .get_mut(deployment)
             .ok_or_else(|| Self::missing(deployment))?;
+        // A deployment stopped already is complete to CodeDeploy: a second stop is refused so.
+        if d.status == "Stopped" {
+            return Ok(Stopping::AlreadyCompleted);
+        }
         if completing || d.status == "Succeeded" {
             d.status = "Succeeded".into();
             if let Some(shift) = d.shift.clone() {
@@ -195,6 +206,11 @@ impl Deployments for FakeDeployments {
                 looks: 0,
             },
         );
+        if std::mem::take(&mut *lock(&self.lose_stop_answer)) {
+            return Err(PortError::Transient(
+                "the answer to StopDeployment was lost".into(),
+            ));
+        }
         Ok(Stopping::Stopping)
     }
 

@@ -6,9 +6,10 @@ use crate::support::{event, policy};
 use chrono::{DateTime, Utc};
 use rollback_guard::codedeploy::{APPLICATION_TAG, GROUP_TAG, STACK_TAG};
 use rollback_guard::fakes::{FakeBackends, FakeLambda, Rollback};
+use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::operator::{self, OperatorError};
 use rollback_guard::policy::DeploymentGroup;
-use rollback_guard::ports::Shift;
+use rollback_guard::ports::{PortError, Shift};
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Outcome, Policy, Report};
 
@@ -304,4 +305,80 @@ fn the_policy_names_a_deployment_group_whole_and_bounds_the_wait() {
     ))
     .expect_err("too long a wait");
     assert_eq!(long.field, "guard.codedeploy_wait_seconds");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_that_cannot_be_stopped_leaves_the_guard_on_its_own_with_the_command() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.deployments.shifting(None, shift("orders-ai"), 0.1);
+    b.deployments.fail(
+        "StopDeployment",
+        [PortError::Other(
+            "AccessDeniedException: not authorized".into(),
+        )],
+    );
+
+    let report = act(&b, "eventbridge-alarm.json").await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.deployment, None);
+    // The guard aborted the canary itself; the deployment goes on as CodeDeploy runs it.
+    assert_eq!(alias(&b, "orders-ai"), AliasState::on("3"));
+    assert_eq!(b.lambda.alias_updates(), 1);
+    assert_eq!(
+        b.deployments.status("d-SHIFT0001").as_deref(),
+        Some("InProgress")
+    );
+    let lines = report.codedeploy.join(" | ");
+    assert!(
+        lines.contains(
+            "aws deploy stop-deployment --deployment-id d-SHIFT0001 --auto-rollback-enabled"
+        ),
+        "{lines}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_sent_again_that_finds_its_own_stop_still_waits_for_the_rollback() {
+    let b = backends("orders-ai", "orders-ai-error-rate");
+    b.deployments.shifting(None, shift("orders-ai"), 0.1);
+    // The first stop lands but its answer is lost; the retry is told the deployment is done.
+    b.deployments.lose_next_stop_answer();
+
+    let report = act(&b, "eventbridge-alarm.json").await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.deployment.as_deref(), Some("d-SHIFT0001"));
+    // CodeDeploy's rollback, not the guard, put the alias back.
+    assert_eq!(alias(&b, "orders-ai"), AliasState::on("3"));
+    assert_eq!(b.lambda.alias_updates(), 0);
+    let lines = report.codedeploy.join(" | ");
+    assert!(!lines.contains("completed before"), "{lines}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_on_the_version_codedeploy_went_back_to_goes_on_with_the_guards_rollback() {
+    // billing:live's version 3 alarms (ExecutedVersion 3) while a deployment shifts it to 4.
+    let lambda = FakeLambda::default().with_function("billing", 4, "live", AliasState::on("3"));
+    lambda.set_tag("billing", PROTECT_TAG, "live");
+    let start: DateTime<Utc> = "2026-11-20T03:13:00Z".parse().expect("time");
+    let b = FakeBackends::new(lambda, "guarded-billing-canary-errors", start);
+    b.deployments.shifting(None, shift("billing"), 0.1);
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/lambda-action-fleet-canary.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("event")
+    .replace("\"ExecutedVersion\": \"4\"", "\"ExecutedVersion\": \"3\"");
+    let on_three: serde_json::Value = serde_json::from_str(&text).expect("json");
+
+    let report = b.guard(policy()).handle(&on_three, false).await;
+
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(report.deployment.as_deref(), Some("d-SHIFT0001"));
+    // CodeDeploy went back to 3, which the alarm watches: the guard goes on to 2.
+    assert_eq!(alias(&b, "billing"), AliasState::on("2"));
+    assert_eq!(b.lambda.alias_updates(), 1);
+    // Its own move from 3 can be undone (back to 3, unsplit).
+    assert_eq!(report.undo.as_deref(), Some("guard undo --target billing"));
 }
