@@ -103,7 +103,7 @@ def main():
         "GUARD_POLICY_FILE": str(ROOT / "events" / "policy.toml"),
         "MODEL_ID": "anthropic.claude-3-haiku-20240307-v1:0",  # so the Bedrock client is built
         # As the template deploys it: the claim table's client built too, five instances.
-        "GUARD_CLAIM_TABLE": "rollback-guard-claims",
+        "GUARD_STATE_TABLE": "rollback-guard-state",
         "GUARD_INSTANCES": "5",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/debug
+# What the guard remembers (records, the stable version, claims) lives in its state table; the
+# sample account has one, as the template's stack does.
+export GUARD_STATE_TABLE=rollback-guard-state
 
 echo "== 1. the sample account =="
 $bin/demo provision

@@ -19,18 +19,21 @@
 //!   ListTags, the version lookup as ListVersionsByFunction, both in the 15/s pool.
 
 use rollback_guard::ai::FunctionConfig;
-use rollback_guard::claims::{Claim, Claims, LocalClaims};
-use rollback_guard::fakes::{FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier};
+use rollback_guard::fakes::{
+    FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier, FakeState,
+};
 use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::policy::AlarmPattern;
 use rollback_guard::ports::{
     AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, DeploymentGroup, DeploymentNow,
-    Deployments, FunctionSettings, MemberAccounts, PortError, Ports, Shift, Stopping,
+    Deployments, FunctionSettings, MemberAccounts, PortError, Ports, Shift, StateStore, Stopping,
 };
 use rollback_guard::quota::Share;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
+use rollback_guard::state::{StateKey, TargetState};
 use rollback_guard::transition::AlarmState;
+use rollback_guard::watched::{Watched, WatchedAlias};
 use rollback_guard::{Guard, Home, Outcome, Policy};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -346,29 +349,45 @@ impl AlarmStates for QuotaAlarms {
     }
 }
 
-/// The claim table every instance shares (DynamoDB in the template: no quota that matters
-/// here), each call taking the latency.
-struct SharedClaims {
-    inner: LocalClaims,
+/// The state table every instance shares (DynamoDB in the template: no quota that matters
+/// here), each call taking the latency. The previous release kept its record in the function's
+/// tags: on the baseline path each write of a record is charged as the `TagResource` it made
+/// in the 15/s pool (its claims, which it did not have, cost only the latency: to its
+/// advantage).
+struct SimState {
+    inner: FakeState,
     latency: Duration,
+    quota: Arc<Quota>,
+    path: Path,
 }
 
 #[async_trait::async_trait]
-impl Claims for SharedClaims {
-    async fn claim(
-        &self,
-        function: &str,
-        cause: &str,
-        at: chrono::DateTime<chrono::Utc>,
-        until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<Claim>, PortError> {
+impl StateStore for SimState {
+    async fn read(&self, key: &StateKey) -> Result<(TargetState, u64), PortError> {
         tokio::time::sleep(self.latency).await;
-        self.inner.claim(function, cause, at, until).await
+        self.inner.read(key).await
     }
 
-    async fn release(&self, function: &str, cause: &str) -> Result<(), PortError> {
+    async fn write(
+        &self,
+        key: &StateKey,
+        state: &TargetState,
+        revision: u64,
+    ) -> Result<u64, PortError> {
+        let record = state.last != self.inner.get(key).last;
+        if self.path == Path::Baseline && record {
+            self.quota
+                .call(&key.account, "TagResource", Pool::LambdaControlPlane)
+                .await?;
+        } else {
+            tokio::time::sleep(self.latency).await;
+        }
+        self.inner.write(key, state, revision).await
+    }
+
+    async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError> {
         tokio::time::sleep(self.latency).await;
-        self.inner.release(function, cause).await
+        self.inner.all().await
     }
 }
 
@@ -461,6 +480,14 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             lambda.set_tag(&function, PROTECT_TAG, "live");
             for k in 0..scenario.alarms_per_target {
                 alarms.set(&alarm_name(t, k), AlarmState::Alarm);
+                alarms.set_watched(
+                    &alarm_name(t, k),
+                    Watched::Alias(WatchedAlias {
+                        function: function.clone(),
+                        alias: "live".into(),
+                        version: None,
+                    }),
+                );
                 events.push((t, event(t, k, &id)));
             }
         }
@@ -489,11 +516,13 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         listed.join(", ")
     ))
     .expect("the simulation's policy");
-    let claims: Arc<dyn Claims> = Arc::new(SharedClaims {
-        inner: LocalClaims::default(),
+    let state: Arc<dyn StateStore> = Arc::new(SimState {
+        inner: FakeState::default(),
         latency,
+        quota: quota.clone(),
+        path,
     });
-    // One guard an instance, as Lambda runs them: apart, but for the claim table.
+    // One guard an instance, as Lambda runs them: apart, but for the state table.
     let instance = || {
         let central = &accounts[0].1.ports;
         let ports = Ports {
@@ -503,6 +532,7 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             deployments: central.deployments.clone(),
             notifier: Arc::new(FakeNotifier::default()),
             audit: Arc::new(FakeAuditBus::default()),
+            state: state.clone(),
             clock: Arc::new(FakeClock::at(
                 "2026-11-20T03:13:00Z".parse().expect("a valid time"),
             )),
@@ -517,9 +547,9 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         let home = Home::new(CENTRAL, "us-east-1").expect("a valid home");
         let guard = Guard::new(policy.clone(), ports, home).with_members(Arc::new(members));
         match path {
-            Path::New => guard
-                .with_quota_share(Share::per_instance(&policy.guard, GUARD_CONCURRENCY as u32))
-                .with_claims(claims.clone()),
+            Path::New => {
+                guard.with_quota_share(Share::per_instance(&policy.guard, GUARD_CONCURRENCY as u32))
+            }
             // Its retries were not jittered.
             Path::Baseline => guard.with_retry(RetryPolicy {
                 jitter: false,

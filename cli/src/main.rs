@@ -93,8 +93,9 @@ enum Command {
         #[arg(long)]
         requested_by: Option<String>,
     },
-    /// Replays an EventBridge archive's window onto its bus: the guard runs each event as a
-    /// shadow backtest (`Rollback Planned`) and changes nothing.
+    /// Replays an EventBridge archive's window to the guard's own rules on its bus: the guard
+    /// plans each event (`Rollback Planned`: a replay named backtest-… is never acted on,
+    /// whatever guard.on_replay says) and changes nothing; no other rule of the bus sees it.
     Backtest {
         /// The archive's name.
         #[arg(long)]
@@ -105,7 +106,11 @@ enum Command {
         /// End of the window (RFC 3339).
         #[arg(long)]
         to: String,
-        /// The replay's name (default: backtest-<archive>-<now>).
+        /// The guard's rule on the archived bus (name or ARN; the template's is
+        /// STACK-alarm-state); repeat for several. Only these receive the replay.
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        /// The replay's name, starting with backtest- (default: backtest-<archive>-<now>).
         #[arg(long)]
         name: Option<String>,
     },
@@ -243,30 +248,49 @@ async fn target_ports(
     policy: &Policy,
     target: &str,
     account: Option<String>,
-) -> Result<rollback_guard::Ports, String> {
+) -> Result<Acting, String> {
     let named = policy.target(target).and_then(|t| t.account.clone());
-    Ok(ports_in(Some(policy), account.or(named).as_deref())
-        .await?
-        .ports)
+    ports_in(Some(policy), account.or(named).as_deref()).await
 }
 
 /// The guard the commands that act through it run (`replay`, `reenable`), as the function
 /// builds its own: where its credentials and region are (learned from STS, never from an
 /// event), with insights, the whole of the policy's share of the quotas (one process), the
-/// shared claim table when `GUARD_CLAIM_TABLE` names it (taking turns with the deployed
-/// guard's instances), and an organisation's member accounts.
+/// guard's state table `GUARD_STATE_TABLE` names (what the deployed guard remembers, and
+/// taking turns with its instances), and an organisation's member accounts.
 async fn acting_guard(policy: Policy) -> Result<Guard, String> {
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
     let home = adapters::home(&config).await?;
     let share = rollback_guard::quota::Share::per_instance(&policy.guard, 1);
-    let mut guard = Guard::new(policy, adapters::aws_ports(&config), home)
+    let guard = Guard::new(policy, adapters::aws_ports(&config), home)
         .with_insights(insights)
         .with_quota_share(share);
-    if let Some(claims) = adapters::shared_claims(&config) {
-        guard = guard.with_claims(claims);
-    }
     Ok(adapters::with_member_accounts(guard, &config))
+}
+
+/// A command that reads or writes what the guard remembers needs its state table: without
+/// it the command would act on a memory of its own, which the deployed guard never sees.
+fn needs_state_table(command: &str) -> Result<(), String> {
+    match adapters::state_table() {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{command} reads and writes what the guard remembers: set {} to the guard's state table (the stack's StateTable output)",
+            adapters::ENV_STATE_TABLE
+        )),
+    }
+}
+
+/// An operator's command acting with `ports` in `account`.
+fn operating<'a>(ports: &'a rollback_guard::Ports, account: &'a str) -> operator::Operating<'a> {
+    operator::Operating {
+        aliases: ports.aliases.as_ref(),
+        functions: ports.functions.as_ref(),
+        state: ports.state.as_ref(),
+        clock: &SystemClock,
+        retry: RetryPolicy::default(),
+        account,
+    }
 }
 
 /// Who runs the command: `--by`/`--requested-by`, else $USER.
@@ -326,6 +350,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             dry_run,
             events,
         } => {
+            if !dry_run {
+                needs_state_table("guard replay (without --dry-run)")?;
+            }
             let guard = acting_guard(load_policy(policy.as_deref())?).await?;
             let mut failed = false;
             for file in events {
@@ -364,20 +391,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             policy,
             account,
         } => {
+            needs_state_table("guard mark-stable")?;
             let policy = match (&policy, &account) {
                 (None, None) => None,
                 _ => Some(load_policy(policy.as_deref())?),
             };
-            let ports = ports_in(policy.as_ref(), account.as_deref()).await?.ports;
-            let v = operator::mark_stable(
-                ports.aliases.as_ref(),
-                &RetryPolicy::default(),
-                &function,
-                &alias,
-                version.as_deref(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let acting = ports_in(policy.as_ref(), account.as_deref()).await?;
+            let op = operating(&acting.ports, &acting.account);
+            let v = operator::mark_stable(&op, &function, &alias, version.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{function}:{alias}: stable version is now {v}");
             Ok(ExitCode::SUCCESS)
         }
@@ -397,9 +420,10 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             archive,
             from,
             to,
+            rules,
             name,
         } => {
-            backtest(&archive, &from, &to, name).await?;
+            backtest(&archive, &from, &to, &rules, name).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Undo {
@@ -407,17 +431,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             target,
             account,
         } => {
+            needs_state_table("guard undo")?;
             let policy = load_policy(policy.as_deref())?;
-            let ports = target_ports(&policy, &target, account).await?;
-            let result = operator::undo(
-                &policy,
-                ports.aliases.as_ref(),
-                ports.functions.as_ref(),
-                &SystemClock,
-                &RetryPolicy::default(),
-                &target,
-            )
-            .await;
+            let acting = target_ports(&policy, &target, account).await?;
+            let result =
+                operator::undo(&policy, &operating(&acting.ports, &acting.account), &target).await;
             match result {
                 Ok(undone) => {
                     println!("{undone}");
@@ -435,25 +453,20 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             by,
             account,
         } => {
+            needs_state_table("guard pause")?;
             let policy = load_policy(policy.as_deref())?;
             let duration = operator::pause_duration(&duration).map_err(|e| e.to_string())?;
-            let ports = target_ports(&policy, &target, account).await?;
+            let acting = target_ports(&policy, &target, account).await?;
             let by = who(by);
             let request = operator::PauseRequest {
                 duration,
                 by: &by,
                 reason: &reason,
             };
-            let pause = operator::pause(
-                &policy,
-                ports.aliases.as_ref(),
-                &SystemClock,
-                &RetryPolicy::default(),
-                &target,
-                &request,
-            )
-            .await
-            .map_err(|e| format!("pause refused: {e}"))?;
+            let op = operating(&acting.ports, &acting.account);
+            let pause = operator::pause(&policy, &op, &target, &request)
+                .await
+                .map_err(|e| format!("pause refused: {e}"))?;
             println!("{target}: {pause}; resume early with: guard resume --target {target}");
             Ok(ExitCode::SUCCESS)
         }
@@ -467,6 +480,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             status,
             cancel,
         } => {
+            needs_state_table("guard reenable")?;
             let guard = acting_guard(load_policy(policy.as_deref())?).await?;
             let by = who(by);
             if status {
@@ -502,17 +516,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             target,
             account,
         } => {
+            needs_state_table("guard resume")?;
             let policy = load_policy(policy.as_deref())?;
-            let ports = target_ports(&policy, &target, account).await?;
-            let was = operator::resume(
-                &policy,
-                ports.aliases.as_ref(),
-                &SystemClock,
-                &RetryPolicy::default(),
-                &target,
-            )
-            .await
-            .map_err(|e| format!("resume refused: {e}"))?;
+            let acting = target_ports(&policy, &target, account).await?;
+            let op = operating(&acting.ports, &acting.account);
+            let was = operator::resume(&policy, &op, &target)
+                .await
+                .map_err(|e| format!("resume refused: {e}"))?;
             match was {
                 Some(p) => println!("{target}: resumed (was {p})"),
                 None => println!("{target}: was not paused; the guard acts on it"),
@@ -524,6 +534,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             json,
             account,
         } => {
+            needs_state_table("guard targets")?;
             let mut policy = load_policy(policy.as_deref())?;
             let acting = ports_in(Some(&policy), account.as_deref()).await?;
             let ports = acting.ports;
@@ -532,14 +543,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             policy
                 .targets
                 .retain(|t| t.account.as_deref().unwrap_or(&acting.home) == acting.account);
-            let seen = targets::targets(
-                &policy,
-                &ports.own_account(),
-                &SystemClock,
-                &RetryPolicy::default(),
-            )
-            .await
-            .map_err(|e| format!("cannot read the targets: {e}"))?;
+            let seeing = targets::Seeing {
+                ports: &ports.own_account(),
+                state: ports.state.as_ref(),
+                account: &acting.account,
+                clock: &SystemClock,
+                retry: &RetryPolicy::default(),
+            };
+            let seen = targets::targets(&policy, &seeing)
+                .await
+                .map_err(|e| format!("cannot read the targets: {e}"))?;
             if json {
                 println!(
                     "{}",
@@ -589,7 +602,13 @@ fn target_line(t: &targets::TargetView) -> String {
     line
 }
 
-async fn backtest(archive: &str, from: &str, to: &str, name: Option<String>) -> Result<(), String> {
+async fn backtest(
+    archive: &str,
+    from: &str,
+    to: &str,
+    rules: &[String],
+    name: Option<String>,
+) -> Result<(), String> {
     let time = |flag: &str, v: &str| {
         rollback_guard::transition::parse_timestamp(v)
             .ok_or_else(|| format!("--{flag}: `{v}` is not an RFC 3339 time"))
@@ -598,11 +617,17 @@ async fn backtest(archive: &str, from: &str, to: &str, name: Option<String>) -> 
     if from >= to {
         return Err("--from must be before --to".into());
     }
-    let name = name.unwrap_or_else(|| format!("backtest-{archive}-{}", chrono_now_compact()));
+    let prefix = rollback_guard::decision::BACKTEST_PREFIX;
+    let name = name.unwrap_or_else(|| format!("{prefix}{archive}-{}", chrono_now_compact()));
+    if !name.starts_with(prefix) {
+        return Err(format!(
+            "--name `{name}`: a backtest's replay is named {prefix}…, so that the guard only plans its events"
+        ));
+    }
     let config = adapters::sdk_config().await;
     let replays = adapters::EventBridgeReplays::new(EventBridgeClient::new(&config));
     let state = replays
-        .start(archive, from, to, &name)
+        .start(archive, from, to, &name, rules)
         .await
         .map_err(|e| format!("replay not started: {e}"))?;
     println!("replay {name} of archive {archive} ({from} to {to}): {state}");

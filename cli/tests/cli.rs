@@ -5,11 +5,21 @@ use guard_e2e::{events_dir, Emulator};
 use serde_json::Value;
 use std::process::{Command, Output};
 
+/// The state table the tests' `guard` commands share (`GUARD_STATE_TABLE`), on the emulator.
+const STATE_TABLE: &str = "guard-cli-tests-state";
+
+/// `guard ARGS`, with the tests' state table.
 fn guard(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_guard"))
         .args(args)
+        .env("GUARD_STATE_TABLE", STATE_TABLE)
         .output()
         .expect("guard runs")
+}
+
+/// The tests' state table, made if need be.
+async fn state_table(emu: &Emulator) -> rollback_guard::adapters::DynamoState {
+    emu.state_table(STATE_TABLE).await.expect("state table")
 }
 
 /// The command's standard output, once it succeeded.
@@ -60,6 +70,7 @@ impl Files {
 /// alarm in ALARM, and the files the CLI reads for it.
 async fn function_with_files(version: &str) -> (Emulator, String, Files) {
     let emu = Emulator::connect().await;
+    state_table(&emu).await;
     let name = guard_e2e::unique("orders-ai");
     emu.function(&name, 3, "live", version, &[])
         .await
@@ -141,6 +152,50 @@ fn validate_names_the_bad_field_and_fails() {
         .starts_with("policy OK: 3 target(s), 5 trigger(s) (1 fleet: target read from the alarm)"));
 }
 
+/// Commands that read or write what the guard remembers refuse to run without its state
+/// table: a memory of their own would be one the deployed guard never sees.
+#[test]
+fn commands_that_remember_need_the_state_table() {
+    let policy = events_dir().join("policy.toml");
+    let policy = policy.to_str().expect("path");
+    for args in [
+        vec!["undo", "--policy", policy, "--target", "orders-ai"],
+        vec![
+            "pause",
+            "--policy",
+            policy,
+            "--target",
+            "orders-ai",
+            "--for",
+            "1h",
+            "--reason",
+            "x",
+        ],
+        vec!["resume", "--policy", policy, "--target", "orders-ai"],
+        vec!["mark-stable", "--function", "orders-ai", "--alias", "live"],
+        vec!["targets", "--policy", policy],
+        vec!["reenable", "--policy", policy, "--target", "orders-ai"],
+        vec![
+            "replay",
+            "--policy",
+            policy,
+            "events/eventbridge-alarm.json",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_guard"))
+            .args(&args)
+            .env_remove("GUARD_STATE_TABLE")
+            .output()
+            .expect("guard runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("set GUARD_STATE_TABLE to the guard's state table"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn replay_mark_stable_and_undo_work_against_the_emulator() {
     let (emu, name, dir) = function_with_files("2").await;
@@ -196,6 +251,7 @@ async fn replay_mark_stable_and_undo_work_against_the_emulator() {
 #[tokio::test]
 async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
     let emu = Emulator::connect().await;
+    state_table(&emu).await;
     let name = guard_e2e::unique("checkout-ai");
     emu.function(&name, 3, "live", "3", &[])
         .await
@@ -331,7 +387,23 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
 
     let from = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
     let to = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
-    let replay_name = format!("{}-backtest", s.name);
+    // A replay named otherwise could be acted on: refused.
+    let unnamed = guard(&[
+        "backtest",
+        "--archive",
+        &archive,
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--rule",
+        &format!("{}-alarms", s.name),
+        "--name",
+        "last-week",
+    ]);
+    assert_eq!(unnamed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("named backtest-"));
+    let replay_name = format!("backtest-{}", s.name);
     let out = guard(&[
         "backtest",
         "--archive",
@@ -340,6 +412,8 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
         &from,
         "--to",
         &to,
+        "--rule",
+        &format!("{}-alarms", s.name),
         "--name",
         &replay_name,
     ]);
@@ -359,6 +433,25 @@ async fn backtest_replays_an_archive_and_the_guard_only_plans() {
         event["account"] = "123456789012".into();
     }
     let report = s.guard().handle(&event, false).await;
+    assert_eq!(
+        report.outcome,
+        rollback_guard::Outcome::Planned,
+        "{}",
+        report.reason
+    );
+    // A backtest is planned even by a guard that acts on replays.
+    let acting = rollback_guard::Policy::from_toml(&s.policy_toml.replace(
+        "cooldown_minutes = 30",
+        "cooldown_minutes = 30\non_replay = \"act\"",
+    ))
+    .expect("policy");
+    assert_eq!(
+        acting.guard.on_replay,
+        rollback_guard::policy::ReplayMode::Act
+    );
+    let report = rollback_guard::Guard::new(acting, s.ports(), guard_e2e::home())
+        .handle(&event, false)
+        .await;
     assert_eq!(
         report.outcome,
         rollback_guard::Outcome::Planned,
@@ -437,6 +530,7 @@ async fn pause_targets_and_resume_hold_the_guard_back_and_let_it_act_again() {
 #[tokio::test]
 async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
     let emu = Emulator::connect().await;
+    state_table(&emu).await;
     let name = guard_e2e::unique("payments");
     let alarm = format!("guarded-{name}-error-rate");
     emu.protected(&name, &alarm).await.expect("function");
@@ -501,6 +595,7 @@ async fn targets_undo_and_pause_reach_a_function_that_opted_in() {
 async fn account_reaches_a_member_account_through_the_member_role() {
     const MEMBER: &str = "222222222222";
     let member = Emulator::connect_as(MEMBER).await;
+    state_table(&Emulator::connect().await).await;
     let name = guard_e2e::unique("payments");
     let alarm = format!("guarded-{name}-error-rate");
     member.protected(&name, &alarm).await.expect("function");
@@ -572,8 +667,17 @@ async fn account_reaches_a_member_account_through_the_member_role() {
         "--reason",
         "drill",
     ]));
-    let tags = member.tags(&name).await.expect("tags");
-    assert!(tags.contains_key("rollback-guard:paused-until"), "{tags:?}");
+    // What the guard remembers of the member's function is the central guard's, in its table.
+    let key = rollback_guard::state::StateKey::new(MEMBER, &name, Some("live"));
+    let state = rollback_guard::ports::StateStore::read(
+        &state_table(&Emulator::connect().await).await,
+        &key,
+    )
+    .await
+    .expect("state")
+    .0;
+    assert_eq!(state.pause.map(|p| p.reason).as_deref(), Some("drill"));
+    assert_eq!(member.tags(&name).await.expect("tags").len(), 1);
     let unlisted = guard(&["targets", "--policy", policy, "--account", "444444444444"]);
     assert_eq!(unlisted.status.code(), Some(2));
     assert!(

@@ -243,21 +243,21 @@ def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(
     assert "AlarmStateChange" not in guard_events(template)
 
 
-def test_the_instances_share_one_claim_table_the_guard_may_only_claim_in(template):
+def test_the_instances_share_one_state_table_the_guard_may_only_read_and_write(template):
     resources = template["Resources"]
-    table = resources["ClaimTable"]["Properties"]
+    table = resources["StateTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "target", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "until", "Enabled": True}
     assert table["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "Key"}
     env = resources["GuardFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["GUARD_CLAIM_TABLE"] == {"Ref": "ClaimTable"}
+    assert env["GUARD_STATE_TABLE"] == {"Ref": "StateTable"}
     statements = resources["GuardRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     on_table = sorted(
         s["Action"]
         for s in statements
-        if isinstance(s, dict) and s.get("Resource") == {"Fn::GetAtt": ["ClaimTable", "Arn"]}
+        if isinstance(s, dict) and s.get("Resource") == {"Fn::GetAtt": ["StateTable", "Arn"]}
     )
-    assert on_table == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+    assert on_table == ["dynamodb:GetItem", "dynamodb:PutItem"]
 
 
 def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
@@ -411,15 +411,14 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
     statements = {s["Sid"]: s for s in document["Statement"]}
     assert set(statements) == {
         "FleetFunctions",
-        "RecordOnFleetFunctions",
-        "NeverOptInOrOut",
+        "NeverTagsFunctions",
         "ConfirmAlarm",
         "FindShiftingDeployments",
         "StopShiftingDeployments",
     }
     opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
     assert statements["FleetFunctions"]["Condition"] == opted_in
-    assert statements["NeverOptInOrOut"]["Effect"] == "Deny"
+    assert statements["NeverTagsFunctions"]["Effect"] == "Deny"
     assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
     assert statements["FindShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
     assert statements["StopShiftingDeployments"]["Resource"] == "*"
@@ -474,7 +473,7 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         "DeadLetterQueue",
         "AlarmQueue",
         "AlarmStateRule",
-        "ClaimTable",
+        "StateTable",
         "GuardRole",
         "InsightRole",
         "GuardLogGroup",
@@ -547,30 +546,16 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     assert statements["FleetFunctions"]["Resource"] == [every, f"{every}:*"]
     assert sorted(statements["FleetFunctions"]["Action"]) == calls
     assert statements["FleetFunctions"]["Condition"] == opted_in
-    # The record: the guard's own keys only; never the opt-in keys.
-    record_keys = [
-        "rollback-guard:last-*",
-        "rollback-guard:escalation",
-        "rollback-guard:blind",
-        "rollback-guard:muted",
-        "rollback-guard:reenable",
-    ]
-    own = {"ForAllValues:StringLike": {"aws:TagKeys": record_keys}}
-    assert statements["RecordOnProtectedFunction"]["Resource"] == function
-    assert statements["RecordOnProtectedFunction"]["Condition"] == own
-    assert statements["RecordOnFleetFunctions"]["Resource"] == every
-    assert statements["RecordOnFleetFunctions"]["Condition"] == dict(own, **opted_in)
-    deny = statements["NeverOptInOrOut"]
-    assert deny["Effect"] == "Deny" and deny["Action"] == "lambda:TagResource"
-    assert deny["Condition"] == {
-        "ForAnyValue:StringEquals": {
-            "aws:TagKeys": ["rollback-guard:protect", "rollback-guard:ai-flag"]
-        }
-    }
+    # A function's tags are its owners': the guard may write none of them (its memory is the
+    # state table), and no statement allows it.
+    deny = statements["NeverTagsFunctions"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Action"] == ["lambda:TagResource", "lambda:UntagResource"]
+    assert deny["Resource"] == every
     for s in statements.values():
-        if s["Action"] == "lambda:TagResource" and s["Effect"] == "Allow":
-            keys = s["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"]
-            assert not any(k.startswith("rollback-guard:protect") for k in keys)
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        if s["Effect"] == "Allow":
+            assert not any(a in ("lambda:TagResource", "lambda:UntagResource") for a in actions)
     assert statements["ConfirmAlarm"]["Resource"] == (
         f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:guarded-*"
     )
@@ -593,5 +578,5 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     for sid, s in statements.items():
         resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
         assert "*" not in resources or sid == "StopShiftingDeployments", sid
-        if sid not in ("ProtectedFunction", "FleetFunctions", *codedeploy):
+        if sid not in ("ProtectedFunction", "FleetFunctions", "NeverTagsFunctions", *codedeploy):
             assert isinstance(s["Action"], str), sid

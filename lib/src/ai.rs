@@ -31,6 +31,10 @@ pub struct FunctionConfig {
     pub runtime: Option<String>,
     pub handler: Option<String>,
     pub role: Option<String>,
+    /// The rest of what publishing copies into a version (VPC, dead-letter target, tracing,
+    /// ephemeral storage, SnapStart, logging, file systems, architectures), each as text:
+    /// compared before `$LATEST` is published, never changed.
+    pub settings: BTreeMap<&'static str, String>,
     pub last_update_status: UpdateStatus,
 }
 
@@ -104,6 +108,13 @@ pub fn unpublished_differences(
             .filter(|(_, same)| !same)
             .map(|(name, _)| *name),
     );
+    let names = latest.settings.keys().chain(served.settings.keys());
+    let mut other: Vec<&'static str> = names
+        .filter(|name| latest.settings.get(*name) != served.settings.get(*name))
+        .copied()
+        .collect();
+    other.dedup();
+    diffs.extend(other);
     diffs
 }
 
@@ -128,7 +139,40 @@ mod tests {
             runtime: Some("provided.al2023".into()),
             handler: Some("bootstrap".into()),
             role: Some("arn:aws:iam::123456789012:role/r".into()),
+            settings: BTreeMap::new(),
             last_update_status: UpdateStatus::Successful,
+        }
+    }
+
+    /// Issue 26, finding 9: settings outside code, variables, memory, timeout, layers, key,
+    /// runtime, handler and role would ship with the flag too.
+    #[test]
+    fn every_setting_publishing_copies_is_compared() {
+        let served = config("3", "abc", &[("AI_ENABLED", "true")]);
+        for (name, value) in [
+            ("VPC", "vpc-1 subnets subnet-a sgs sg-1"),
+            (
+                "dead-letter target",
+                "arn:aws:sqs:us-east-1:123456789012:dlq",
+            ),
+            ("tracing", "Active"),
+            ("ephemeral storage", "10240 MB"),
+            ("SnapStart", "PublishedVersions"),
+            ("logging", "JSON app DEBUG system INFO group /aws/lambda/x"),
+            ("file systems", "arn:aws:elasticfilesystem:...:/mnt/data"),
+            ("architectures", "arm64"),
+        ] {
+            let mut latest = served.clone();
+            latest.settings.insert(name, value.into());
+            assert_eq!(
+                unpublished_differences(&latest, &served, "AI_ENABLED"),
+                vec![name],
+                "{name}"
+            );
+            // The same on both: nothing to say.
+            let mut both = served.clone();
+            both.settings.insert(name, value.into());
+            assert!(unpublished_differences(&latest, &both, "AI_ENABLED").is_empty());
         }
     }
 

@@ -54,7 +54,7 @@ pub fn decide<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Decis
             return Decision::Rejected(format!("account {} is not in guard.accounts", t.account));
         }
     }
-    let Some(trigger) = policy.trigger_for(&t.alarm_name) else {
+    let Some(trigger) = policy.trigger_for(&t.alarm_name, &t.account) else {
         return Decision::Ignored(format!("no trigger matches alarm `{}`", t.alarm_name));
     };
     let target = match target_of(policy, trigger, t) {
@@ -97,6 +97,12 @@ fn target_of<'p>(
     t: &Transition,
 ) -> Result<Cow<'p, Target>, String> {
     if trigger.from_alarm() {
+        if let Some(other) = t.foreign_metric_accounts().first() {
+            return Err(format!(
+                "alarm `{}` matches a fleet trigger, but its metrics are account {other}'s: the guard acts on functions of the alarm's own account ({}) only",
+                t.alarm_name, t.account
+            ));
+        }
         return match t.watched().alias() {
             Ok(watched) => {
                 let mut target = fleet::target_of(watched);
@@ -153,9 +159,16 @@ fn act_through<'p>(
     }
 }
 
-/// How an event is acted on: replayed events as `on_replay` says, `force_plan` as a plan.
-/// `Err` holds why the event is ignored.
+/// Replays whose name starts so are backtests (`guard backtest` names them so): only ever
+/// planned, whatever `on_replay` says, so that a backtest changes nothing.
+pub const BACKTEST_PREFIX: &str = "backtest-";
+
+/// How an event is acted on: replayed events as `on_replay` says (a backtest's always as a
+/// plan), `force_plan` as a plan. `Err` holds why the event is ignored.
 fn replay_mode(policy: &Policy, replay: Option<&str>, force_plan: bool) -> Result<Mode, String> {
+    if replay.is_some_and(|r| r.starts_with(BACKTEST_PREFIX)) {
+        return Ok(Mode::Plan);
+    }
     match (replay, policy.guard.on_replay) {
         (Some(replay), ReplayMode::Ignore) => Err(format!(
             "event replayed from archive (replay `{replay}`) and guard.on_replay = \"ignore\""
@@ -466,7 +479,7 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
         Decision::Rejected(r) => ("rejected", None, None, r.into()),
     };
     let watched = policy
-        .trigger_for(&t.alarm_name)
+        .trigger_for(&t.alarm_name, &t.account)
         .filter(|trigger| trigger.from_alarm())
         .and_then(|_| t.watched().alias().ok().cloned());
     Evaluation {

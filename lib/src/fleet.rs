@@ -91,11 +91,12 @@ pub fn protected_alias(tags: &BTreeMap<String, String>) -> Option<&str> {
     tags.get(PROTECT_TAG).map(String::as_str)
 }
 
-/// The alarms fleet triggers act through, with what their metrics name (each pattern read
-/// once), and what could not be read. An alarm two patterns match is one alarm, and belongs to
+/// The alarms of `account` fleet triggers act through, with what their metrics name (each
+/// pattern read once), and what could not be read. An alarm two patterns match is one alarm, and belongs to
 /// the fleet only if the trigger it acts through (the first that matches) is a fleet trigger.
 pub async fn read_alarms(
     policy: &Policy,
+    account: &str,
     alarms: &dyn AlarmStates,
     retry: &RetryPolicy,
 ) -> (Vec<AlarmStatus>, Vec<String>) {
@@ -120,7 +121,11 @@ pub async fn read_alarms(
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found.dedup_by(|a, b| a.name == b.name);
-    found.retain(|a| policy.trigger_for(&a.name).is_some_and(|t| t.from_alarm()));
+    found.retain(|a| {
+        policy
+            .trigger_for(&a.name, account)
+            .is_some_and(|t| t.from_alarm())
+    });
     (found, failures)
 }
 

@@ -13,7 +13,6 @@
 
 pub mod adapters;
 pub mod ai;
-pub mod claims;
 pub mod codedeploy;
 pub mod decision;
 pub mod fakes;
@@ -28,11 +27,11 @@ pub mod operator;
 pub mod policy;
 pub mod ports;
 pub mod quota;
-pub mod record;
 pub mod reenable;
 pub mod report;
 pub mod retry;
 pub mod rollback;
+pub mod state;
 pub mod targets;
 pub mod transition;
 pub mod watched;

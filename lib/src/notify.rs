@@ -256,6 +256,10 @@ pub fn notification(r: &Report) -> Notification {
     if let Some(action) = r.action {
         attributes.insert("action".to_string(), action.to_string());
     }
+    // A subscription filter tells a staging function from its production twin by account.
+    if let Some(account) = &r.account {
+        attributes.insert("account".to_string(), account.clone());
+    }
     Notification {
         subject,
         message: body,
@@ -297,6 +301,7 @@ pub enum Blindness {
 /// said once per spell.
 pub fn blind_warning(
     target: &str,
+    account: Option<&str>,
     alarm: &str,
     why: Blindness,
     since: &str,
@@ -329,11 +334,14 @@ What to do: {todo}\n\
 Nothing was changed.\n\n--- JSON ---\n{}",
         serde_json::to_string_pretty(&detail).unwrap_or_default()
     );
-    let attributes = BTreeMap::from([
+    let mut attributes = BTreeMap::from([
         ("outcome".to_string(), "blind".to_string()),
         ("target".to_string(), target.to_string()),
         ("alarm".to_string(), alarm.to_string()),
     ]);
+    if let Some(account) = account {
+        attributes.insert("account".to_string(), account.to_string());
+    }
     (
         Notification {
             subject: subject(&format!(

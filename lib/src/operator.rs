@@ -1,16 +1,71 @@
 //! Operator commands that change a target on purpose: recording the stable version, undoing
 //! the guard's last action, pausing and resuming the guard on a target. All refuse rather than
-//! guess.
+//! guess. What they set down goes to the guard's state table, beside what the guard remembers.
 
 use crate::ai::{restored_environment, AI_OFF};
 use crate::flag;
 use crate::fleet::{self, NotProtected};
 use crate::policy::{Policy, Target};
-use crate::ports::{AliasManager, Clock, FunctionSettings, PortError};
-use crate::record::{stable_tag, ActionRecord, AliasChange, FlagChange, Pause, MAX_PAUSE};
+use crate::ports::{AliasManager, Clock, FunctionSettings, PortError, StateStore};
 use crate::retry::RetryPolicy;
+use crate::state::{
+    ActionRecord, AliasChange, FlagChange, Pause, StateKey, TargetState, MAX_PAUSE,
+};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+
+/// What an operator's command acts with: the target account's Lambda, the guard's state
+/// table, the clock, and which account the target is in.
+pub struct Operating<'a> {
+    pub aliases: &'a dyn AliasManager,
+    pub functions: &'a dyn FunctionSettings,
+    pub state: &'a dyn StateStore,
+    pub clock: &'a dyn Clock,
+    pub retry: RetryPolicy,
+    /// The account the command acts in.
+    pub account: &'a str,
+}
+
+impl Operating<'_> {
+    /// The state of `function`'s `alias`, and its revision.
+    async fn read(
+        &self,
+        function: &str,
+        alias: Option<&str>,
+    ) -> Result<(StateKey, TargetState, u64), OperatorError> {
+        let key = StateKey::new(self.account, function, alias);
+        let (state, revision) = self.retry.run("GetItem", || self.state.read(&key)).await?;
+        Ok((key, state, revision))
+    }
+
+    /// Applies `edit` to the state of `function`'s `alias` and writes it; someone (the guard)
+    /// wrote it meanwhile: read again and edit again.
+    async fn edit<T>(
+        &self,
+        function: &str,
+        alias: Option<&str>,
+        mut edit: impl FnMut(&mut TargetState) -> T,
+    ) -> Result<T, OperatorError> {
+        for _ in 0..EDIT_ATTEMPTS {
+            let (key, mut state, revision) = self.read(function, alias).await?;
+            let result = edit(&mut state);
+            match self
+                .retry
+                .run("PutItem", || self.state.write(&key, &state, revision))
+                .await
+            {
+                Ok(_) => return Ok(result),
+                Err(PortError::RevisionChanged(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OperatorError::Refused(format!(
+            "the guard's state of {function} kept changing while this command ran: try again"
+        )))
+    }
+}
+
+/// How many times an operator's edit is made again after the guard wrote the state meanwhile.
+const EDIT_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OperatorError {
@@ -24,12 +79,12 @@ pub enum OperatorError {
 /// version. Refuses `$LATEST`, versions that do not exist, and an alias mid-canary without an
 /// explicit version.
 pub async fn mark_stable(
-    aliases: &dyn AliasManager,
-    retry: &RetryPolicy,
+    op: &Operating<'_>,
     function: &str,
     alias: &str,
     version: Option<&str>,
 ) -> Result<String, OperatorError> {
+    let (aliases, retry) = (op.aliases, &op.retry);
     let version = match version {
         Some(v) => v.to_string(),
         None => {
@@ -58,9 +113,7 @@ pub async fn mark_stable(
             published.join(", ")
         )));
     }
-    let tags = BTreeMap::from([(stable_tag(alias), version.clone())]);
-    retry
-        .run("TagResource", || aliases.tag(function, &tags))
+    op.edit(function, Some(alias), |s| s.stable = Some(version.clone()))
         .await?;
     Ok(version)
 }
@@ -100,16 +153,14 @@ impl std::fmt::Display for Undone {
 /// before anything is changed.
 pub async fn undo(
     policy: &Policy,
-    aliases: &dyn AliasManager,
-    functions: &dyn FunctionSettings,
-    clock: &dyn Clock,
-    retry: &RetryPolicy,
+    op: &Operating<'_>,
     target: &str,
 ) -> Result<Undone, OperatorError> {
+    let (aliases, functions, retry) = (op.aliases, op.functions, &op.retry);
     let target = known_target(policy, aliases, retry, target).await?;
     let function = target.function.as_str();
-    let tags = retry.run("GetFunction", || aliases.tags(function)).await?;
-    let record = ActionRecord::from_tags(&tags).ok_or_else(|| {
+    let (_, state, _) = op.read(function, target.alias.as_deref()).await?;
+    let record = state.last.clone().ok_or_else(|| {
         OperatorError::Refused(format!(
             "the guard has no recorded action on {function}: nothing to undo"
         ))
@@ -185,7 +236,7 @@ pub async fn undo(
     let undone = ActionRecord {
         event: UNDO_ACTION.into(),
         action: UNDO_ACTION.into(),
-        at: clock.now(),
+        at: op.clock.now(),
         alarm: record.alarm.clone(),
         alias: record.alias.as_ref().map(|a| AliasChange {
             alias: a.alias.clone(),
@@ -198,10 +249,16 @@ pub async fn undo(
         }),
         deployment: None,
     };
-    let undone_tags = undone.to_tags();
-    retry
-        .run("TagResource", || aliases.tag(function, &undone_tags))
-        .await?;
+    let recorded = op
+        .edit(function, target.alias.as_deref(), |s| {
+            s.last = Some(undone.clone())
+        })
+        .await;
+    if let Err(e) = recorded {
+        return Err(OperatorError::Backend(PortError::Other(format!(
+            "the guard's change to {function} was undone, but the undo could not be recorded ({e}): the guard's cooldown does not hold after it"
+        ))));
+    }
     Ok(Undone {
         function: function.into(),
         alias: record.alias.map(|a| AliasChange {
@@ -240,6 +297,11 @@ pub async fn known_target<'p>(
         Ok(tags) => tags,
         Err(PortError::NotFound(_)) => {
             return Err(unknown(", and there is no function of that name"))
+        }
+        Err(PortError::Denied(why)) => {
+            return Err(unknown(&format!(
+                ", and function {target} cannot be read with these credentials ({why})"
+            )))
         }
         Err(e) => return Err(e.into()),
     };
@@ -291,13 +353,11 @@ pub struct PauseRequest<'a> {
 }
 
 /// `guard pause`: the target's automatic actions (alarms, insights, escalations) stand down
-/// for `duration`, with who and why kept in its tags; a person's request still acts. Ends by
+/// for `duration`, with who and why kept in its state; a person's request still acts. Ends by
 /// itself. A second pause replaces the first.
 pub async fn pause(
     policy: &Policy,
-    aliases: &dyn AliasManager,
-    clock: &dyn Clock,
-    retry: &RetryPolicy,
+    op: &Operating<'_>,
     target: &str,
     request: &PauseRequest<'_>,
 ) -> Result<Pause, OperatorError> {
@@ -306,7 +366,7 @@ pub async fn pause(
         by,
         reason,
     } = *request;
-    let target = known_target(policy, aliases, retry, target).await?;
+    let target = known_target(policy, op.aliases, &op.retry, target).await?;
     if reason.trim().is_empty() {
         return Err(OperatorError::Refused(
             "a pause needs a --reason: the people the guard no longer protects read it".into(),
@@ -317,18 +377,17 @@ pub async fn pause(
             "a pause lasts more than nothing and at most 7 days, not {duration}"
         )));
     }
-    let now = clock.now();
+    let now = op.clock.now();
     let pause = Pause {
         until: now + duration,
         at: now,
         by: by.to_string(),
         reason: reason.to_string(),
     };
-    let tags = Pause::to_tags(Some(&pause));
-    let function = target.function.as_str();
-    retry
-        .run("TagResource", || aliases.tag(function, &tags))
-        .await?;
+    op.edit(&target.function, target.alias.as_deref(), |s| {
+        s.pause = Some(pause.clone())
+    })
+    .await?;
     Ok(pause)
 }
 
@@ -336,19 +395,15 @@ pub async fn pause(
 /// was.
 pub async fn resume(
     policy: &Policy,
-    aliases: &dyn AliasManager,
-    clock: &dyn Clock,
-    retry: &RetryPolicy,
+    op: &Operating<'_>,
     target: &str,
 ) -> Result<Option<Pause>, OperatorError> {
-    let target = known_target(policy, aliases, retry, target).await?;
-    let function = target.function.as_str();
-    let tags = retry.run("GetFunction", || aliases.tags(function)).await?;
-    let now = clock.now();
-    let was = Pause::from_tags(&tags).filter(|p| p.holds(now));
-    let cleared = Pause::to_tags(None);
-    retry
-        .run("TagResource", || aliases.tag(function, &cleared))
+    let target = known_target(policy, op.aliases, &op.retry, target).await?;
+    let now = op.clock.now();
+    let was = op
+        .edit(&target.function, target.alias.as_deref(), |s| {
+            s.pause.take().filter(|p| p.holds(now))
+        })
         .await?;
     Ok(was)
 }

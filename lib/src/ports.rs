@@ -6,6 +6,7 @@ use crate::notify::{AuditEvent, Notification};
 use crate::policy::AlarmPattern;
 pub use crate::policy::DeploymentGroup;
 use crate::rollback::AliasState;
+use crate::state::{StateKey, TargetState};
 use crate::transition::{AlarmState, Suppression};
 use crate::watched::Watched;
 use async_trait::async_trait;
@@ -28,6 +29,9 @@ pub enum PortError {
     /// 5xx, timeouts, dropped connections.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// Not allowed (`AccessDenied`, 403): IAM, a resource policy, an SCP.
+    #[error("access denied: {0}")]
+    Denied(String),
     #[error("{0}")]
     Other(String),
 }
@@ -51,6 +55,8 @@ pub struct Ports {
     pub deployments: std::sync::Arc<dyn Deployments>,
     pub notifier: std::sync::Arc<dyn Notifier>,
     pub audit: std::sync::Arc<dyn AuditBus>,
+    /// What the guard remembers, in every account it acts in: its own table.
+    pub state: std::sync::Arc<dyn StateStore>,
     pub clock: std::sync::Arc<dyn Clock>,
 }
 
@@ -75,7 +81,7 @@ pub trait MemberAccounts: Send + Sync {
 
 impl Ports {
     /// These ports with another account's Lambda, CloudWatch and CodeDeploy: notifications,
-    /// audit events and the clock stay the guard's own.
+    /// audit events, the state table and the clock stay the guard's own.
     pub fn in_account(&self, account: AccountPorts) -> Self {
         Self {
             aliases: account.aliases,
@@ -181,15 +187,18 @@ pub struct AlarmNow {
     pub state: AlarmState,
     pub actions_enabled: bool,
     pub suppressed: Option<Suppression>,
+    /// What its metrics name, as CloudWatch keeps them (not as an event says).
+    pub watched: Watched,
 }
 
 impl AlarmNow {
-    /// In `state`, actions enabled, nothing suppressed.
+    /// In `state`, actions enabled, nothing suppressed, no metrics naming a function.
     pub fn plain(state: AlarmState) -> Self {
         Self {
             state,
             actions_enabled: true,
             suppressed: None,
+            watched: Watched::NoMetrics,
         }
     }
 }
@@ -257,6 +266,25 @@ pub trait Deployments: Send + Sync {
     async fn stop(&self, deployment: &str) -> Result<Stopping, PortError>;
     /// A deployment's status and rollback.
     async fn deployment(&self, deployment: &str) -> Result<DeploymentNow, PortError>;
+}
+
+/// The guard's state table: what it remembers about each target ([`crate::state`]), one item
+/// a function alias, written only if nobody wrote it since it was read.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The state of `key` and its revision (0: nothing stored). A stored item that does not
+    /// validate ([`crate::state::codec`]) is an error naming what is wrong with it.
+    async fn read(&self, key: &StateKey) -> Result<(TargetState, u64), PortError>;
+    /// Stores `state` as `key`'s if its revision still is `revision`; the new revision.
+    /// [`PortError::RevisionChanged`] when another writer came first.
+    async fn write(
+        &self,
+        key: &StateKey,
+        state: &TargetState,
+        revision: u64,
+    ) -> Result<u64, PortError>;
+    /// Every target's state (the operator's commands: `guard targets`, `guard undo --since`).
+    async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError>;
 }
 
 /// People-facing notifications (SNS).

@@ -1,18 +1,12 @@
 //! Guarded re-enable, pure: the way back after the guard switched the AI off or rolled an
 //! alias back, in steps of the alias's weighted routing, each taken only while every alarm the
-//! target's triggers watch is OK. The plan lives in the function's tags (like the escalation
-//! ladder), so the every-minute schedule advances it across cold starts.
+//! target's triggers watch is OK. The plan lives in the target's state (`crate::state`), so the
+//! every-minute schedule advances it across cold starts.
 
-use crate::record::{decode, encode};
 use crate::rollback::AliasState;
 use crate::transition::{rfc3339_millis, AlarmState};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::BTreeMap;
 
-/// The tag that holds a re-enable in progress.
-pub const REENABLE: &str = "rollback-guard:reenable";
-/// Neither an alias name nor a version can contain `=`, so this never collides with a plan.
-const NONE: &str = "=none";
 /// The steps when none are given.
 pub const DEFAULT_STEPS: [u32; 3] = [10, 50, 100];
 /// The wait between steps when none is given.
@@ -120,59 +114,6 @@ impl Reenable {
         line.push_str(&format!("; started by {}", self.by));
         line
     }
-
-    /// The tag that holds the plan, `None` clearing it.
-    pub fn to_tags(plan: Option<&Reenable>) -> BTreeMap<String, String> {
-        let value = match plan {
-            None => NONE.to_string(),
-            Some(p) => {
-                let steps: Vec<String> = p.steps.iter().map(u32::to_string).collect();
-                format!(
-                    "{} {} {} {} {} {} {} {}",
-                    p.alias,
-                    p.version,
-                    p.from,
-                    steps.join("+"),
-                    p.taken,
-                    p.every.num_seconds(),
-                    rfc3339_millis(&p.next),
-                    encode(&p.by),
-                )
-            }
-        };
-        let mut value = value;
-        value.truncate(256);
-        BTreeMap::from([(REENABLE.to_string(), value)])
-    }
-
-    /// The plan in `tags`, if one is in progress (a garbled one counts as none).
-    pub fn from_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
-        let mut parts = tags.get(REENABLE)?.split(' ');
-        let alias = parts.next()?.to_string();
-        let version = parts.next()?.to_string();
-        let from = parts.next()?.to_string();
-        let steps = parts
-            .next()?
-            .split('+')
-            .map(|s| s.parse().ok())
-            .collect::<Option<Vec<u32>>>()?;
-        let taken = parts.next()?.parse().ok()?;
-        let every = TimeDelta::try_seconds(parts.next()?.parse().ok()?)?;
-        let next = DateTime::parse_from_rfc3339(parts.next()?)
-            .ok()?
-            .with_timezone(&Utc);
-        let by = decode(parts.next().unwrap_or(""))?;
-        (taken < steps.len()).then_some(Self {
-            alias,
-            version,
-            from,
-            steps,
-            taken,
-            every,
-            next,
-            by,
-        })
-    }
 }
 
 /// `--steps`: percentages, rising, from 1 to 100, the last 100.
@@ -232,17 +173,6 @@ mod tests {
             next: at("2026-11-20T03:18:00Z"),
             by: "alice@example.com".into(),
         }
-    }
-
-    #[test]
-    fn a_plan_round_trips_through_its_tag_and_clears() {
-        let p = plan();
-        let tags = Reenable::to_tags(Some(&p));
-        let allowed = |c: char| c.is_ascii_alphanumeric() || " _.:/=+-@".contains(c);
-        assert!(tags[REENABLE].chars().all(allowed), "{}", tags[REENABLE]);
-        assert_eq!(Reenable::from_tags(&tags), Some(p));
-        assert_eq!(Reenable::from_tags(&Reenable::to_tags(None)), None);
-        assert_eq!(Reenable::from_tags(&BTreeMap::new()), None);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use crate::codedeploy::function_name;
 use crate::fleet::{self, protected_alias};
 use crate::operator::OperatorError;
 use crate::policy::{Policy, Target};
-use crate::ports::{AccountPorts, AlarmStatus, AliasManager, Clock, Deployments, PortError, Shift};
-use crate::record::{stable_tag, ActionRecord, Pause};
-use crate::reenable::Reenable;
+use crate::ports::{
+    AccountPorts, AlarmStatus, AliasManager, Clock, Deployments, PortError, Shift, StateStore,
+};
 use crate::retry::RetryPolicy;
 use crate::rollback::AliasState;
+use crate::state::{StateKey, TargetState};
 use crate::transition::rfc3339_millis;
 use crate::watched::WatchedAlias;
 use serde::Serialize;
@@ -49,16 +50,21 @@ pub struct Targets {
     pub warnings: Vec<String>,
 }
 
+/// What `guard targets` reads with: the account's ports, the guard's state table, which
+/// account it is.
+pub struct Seeing<'a> {
+    pub ports: &'a AccountPorts,
+    pub state: &'a dyn StateStore,
+    pub account: &'a str,
+    pub clock: &'a dyn Clock,
+    pub retry: &'a RetryPolicy,
+}
+
 /// Reads what `guard targets` shows.
-pub async fn targets(
-    policy: &Policy,
-    ports: &AccountPorts,
-    clock: &dyn Clock,
-    retry: &RetryPolicy,
-) -> Result<Targets, OperatorError> {
+pub async fn targets(policy: &Policy, seeing: &Seeing<'_>) -> Result<Targets, OperatorError> {
+    let (ports, retry) = (seeing.ports, seeing.retry);
     let aliases = ports.aliases.as_ref();
     let alarms = ports.alarms.as_ref();
-    let now = clock.now();
     let mut views = Vec::new();
     let mut warnings = Vec::new();
     let shifts = shifting(ports.deployments.as_ref(), retry, &mut warnings).await;
@@ -75,11 +81,11 @@ pub async fn targets(
                 .await?;
             watching.extend(found.into_iter().map(|a| a.name));
         }
-        let tags = match retry
+        match retry
             .run("GetFunction", || aliases.tags(&target.function))
             .await
         {
-            Ok(tags) => tags,
+            Ok(_) => {}
             Err(PortError::NotFound(_)) => {
                 warnings.push(format!(
                     "target `{}`: there is no function {}",
@@ -89,7 +95,7 @@ pub async fn targets(
             }
             Err(e) => return Err(e.into()),
         };
-        let view = view_of(target, "policy", watching, &tags, aliases, retry, now).await?;
+        let view = view_of(target, "policy", watching, seeing).await?;
         views.push(with_deployment(view, &shifts));
     }
     if !policy.triggers.iter().any(|t| t.from_alarm()) {
@@ -98,7 +104,7 @@ pub async fn targets(
             warnings,
         });
     }
-    let (fleet_alarms, failures) = fleet::read_alarms(policy, alarms, retry).await;
+    let (fleet_alarms, failures) = fleet::read_alarms(policy, seeing.account, alarms, retry).await;
     if let Some(failure) = failures.into_iter().next() {
         return Err(OperatorError::Refused(failure));
     }
@@ -109,8 +115,9 @@ pub async fn targets(
     for function in functions {
         let tags = match retry.run("GetFunction", || aliases.tags(&function)).await {
             Ok(tags) => tags,
-            // Deleted since it was listed.
-            Err(PortError::NotFound(_)) => continue,
+            // Deleted since it was listed; or not the operator's to read (not opted in, under
+            // a policy that grants reading only opted-in functions).
+            Err(PortError::NotFound(_) | PortError::Denied(_)) => continue,
             Err(e) => return Err(e.into()),
         };
         if let Some(alias) = protected_alias(&tags).map(str::to_string) {
@@ -157,7 +164,7 @@ pub async fn targets(
                 target.alias.as_deref().unwrap_or_default()
             ));
         }
-        let view = view_of(&target, "fleet", alarms, &tags, aliases, retry, now).await?;
+        let view = view_of(&target, "fleet", alarms, seeing).await?;
         views.push(with_deployment(view, &shifts));
     }
     Ok(Targets {
@@ -235,11 +242,12 @@ async fn view_of(
     target: &Target,
     source: &'static str,
     alarms: Vec<String>,
-    tags: &BTreeMap<String, String>,
-    aliases: &dyn AliasManager,
-    retry: &RetryPolicy,
-    now: chrono::DateTime<chrono::Utc>,
+    seeing: &Seeing<'_>,
 ) -> Result<TargetView, OperatorError> {
+    let (aliases, retry): (&dyn AliasManager, _) = (seeing.ports.aliases.as_ref(), seeing.retry);
+    let now = seeing.clock.now();
+    let key = StateKey::new(seeing.account, &target.function, target.alias.as_deref());
+    let state: TargetState = retry.run("GetItem", || seeing.state.read(&key)).await?.0;
     let serving = match target.alias.as_deref() {
         Some(alias) => {
             match retry
@@ -259,12 +267,9 @@ async fn view_of(
         alias: target.alias.clone(),
         source,
         serving,
-        stable: target
-            .alias
-            .as_deref()
-            .and_then(|a| tags.get(&stable_tag(a)).cloned()),
+        stable: state.stable.clone(),
         alarms,
-        last_action: ActionRecord::from_tags(tags).map(|r| {
+        last_action: state.last.as_ref().map(|r| {
             format!(
                 "{} at {} (alarm {})",
                 r.action,
@@ -272,10 +277,8 @@ async fn view_of(
                 r.alarm
             )
         }),
-        pause: Pause::from_tags(tags)
-            .filter(|p| p.holds(now))
-            .map(|p| p.to_string()),
-        reenable: Reenable::from_tags(tags).map(|r| r.describe()),
+        pause: state.pause_at(now).map(|p| p.to_string()),
+        reenable: state.reenable.as_ref().map(|r| r.describe()),
         deployment: None,
     })
 }

@@ -173,6 +173,17 @@ impl Transition {
         }
     }
 
+    /// The accounts other than the alarm's own that its metrics name (a cross-account alarm).
+    pub fn foreign_metric_accounts(&self) -> Vec<String> {
+        let text = match &self.metrics {
+            None => return Vec::new(),
+            Some(AlarmMetrics::Configuration(text) | AlarmMetrics::SnsTrigger(text)) => text,
+        };
+        let mut accounts = watched::metric_accounts(text);
+        accounts.retain(|a| *a != self.account);
+        accounts
+    }
+
     /// `recentDatapoints` from the alarm's reason data. Informational only, and read only when
     /// an incident is explained or announced: reason data that does not parse yields none,
     /// never a rejection.

@@ -270,6 +270,31 @@ pub fn from_sns_trigger(text: &str) -> Watched {
     }
 }
 
+/// The accounts a metric alarm's metrics name (`accountId` in `configuration.metrics`,
+/// `AccountId` in an SNS `Trigger.Metrics`): a cross-account alarm watches another account's
+/// function, which the guard must not take for one of the alarm's own account. Metrics that
+/// name none are the alarm's account's.
+pub fn metric_accounts(text: &str) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Metric {
+        #[serde(default, alias = "AccountId", rename = "accountId")]
+        account_id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Trigger {
+        #[serde(default, rename = "Metrics")]
+        metrics: Option<Vec<Metric>>,
+    }
+    let metrics = serde_json::from_str::<Vec<Metric>>(text)
+        .ok()
+        .or_else(|| serde_json::from_str::<Trigger>(text).ok()?.metrics)
+        .unwrap_or_default();
+    let mut accounts: Vec<String> = metrics.into_iter().filter_map(|m| m.account_id).collect();
+    accounts.sort();
+    accounts.dedup();
+    accounts
+}
+
 /// A metric of metric math, in either spelling (`metricStat.metric.dimensions`,
 /// `MetricStat.Metric.Dimensions`).
 #[derive(Deserialize)]
@@ -355,6 +380,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for MetricDimensions<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_accounts_a_cross_account_alarms_metrics_name_are_read_in_both_spellings() {
+        let configuration = r#"[{"id":"e1","expression":"m1"},{"id":"m1","accountId":"222222222222","metricStat":{"metric":{"namespace":"AWS/Lambda","name":"Errors","dimensions":{"FunctionName":"pay","Resource":"pay:live"}}}}]"#;
+        assert_eq!(metric_accounts(configuration), vec!["222222222222"]);
+        let trigger =
+            r#"{"Metrics":[{"Id":"m1","AccountId":"333333333333","MetricStat":{}},{"Id":"m2"}]}"#;
+        assert_eq!(metric_accounts(trigger), vec!["333333333333"]);
+        assert!(metric_accounts(r#"{"Dimensions":[]}"#).is_empty());
+        assert!(metric_accounts("[]").is_empty());
+    }
 
     fn dims(pairs: &[(&'static str, &'static str)]) -> MetricDimensions<'static> {
         MetricDimensions::of(pairs.iter().copied())

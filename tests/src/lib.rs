@@ -346,8 +346,30 @@ impl Emulator {
         Ok(events)
     }
 
-    /// A claim table as the template makes it (`ClaimTable`): key `target`.
-    pub async fn claim_table(&self, name: &str) -> Res<()> {
+    /// The guard's state table on the emulator, `name`, made as the template makes its
+    /// `StateTable` (key `target`) if it is not there yet.
+    pub async fn state_table(&self, name: &str) -> Res<rollback_guard::adapters::DynamoState> {
+        let client = aws_sdk_dynamodb::Client::new(&self.config);
+        if client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .is_err()
+        {
+            self.create_state_table(name).await?;
+        }
+        Ok(rollback_guard::adapters::DynamoState::new(client, name))
+    }
+
+    /// Ports on the emulator whose state is kept in table `table` (created if need be).
+    pub async fn ports_with_state(&self, table: &str) -> Res<rollback_guard::Ports> {
+        let mut ports = rollback_guard::adapters::aws_ports(&self.config);
+        ports.state = std::sync::Arc::new(self.state_table(table).await?);
+        Ok(ports)
+    }
+
+    async fn create_state_table(&self, name: &str) -> Res<()> {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };
@@ -640,6 +662,8 @@ pub struct Sandbox {
     pub emu: Emulator,
     /// The target's name, which is also the function's and the alarms' prefix.
     pub name: String,
+    /// The guard's state table, this sandbox's own.
+    pub table: String,
     pub topic: String,
     pub inbox: String,
     pub audit: String,
@@ -692,9 +716,12 @@ impl Sandbox {
             "#
         );
         let policy = rollback_guard::Policy::from_toml(&policy_toml).expect("policy");
+        let table = format!("{name}-state");
+        emu.state_table(&table).await.expect("state table");
         Self {
             emu,
             name,
+            table,
             topic,
             inbox,
             audit,
@@ -703,13 +730,10 @@ impl Sandbox {
         }
     }
 
-    /// A fresh guard, as a new Lambda instance would be: nothing remembered in memory.
+    /// A fresh guard, as a new Lambda instance would be: nothing remembered in memory, its
+    /// state in the sandbox's table.
     pub fn guard(&self) -> rollback_guard::Guard {
-        rollback_guard::Guard::new(
-            self.policy.clone(),
-            rollback_guard::adapters::aws_ports(&self.emu.config),
-            home(),
-        )
+        rollback_guard::Guard::new(self.policy.clone(), self.ports(), home())
     }
 
     /// A fresh guard whose clock is `clock` (escalations, cooldowns).
@@ -717,9 +741,39 @@ impl Sandbox {
         &self,
         clock: std::sync::Arc<dyn rollback_guard::ports::Clock>,
     ) -> rollback_guard::Guard {
-        let mut ports = rollback_guard::adapters::aws_ports(&self.emu.config);
+        let mut ports = self.ports();
         ports.clock = clock;
         rollback_guard::Guard::new(self.policy.clone(), ports, home())
+    }
+
+    /// The emulator's ports, with the sandbox's state table.
+    pub fn ports(&self) -> rollback_guard::Ports {
+        let mut ports = rollback_guard::adapters::aws_ports(&self.emu.config);
+        ports.state = std::sync::Arc::new(self.state_store());
+        ports
+    }
+
+    /// The sandbox's state table.
+    pub fn state_store(&self) -> rollback_guard::adapters::DynamoState {
+        rollback_guard::adapters::DynamoState::new(
+            aws_sdk_dynamodb::Client::new(&self.emu.config),
+            &self.table,
+        )
+    }
+
+    /// `guard undo --target` this sandbox's target, as an operator would, with `ports`.
+    pub async fn undo(
+        &self,
+        ports: &rollback_guard::Ports,
+    ) -> Result<rollback_guard::operator::Undone, rollback_guard::operator::OperatorError> {
+        rollback_guard::operator::undo(&self.policy, &operating(ports), &self.name).await
+    }
+
+    /// What the guard remembers of the sandbox's function alias `live`.
+    pub async fn state(&self) -> rollback_guard::state::TargetState {
+        use rollback_guard::ports::StateStore;
+        let key = rollback_guard::state::StateKey::new(ACCOUNT, &self.name, Some("live"));
+        self.state_store().read(&key).await.expect("state").0
     }
 
     /// A catalog event, renamed to this sandbox's function and alarms.
@@ -739,14 +793,46 @@ impl Sandbox {
         self.emu.drain(&self.audit).await.expect("audit queue")
     }
 
-    /// The alias still on `version`, no record written, nothing published.
+    /// The alias still on `version`, nothing remembered or tagged, nothing published.
     pub async fn assert_untouched(&self, version: &str) {
         assert_eq!(self.alias().await, version);
         assert!(self.emu.tags(&self.name).await.expect("tags").is_empty());
+        assert!(self.state().await.is_empty());
         assert!(self.notifications().await.is_empty());
         assert!(self.audit_events().await.is_empty());
     }
 }
+
+/// What the guard remembers of `key`, in the emulator's state table `table`.
+pub async fn read_state(
+    table: &str,
+    key: &rollback_guard::state::StateKey,
+) -> rollback_guard::state::TargetState {
+    use rollback_guard::ports::StateStore;
+    let emu = Emulator::connect().await;
+    emu.state_table(table)
+        .await
+        .expect("state table")
+        .read(key)
+        .await
+        .expect("state")
+        .0
+}
+
+/// An operator's commands with `ports`, in the emulator's account.
+pub fn operating(ports: &rollback_guard::Ports) -> rollback_guard::operator::Operating<'_> {
+    rollback_guard::operator::Operating {
+        aliases: ports.aliases.as_ref(),
+        functions: ports.functions.as_ref(),
+        state: ports.state.as_ref(),
+        clock: ports.clock.as_ref(),
+        retry: rollback_guard::retry::RetryPolicy::default(),
+        account: ACCOUNT,
+    }
+}
+
+/// The sample account's state table (`GUARD_STATE_TABLE` for the demo's and tests' `guard`).
+pub const SAMPLE_STATE_TABLE: &str = "rollback-guard-state";
 
 /// The sample account's SNS inbox (the `rollback-guard` topic's SQS subscription).
 pub const SAMPLE_INBOX: &str = "rollback-guard-inbox";
@@ -759,15 +845,8 @@ pub const SAMPLE_AUDIT_QUEUE: &str = "default-audit";
 /// `rollback-guard` topic and the default bus's audit events read through SQS.
 pub async fn provision_sample(emu: &Emulator) -> Res<()> {
     emu.function("orders-ai", 3, "live", "2", &[]).await?;
-    let ports = rollback_guard::adapters::aws_ports(&emu.config);
-    rollback_guard::operator::mark_stable(
-        ports.aliases.as_ref(),
-        &rollback_guard::retry::RetryPolicy::default(),
-        "orders-ai",
-        "live",
-        None,
-    )
-    .await?;
+    let ports = emu.ports_with_state(SAMPLE_STATE_TABLE).await?;
+    rollback_guard::operator::mark_stable(&operating(&ports), "orders-ai", "live", None).await?;
     emu.lambda
         .update_alias()
         .function_name("orders-ai")
@@ -786,10 +865,21 @@ pub async fn provision_sample(emu: &Emulator) -> Res<()> {
         .await?;
     emu.opt_in("billing", "live").await?;
     emu.function("shipping", 3, "live", "3", &[]).await?;
+    // The fleet's alarms on what their events name (the guard checks an event's metrics
+    // against CloudWatch's own copy of the alarm).
+    for (alarm, function, version) in [
+        ("guarded-payments-error-rate", "payments", None),
+        ("guarded-billing-canary-errors", "billing", Some("4")),
+        ("guarded-shipping-errors", "shipping", None),
+    ] {
+        let resource = format!("{function}:live");
+        let mut dims = vec![("FunctionName", function), ("Resource", resource.as_str())];
+        if let Some(v) = version {
+            dims.push(("ExecutedVersion", v));
+        }
+        emu.alarm_on(alarm, "ALARM", &[dims]).await?;
+    }
     for alarm in [
-        "guarded-payments-error-rate",
-        "guarded-billing-canary-errors",
-        "guarded-shipping-errors",
         "orders-ai-error-rate",
         "orders-ai-latency-anomaly",
         "orders-ai-composite",
@@ -841,7 +931,7 @@ pub async fn replay_catalog(emu: &Emulator) -> Res<Vec<ReplayRow>> {
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json"))?)?;
     let guard = rollback_guard::Guard::new(
         policy,
-        rollback_guard::adapters::aws_ports(&emu.config),
+        emu.ports_with_state(SAMPLE_STATE_TABLE).await?,
         home(),
     );
     let mut files: Vec<String> = std::fs::read_dir(&dir)?

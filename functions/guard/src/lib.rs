@@ -6,12 +6,10 @@
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use rollback_guard::claims::Claims;
 use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Guard, Home, Outcome, Report};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use std::sync::Arc;
 use std::sync::OnceLock;
 use tracing::{info, warn};
 
@@ -68,25 +66,20 @@ pub fn response(report: Report) -> Result<Value, GuardError> {
         .map_err(|e| GuardError::Failed(format!("cannot encode report: {e}")))
 }
 
-/// The guard for `home`, from what the cold start built, held to `share` of each account's
-/// API quotas, its claims in the table every instance shares (when there is one); an
-/// organisation's guard (the policy names `guard.member_role`) with clients for
-/// member accounts, made on first use.
+/// The guard for `home`, from what the cold start built (its state in the table every
+/// instance shares), held to `share` of each account's API quotas; an organisation's guard
+/// (the policy names `guard.member_role`) with clients for member accounts, made on first use.
 pub fn guard(
     policy: &rollback_guard::Policy,
     ports: &rollback_guard::Ports,
     insights: &rollback_guard::insight::InsightEngine,
     config: &SdkConfig,
     share: Share,
-    claims: Option<Arc<dyn Claims>>,
     home: Home,
 ) -> Guard {
-    let mut guard = Guard::new(policy.clone(), ports.clone(), home)
+    let guard = Guard::new(policy.clone(), ports.clone(), home)
         .with_insights(insights.clone())
         .with_quota_share(share);
-    if let Some(claims) = claims {
-        guard = guard.with_claims(claims);
-    }
     adapters::with_member_accounts(guard, config)
 }
 

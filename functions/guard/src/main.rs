@@ -13,14 +13,16 @@ async fn main() -> Result<(), Error> {
     let config = adapters::sdk_config().await;
     let insights = adapters::guard_insights(&config)?;
     let ports = adapters::aws_ports(&config);
+    if adapters::state_table().is_none() {
+        tracing::warn!(
+            variable = adapters::ENV_STATE_TABLE,
+            "no state table: what the guard remembers lives in this instance only (local runs)"
+        );
+    }
     let share = Share::per_instance(&policy.guard, guard_function::instances()?);
-    let claims = adapters::shared_claims(&config);
     let base = config.clone();
     let function = guard_function::GuardFunction::new(
-        move |home| {
-            let claims = claims.clone();
-            guard_function::guard(&policy, &ports, &insights, &base, share, claims, home)
-        },
+        move |home| guard_function::guard(&policy, &ports, &insights, &base, share, home),
         Some(config),
     );
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {

@@ -11,7 +11,7 @@ use rollback_guard::insight::{
 };
 use rollback_guard::notify::AuditEvent;
 use rollback_guard::ports::{AuditBus, Clock};
-use rollback_guard::record::fingerprint;
+use rollback_guard::state::fingerprint;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -14,6 +14,7 @@ fn alarm_now(
     actions_enabled: Option<bool>,
     suppressed_by: Option<&str>,
     suppressor: Option<&str>,
+    watched: Watched,
 ) -> Result<Option<AlarmNow>, PortError> {
     let Some(state) = state else {
         return Ok(None);
@@ -33,6 +34,7 @@ fn alarm_now(
             kind,
             suppressor: suppressor.map(str::to_string),
         }),
+        watched,
     }))
 }
 
@@ -123,18 +125,25 @@ impl AlarmStates for CloudWatchAlarmStates {
                     .iter()
                     .find(|a| a.alarm_arn() == Some(arn.as_str()));
                 // Only composite alarms have an actions suppressor.
-                let (state, actions_enabled, suppressed_by, suppressor) = match (metric, composite)
-                {
-                    (Some(a), _) => (a.state_value(), a.actions_enabled(), None, None),
-                    (None, Some(a)) => (
-                        a.state_value(),
-                        a.actions_enabled(),
-                        a.actions_suppressed_by().map(|s| s.as_str()),
-                        a.actions_suppressor(),
-                    ),
-                    (None, None) => return Ok(None),
-                };
-                alarm_now(state, actions_enabled, suppressed_by, suppressor)
+                let (state, actions_enabled, suppressed_by, suppressor, watched) =
+                    match (metric, composite) {
+                        (Some(a), _) => (
+                            a.state_value(),
+                            a.actions_enabled(),
+                            None,
+                            None,
+                            metric_alarm_watched(a),
+                        ),
+                        (None, Some(a)) => (
+                            a.state_value(),
+                            a.actions_enabled(),
+                            a.actions_suppressed_by().map(|s| s.as_str()),
+                            a.actions_suppressor(),
+                            Watched::NoMetrics,
+                        ),
+                        (None, None) => return Ok(None),
+                    };
+                alarm_now(state, actions_enabled, suppressed_by, suppressor, watched)
             })
             .collect()
     }

@@ -207,6 +207,67 @@ impl AliasManager for LambdaAliasManager {
     }
 }
 
+/// The settings publishing copies into a version beyond those `FunctionConfig` names, each as
+/// text (absent when not set). SnapStart's `ApplyOn` only: its optimisation status differs
+/// between `$LATEST` and a published version by design.
+fn published_settings(
+    out: &aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput,
+) -> BTreeMap<&'static str, String> {
+    let mut settings = BTreeMap::new();
+    if let Some(vpc) = out
+        .vpc_config()
+        .filter(|v| v.vpc_id().is_some_and(|id| !id.is_empty()))
+    {
+        settings.insert(
+            "VPC",
+            format!(
+                "{} subnets {} security groups {} ipv6 {:?}",
+                vpc.vpc_id().unwrap_or_default(),
+                vpc.subnet_ids().join(","),
+                vpc.security_group_ids().join(","),
+                vpc.ipv6_allowed_for_dual_stack()
+            ),
+        );
+    }
+    if let Some(dlq) = out.dead_letter_config().and_then(|d| d.target_arn()) {
+        settings.insert("dead-letter target", dlq.to_string());
+    }
+    if let Some(mode) = out.tracing_config().and_then(|t| t.mode()) {
+        settings.insert("tracing", mode.as_str().to_string());
+    }
+    if let Some(size) = out.ephemeral_storage().map(|e| e.size()) {
+        settings.insert("ephemeral storage", format!("{size} MB"));
+    }
+    if let Some(apply) = out.snap_start().and_then(|s| s.apply_on()) {
+        settings.insert("SnapStart", apply.as_str().to_string());
+    }
+    if let Some(l) = out.logging_config() {
+        settings.insert(
+            "logging",
+            format!(
+                "{:?} {:?} {:?} {:?}",
+                l.log_format(),
+                l.application_log_level(),
+                l.system_log_level(),
+                l.log_group()
+            ),
+        );
+    }
+    let mounts: Vec<String> = out
+        .file_system_configs()
+        .iter()
+        .map(|f| format!("{}:{}", f.arn(), f.local_mount_path()))
+        .collect();
+    if !mounts.is_empty() {
+        settings.insert("file systems", mounts.join(","));
+    }
+    let architectures: Vec<&str> = out.architectures().iter().map(|a| a.as_str()).collect();
+    if !architectures.is_empty() {
+        settings.insert("architectures", architectures.join(","));
+    }
+    settings
+}
+
 pub struct LambdaFunctionSettings {
     client: aws_sdk_lambda::Client,
 }
@@ -273,6 +334,7 @@ impl FunctionSettings for LambdaFunctionSettings {
             runtime: out.runtime().map(|r| r.as_str().to_string()),
             handler: out.handler().map(str::to_string),
             role: out.role().map(str::to_string),
+            settings: published_settings(&out),
             last_update_status,
         })
     }

@@ -13,22 +13,22 @@ use std::time::Duration;
 
 mod announce;
 mod bedrock;
-mod claims;
 mod cloudwatch;
 mod codedeploy;
 mod lambda;
 mod members;
 mod replays;
+mod state;
 
 pub use announce::{EventBridgeAuditBus, SnsNotifier};
 pub use aws_config::SdkConfig;
 pub use bedrock::{from_document, guard_insights, to_document, BedrockInsightModel};
-pub use claims::{DynamoClaims, ENV_CLAIM_TABLE};
 pub use cloudwatch::CloudWatchAlarmStates;
 pub use codedeploy::CodeDeployDeployments;
 pub use lambda::{LambdaAliasManager, LambdaFunctionSettings};
 pub use members::AssumeRoleMembers;
 pub use replays::EventBridgeReplays;
+pub use state::{DynamoState, ENV_STATE_TABLE};
 /// The EventBridge client, for functions that build an [`EventBridgeAuditBus`] themselves.
 pub type EventBridgeClient = aws_sdk_eventbridge::Client;
 
@@ -103,16 +103,24 @@ pub fn with_member_accounts(guard: Guard, config: &SdkConfig) -> Guard {
     guard.with_members(members)
 }
 
-/// The claim table all the guard's instances share, when `GUARD_CLAIM_TABLE` names one (the
-/// template's `ClaimTable`); without, each guard keeps its claims in memory.
-pub fn shared_claims(config: &SdkConfig) -> Option<Arc<dyn crate::claims::Claims>> {
-    let table = std::env::var(ENV_CLAIM_TABLE)
+/// The state table `GUARD_STATE_TABLE` names (the template's `StateTable`), if it names one.
+pub fn state_table() -> Option<String> {
+    std::env::var(ENV_STATE_TABLE)
         .ok()
-        .filter(|t| !t.is_empty())?;
-    Some(Arc::new(DynamoClaims::new(
-        aws_sdk_dynamodb::Client::new(config),
-        &table,
-    )))
+        .filter(|t| !t.is_empty())
+}
+
+/// Where the guard remembers what it did: the state table all its instances (and its
+/// operators' commands) share, when `GUARD_STATE_TABLE` names one; else this process's memory,
+/// which no other instance sees (local runs only: the function warns at its cold start).
+pub fn state_store(config: &SdkConfig) -> Arc<dyn crate::ports::StateStore> {
+    match state_table() {
+        Some(table) => Arc::new(DynamoState::new(
+            aws_sdk_dynamodb::Client::new(config),
+            &table,
+        )),
+        None => Arc::new(crate::fakes::FakeState::default()),
+    }
 }
 
 /// The real backends, built once (per cold start).
@@ -131,6 +139,7 @@ pub fn aws_ports(config: &SdkConfig) -> Ports {
         audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(
             config,
         ))),
+        state: state_store(config),
         clock: Arc::new(SystemClock),
     }
 }
@@ -158,6 +167,10 @@ where
                 "ResourceNotFoundException" | "ResourceNotFound" | "NotFound" => {
                     PortError::NotFound(text)
                 }
+                "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+                    PortError::Denied(text)
+                }
+                _ if status == 403 => PortError::Denied(text),
                 _ if status == 429 => PortError::Throttled(text),
                 _ if status >= 500 => PortError::Transient(text),
                 _ => PortError::Other(text),

@@ -15,14 +15,22 @@ impl EventBridgeReplays {
     }
 
     /// Starts replaying `archive`'s events from `from` to `to` onto the bus they were
-    /// archived from. Returns the replay's state.
+    /// archived from, to `rules` of that bus only (names or ARNs): every other consumer of the
+    /// bus (paging, ticketing, analytics) would otherwise receive last week's events again.
+    /// Returns the replay's state.
     pub async fn start(
         &self,
         archive: &str,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
         name: &str,
+        rules: &[String],
     ) -> Result<String, PortError> {
+        if rules.is_empty() {
+            return Err(PortError::Other(
+                "a replay goes to the guard's own rules only: name at least one".into(),
+            ));
+        }
         let described = self
             .client
             .describe_archive()
@@ -37,6 +45,10 @@ impl EventBridgeReplays {
                 "archive {archive} has no ARN or source bus"
             )));
         };
+        let mut filter = Vec::with_capacity(rules.len());
+        for rule in rules {
+            filter.push(self.rule_arn(rule, bus_arn).await?);
+        }
         let out = self
             .client
             .start_replay()
@@ -47,6 +59,7 @@ impl EventBridgeReplays {
             .destination(
                 aws_sdk_eventbridge::types::ReplayDestination::builder()
                     .arn(bus_arn)
+                    .set_filter_arns(Some(filter))
                     .build()
                     .map_err(|e| PortError::Other(e.to_string()))?,
             )
@@ -57,6 +70,24 @@ impl EventBridgeReplays {
             .state()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default())
+    }
+
+    /// The ARN of `rule` (a name or an ARN) on the bus `bus_arn`.
+    async fn rule_arn(&self, rule: &str, bus_arn: &str) -> Result<String, PortError> {
+        if rule.starts_with("arn:") {
+            return Ok(rule.to_string());
+        }
+        let out = self
+            .client
+            .describe_rule()
+            .name(rule)
+            .event_bus_name(bus_arn)
+            .send()
+            .await
+            .map_err(port_error)?;
+        out.arn()
+            .map(str::to_string)
+            .ok_or_else(|| PortError::Other(format!("rule {rule} has no ARN")))
     }
 
     /// The replay's state and, when it failed, why.

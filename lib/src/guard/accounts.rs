@@ -79,8 +79,7 @@ impl Guard {
                 let home = Home::in_partition(&self.home.partition, account, &self.home.region)?;
                 let mut guard = Guard::new(self.policy.clone(), self.ports.in_account(ports), home)
                     .with_insights(self.insights.clone())
-                    .with_retry(self.retry)
-                    .with_claims(self.claims.clone());
+                    .with_retry(self.retry);
                 if let Some(share) = self.share {
                     guard = guard.with_quota_share(share);
                 }

@@ -4,14 +4,15 @@
 use crate::decision::Mode;
 use crate::policy::{Action, Target};
 use crate::ports::PortError;
-use crate::record::{stable_tag, ActionRecord, AliasChange};
 use crate::report::{Outcome, Report};
 use crate::rollback::{
     plan_rollback, plan_version_rollback, versions_needed, AliasPlan, AliasState, VersionsNeeded,
 };
+use crate::state::{AliasChange, Planned};
 use std::collections::BTreeMap;
 use tracing::warn;
 
+use super::claim::{elsewhere, reconcile, Prior};
 use super::codedeploy::Yielded;
 use super::{Ctx, Guard};
 
@@ -39,8 +40,32 @@ impl Guard {
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
+        // A second delivery of a cause that planned already: never planned again from the
+        // state the first delivery produced.
+        let state = ctx.state.now();
+        let earlier = state
+            .plan_of(&ctx.key)
+            .filter(|p| ctx.mode == Mode::Execute && p.delivery() != ctx.delivery);
+        if let Some(prior) = earlier {
+            report.ladder_continues = true;
+            return match reconcile(prior, &before) {
+                Prior::Done => self.planned_done(report, ctx, prior, alias).await,
+                Prior::Elsewhere => {
+                    report.alias_after = Some(before.clone());
+                    report.settle(Outcome::Skipped, elsewhere(prior, alias, &before))
+                }
+                Prior::Resume(after) => {
+                    let description = format!(
+                        "alias {alias} moved from {before} to {after}, as an earlier delivery of this transition planned at {}",
+                        prior.at()
+                    );
+                    self.carry_out(report, target, alias, before, after, description, tags, ctx)
+                        .await
+                }
+            };
+        }
         match self
-            .codedeploy_first(&mut report, target, alias, &before, tags, ctx.mode)
+            .codedeploy_first(&mut report, target, alias, &before, tags, ctx)
             .await
         {
             Err(settled) => return settled,
@@ -57,12 +82,14 @@ impl Guard {
         }
         // A version the guard published with the AI off is the same release as the one it
         // was made from: the rollback goes past both.
-        let derived_from = ActionRecord::from_tags(tags)
+        let derived_from = state
+            .last
+            .as_ref()
             .filter(|r| r.action == Action::DisableAi.as_str())
-            .and_then(|r| r.alias)
+            .and_then(|r| r.alias.as_ref())
             .filter(|c| c.alias == alias && c.after.version == before.version)
-            .map(|c| c.before.version);
-        let stable = tags.get(&stable_tag(alias)).map(String::as_str);
+            .map(|c| c.before.version.clone());
+        let stable = state.stable.as_deref();
         let derived_from = derived_from.as_deref();
         let watched = ctx.watched_version.as_deref();
         let needed = versions_needed(&before, watched, stable, derived_from);
@@ -104,8 +131,54 @@ impl Guard {
         if ctx.mode == Mode::Plan {
             return report.settle(Outcome::Planned, format!("would be done: {description}"));
         }
+        let planned = Planned::Move {
+            cause: ctx.key.clone(),
+            delivery: ctx.delivery.clone(),
+            at: ctx.now,
+            before: before.clone(),
+            after: after.clone(),
+        };
+        match self.commit(ctx, planned, &before).await {
+            Ok(None) => {}
+            // Another delivery of this cause planned between this one's read and its write.
+            Ok(Some((prior, Prior::Done))) => {
+                return self.planned_done(report, ctx, &prior, alias).await
+            }
+            Ok(Some((prior, Prior::Elsewhere))) => {
+                return report.settle(Outcome::Skipped, elsewhere(&prior, alias, &before))
+            }
+            Ok(Some((_, Prior::Resume(planned_after)))) if planned_after.same_routing(&after) => {}
+            Ok(Some((prior, Prior::Resume(_)))) => {
+                return report.settle(Outcome::Skipped, elsewhere(&prior, alias, &before))
+            }
+            Err(why) => {
+                report.alias_after = Some(before.clone());
+                return report.settle(
+                    Outcome::Failed,
+                    format!("{why}; alias {alias} left unchanged on {before}"),
+                );
+            }
+        }
+        self.carry_out(report, target, alias, before, after, description, tags, ctx)
+            .await
+    }
+
+    /// Moves the alias as planned, records it, and says so.
+    #[allow(clippy::too_many_arguments)]
+    async fn carry_out(
+        &self,
+        mut report: Report,
+        target: &Target,
+        alias: &str,
+        before: AliasState,
+        after: AliasState,
+        description: String,
+        tags: &BTreeMap<String, String>,
+        ctx: &Ctx<'_>,
+    ) -> Report {
+        report.alias_after = Some(after.clone());
         if let Some(done) = self
-            .move_alias(&mut report, function, alias, &before, &after)
+            .move_alias(&mut report, &target.function, alias, &before, &after)
             .await
         {
             return done;
@@ -119,7 +192,7 @@ impl Guard {
             }),
             None,
         );
-        self.write_record(&mut report, target, &record, &ctx.key)
+        self.write_record(&mut report, target, ctx.state, &record, &ctx.key)
             .await;
         self.stack_note(&mut report, target, alias, &after, tags);
         report.settle(Outcome::Executed, description)

@@ -6,9 +6,9 @@ use crate::codedeploy::{self, RollbackEnd};
 use crate::decision::Mode;
 use crate::policy::{Action, DeploymentGroup, Target};
 use crate::ports::{Shift, Stopping};
-use crate::record::AliasChange;
 use crate::report::{Outcome, Report};
 use crate::rollback::AliasState;
+use crate::state::{AliasChange, Planned};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -40,14 +40,18 @@ impl Guard {
         alias: &str,
         before: &AliasState,
         tags: &BTreeMap<String, String>,
-        mode: Mode,
+        ctx: &Ctx<'_>,
     ) -> Result<Yielded, Report> {
-        if mode == Mode::Plan {
+        if ctx.mode == Mode::Plan {
             return Ok(Yielded::Own(before.clone()));
         }
         let function = target.function.as_str();
         let deployments = &self.ports.deployments;
         let group = codedeploy::group_of(target, tags);
+        // A group the function's own tags name narrows the question, no more: anyone who may
+        // tag the function could name another team's group, whose deployments that have not
+        // started the guard would otherwise stop. Only the policy's group is trusted for that.
+        let trusted_group = target.codedeploy.as_ref();
         let ids = match self
             .retry
             .run("ListDeployments", || deployments.unfinished(group.as_ref()))
@@ -74,9 +78,9 @@ impl Guard {
                 }
                 // Another function's, or another alias of this one: not the guard's.
                 Ok(Some(_)) => {}
-                // Not started: only a named group says whose it is.
+                // Not started: only the policy's group says whose it is.
                 Ok(None) => {
-                    if let Some(g) = &group {
+                    if let Some(g) = trusted_group {
                         unstarted.push((id, g.clone()));
                     }
                 }
@@ -88,7 +92,7 @@ impl Guard {
         }
         match shifting {
             Some(shift) => {
-                self.stop_shift(report, function, alias, before, shift)
+                self.stop_shift(report, function, alias, before, shift, ctx)
                     .await
             }
             None => {
@@ -126,7 +130,7 @@ impl Guard {
             }),
             None,
         );
-        self.write_record(&mut report, target, &record, &ctx.key)
+        self.write_record(&mut report, target, ctx.state, &record, &ctx.key)
             .await;
         let deployment = report.deployment.clone().unwrap_or_default();
         let mut reason = format!(
@@ -192,9 +196,32 @@ impl Guard {
         alias: &str,
         before: &AliasState,
         shift: Shift,
+        ctx: &Ctx<'_>,
     ) -> Result<Yielded, Report> {
         let deployments = &self.ports.deployments;
         let id = shift.deployment.as_str();
+        // Kept before the stop: a second delivery of this cause must not stop the rollback
+        // deployment CodeDeploy starts, nor roll back further from where it leaves the alias.
+        let planned = Planned::Stop {
+            cause: ctx.key.clone(),
+            delivery: ctx.delivery.clone(),
+            at: ctx.now,
+            deployment: id.to_string(),
+            before: before.clone(),
+            back_to: shift.current_version.clone(),
+        };
+        match self.commit(ctx, planned, before).await {
+            Ok(None) => {}
+            Ok(Some((prior, _))) => {
+                return Err(self.planned_done(report.clone(), ctx, &prior, alias).await)
+            }
+            Err(why) => {
+                return Err(report.clone().settle(
+                    Outcome::Failed,
+                    format!("{why}; deployment {id} not stopped"),
+                ))
+            }
+        }
         match self
             .retry
             .run("StopDeployment", || deployments.stop(id))
@@ -205,6 +232,7 @@ impl Guard {
             // deployment that completed.
             Ok(Stopping::AlreadyCompleted) if !self.succeeded(id).await => {}
             Ok(Stopping::AlreadyCompleted) => {
+                self.drop_plan(report, ctx).await;
                 report.codedeploy.push(codedeploy::completed(id));
                 let now = self
                     .read_alias(function, alias)
@@ -215,6 +243,7 @@ impl Guard {
             }
             Err(e) => {
                 warn!(deployment = id, error = %e, "deployment not stopped; acting on the guard's own");
+                self.drop_plan(report, ctx).await;
                 report.codedeploy.push(codedeploy::not_stopped(&shift, &e));
                 return Ok(Yielded::Own(before.clone()));
             }

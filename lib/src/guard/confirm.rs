@@ -1,14 +1,45 @@
 //! Confirming the alarm before acting: it must be in ALARM now, read by its ARN in the account
 //! and region it lives in.
 
+use crate::policy::Target;
+use crate::ports::AlarmNow;
 use crate::report::Outcome;
 #[cfg(doc)]
 use crate::report::Report;
-use crate::transition::AlarmState;
+use crate::transition::{AlarmState, Transition};
+use crate::watched::Watched;
 
 use super::Guard;
 
 impl Guard {
+    /// Confirms the transition's alarm ([`Guard::confirm_alarm`]) and that it watches what
+    /// the event says it does: the function alias (and version) a fleet trigger acts on, or
+    /// the version a named trigger reads, must be what CloudWatch's own copy of the alarm
+    /// names. Whoever may send to the guard could otherwise name a real alarm in ALARM with
+    /// metrics of their choosing, and have another function rolled back.
+    pub(super) async fn confirm_transition(
+        &self,
+        t: &Transition,
+        target: &Target,
+    ) -> Result<(), (Outcome, String)> {
+        let now = self.confirm_alarm(&t.alarm_name, &t.alarm_arn).await?;
+        let said = t.watched();
+        let reads_metrics = target.fleet
+            || said
+                .alias()
+                .is_ok_and(|w| w.version.is_some() && target.alias.as_deref() == Some(&w.alias));
+        if reads_metrics && !same_watched(&said, &now.watched) {
+            return Err((
+                Outcome::Rejected,
+                format!(
+                    "the event says alarm `{}` watches {said}; CloudWatch's own copy of the alarm: {}. The event is not the alarm's own: not acting",
+                    t.alarm_name, now.watched
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Confirms with CloudWatch that the alarm is in ALARM now: a late or retried delivery of
     /// an alarm that has since recovered must not act. The alarm is the one its ARN names,
     /// never another of the same name elsewhere. An alarm whose actions people have silenced
@@ -18,7 +49,7 @@ impl Guard {
         &self,
         alarm: &str,
         arn: &str,
-    ) -> Result<(), (Outcome, String)> {
+    ) -> Result<AlarmNow, (Outcome, String)> {
         let state = self
             .retry
             .run("DescribeAlarms", || self.ports.alarms.alarm_state(arn))
@@ -37,7 +68,7 @@ impl Guard {
                         format!("alarm actions are disabled on {alarm}: the guard stands down as they do (guard.honour_disabled_actions)"),
                     ));
                 }
-                Ok(())
+                Ok(now)
             }
             Ok(Some(now)) => Err((
                 Outcome::NoAction,
@@ -58,5 +89,18 @@ impl Guard {
                 format!("cannot confirm alarm `{alarm}` is in ALARM ({e}); not acting"),
             )),
         }
+    }
+}
+
+/// Whether two readings of an alarm's metrics name the same function alias and version.
+fn same_watched(said: &Watched, kept: &Watched) -> bool {
+    match (said.alias(), kept.alias()) {
+        (Ok(a), Ok(b)) => {
+            crate::codedeploy::function_name(&a.function)
+                == crate::codedeploy::function_name(&b.function)
+                && a.alias == b.alias
+                && a.version == b.version
+        }
+        _ => false,
     }
 }

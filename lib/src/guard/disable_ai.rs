@@ -5,9 +5,9 @@ use crate::ai::{disabled_environment, unpublished_differences, FunctionConfig};
 use crate::decision::Mode;
 use crate::flag;
 use crate::policy::{Action, Target};
-use crate::record::{AliasChange, FlagChange};
 use crate::report::{Outcome, Report};
 use crate::rollback::AliasState;
+use crate::state::{AliasChange, FlagChange};
 use std::collections::BTreeMap;
 
 use super::codedeploy::Yielded;
@@ -42,10 +42,19 @@ impl Guard {
             Err(why) => return report.settle(Outcome::Failed, why),
         };
         report.alias_before = Some(before.clone());
+        // A second delivery of a cause that stopped a deployment first: its rollback is under
+        // way, and the first delivery goes on from there.
+        let state = ctx.state.now();
+        let earlier = state
+            .plan_of(&ctx.key)
+            .filter(|p| ctx.mode == Mode::Execute && p.delivery() != ctx.delivery);
+        if let Some(prior) = earlier {
+            return self.planned_done(report, ctx, prior, alias).await;
+        }
         // A deployment shifting the alias is stopped first: the AI goes off on the version it
         // started from.
         match self
-            .codedeploy_first(&mut report, target, alias, &before, tags, ctx.mode)
+            .codedeploy_first(&mut report, target, alias, &before, tags, ctx)
             .await
         {
             Err(settled) => return settled,
@@ -180,7 +189,7 @@ impl Guard {
                 before: served.flag(flag).map(str::to_string),
             }),
         );
-        self.write_record(&mut report, target, &record, &ctx.key)
+        self.write_record(&mut report, target, ctx.state, &record, &ctx.key)
             .await;
         self.stack_note(
             &mut report,
@@ -243,7 +252,7 @@ impl Guard {
                 before: flag_before,
             }),
         );
-        self.write_record(&mut report, target, &record, &ctx.key)
+        self.write_record(&mut report, target, ctx.state, &record, &ctx.key)
             .await;
         report.ladder_continues = true;
         let kept = report.preserved_variables.len();

@@ -3,12 +3,13 @@
 
 use crate::decision::Mode;
 use crate::policy::{Action, Target, Trigger};
-use crate::record::{Escalation, Pause};
 use crate::report::{Outcome, Report};
+use crate::state::Escalation;
 use crate::transition::rfc3339_millis;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+use super::state::{Edit, Remembered};
 use super::{Ctx, Guard};
 
 impl Guard {
@@ -17,7 +18,7 @@ impl Guard {
     pub(super) async fn schedule_next(
         &self,
         report: &mut Report,
-        target: &Target,
+        remembered: &Remembered,
         trigger: &Trigger,
         done: Action,
         alarm: &str,
@@ -39,9 +40,7 @@ impl Guard {
         if pending.is_none() && trigger.actions.len() < 2 {
             return;
         }
-        let result = self
-            .record_escalation(target.function.as_str(), pending.as_ref())
-            .await;
+        let result = self.record_escalation(remembered, pending.as_ref()).await;
         match (result, pending) {
             (Err(e), _) => report
                 .notes
@@ -60,17 +59,29 @@ impl Guard {
     /// The target's pending escalation, if it is due: the next rung if the alarm is still in
     /// ALARM, cancelled if it is not.
     pub(super) async fn escalate(&self, target: &Target, now: DateTime<Utc>) -> Option<Report> {
-        match self.read_record(&target.function).await {
-            Ok(tags) => self.escalate_with(target, &tags, now).await,
+        let remembered = match self.remember(target).await {
+            Ok(r) => r,
+            Err(why) => return Some(Report::failed_on(target, why)),
+        };
+        let pending = remembered.now().escalation.filter(|e| e.due <= now)?;
+        match self.read_tags_of(&target.function).await {
+            Ok(tags) => {
+                self.escalate_with(target, &tags, &remembered, pending, now)
+                    .await
+            }
             Err(why) => Some(Report::failed_on(target, why)),
         }
     }
 
-    /// [`Self::escalate`] on a target whose tags are read.
+    /// Runs (or cancels) the `pending` escalation of `target`, whose tags and state are read.
+    /// It is taken from the state first: of two schedule runs that find it due at once (one
+    /// still waiting on CodeDeploy when the next begins), one runs it.
     pub(super) async fn escalate_with(
         &self,
         target: &Target,
         tags: &BTreeMap<String, String>,
+        remembered: &Remembered,
+        pending: Escalation,
         now: DateTime<Utc>,
     ) -> Option<Report> {
         let function = target.function.as_str();
@@ -79,18 +90,28 @@ impl Guard {
         report.function = Some(function.to_string());
         report.alias = target.alias.clone();
         report.account = target.account.clone();
-        let pending = Escalation::from_tags(tags)?;
-        if pending.due > now {
-            return None;
-        }
         report.alarm = Some(pending.alarm.clone());
+        let taken = self
+            .update(remembered, |s| {
+                if s.escalation.as_ref() != Some(&pending) {
+                    return Edit::Keep(false);
+                }
+                s.escalation = None;
+                Edit::Write(true)
+            })
+            .await;
+        match taken {
+            Ok(true) => {}
+            // Another run took it (or it changed): that run reports it.
+            Ok(false) => return None,
+            Err(why) => return Some(report.settle(Outcome::Failed, why)),
+        }
         let rung = self
             .policy
-            .trigger_for(&pending.alarm)
+            .trigger_for(&pending.alarm, self.account_of(target))
             .filter(|t| t.moves(target))
             .and_then(|t| Some((t, *t.actions.get(pending.step)?)));
         let Some((trigger, action)) = rung else {
-            self.clear_escalation(&mut report, function).await;
             return Some(report.settle(
                 Outcome::NoAction,
                 format!(
@@ -99,9 +120,8 @@ impl Guard {
                 ),
             ));
         };
-        let mut report = report.on_target(target, action);
-        if let Some(pause) = Pause::from_tags(tags).filter(|p| p.holds(now)) {
-            self.clear_escalation(&mut report, function).await;
+        let report = report.on_target(target, action);
+        if let Some(pause) = remembered.now().pause_at(now) {
             return Some(report.stand_down(format!(
                 "{} is {pause}; escalation to {action} cancelled",
                 target.name
@@ -111,7 +131,6 @@ impl Guard {
         if let Err((outcome, why)) = self.confirm_alarm(&pending.alarm, &arn).await {
             // Recovered, gone, unreadable or silenced by people: the escalation ends here, and
             // says so.
-            self.clear_escalation(&mut report, function).await;
             return Some(
                 report.settle_unconfirmed(
                     outcome,
@@ -126,10 +145,12 @@ impl Guard {
                 pending.step,
                 rfc3339_millis(&pending.due)
             ),
+            delivery: super::delivery_id(),
             alarm: &pending.alarm,
             mode: Mode::Execute,
             now,
             watched_version: None,
+            state: remembered,
         };
         let mut report = self.run_action(report, target, action, tags, &ctx).await;
         report.reason = format!(
@@ -140,32 +161,32 @@ impl Guard {
             report.reason
         );
         if report.ladder_continues {
-            self.schedule_next(&mut report, target, trigger, action, &pending.alarm, now)
-                .await;
-        } else {
-            self.clear_escalation(&mut report, function).await;
+            self.schedule_next(
+                &mut report,
+                remembered,
+                trigger,
+                action,
+                &pending.alarm,
+                now,
+            )
+            .await;
         }
         Some(report)
     }
 
-    async fn clear_escalation(&self, report: &mut Report, function: &str) {
-        if let Err(e) = self.record_escalation(function, None).await {
-            report
-                .notes
-                .push(format!("the pending escalation could not be cleared: {e}"));
-        }
-    }
-
-    /// Writes the pending escalation to the target's tags (`None` clears it).
+    /// Writes the pending escalation to the target's state (`None` clears it).
     async fn record_escalation(
         &self,
-        function: &str,
+        remembered: &Remembered,
         pending: Option<&Escalation>,
     ) -> Result<(), String> {
-        let tags = Escalation::to_tags(pending)?;
-        self.retry
-            .run("TagResource", || self.ports.aliases.tag(function, &tags))
-            .await
-            .map_err(|e| e.to_string())
+        self.update(remembered, |s| {
+            if s.escalation.as_ref() == pending {
+                return Edit::Keep(());
+            }
+            s.escalation = pending.cloned();
+            Edit::Write(())
+        })
+        .await
     }
 }

@@ -18,8 +18,13 @@ use super::Guard;
 impl Guard {
     pub(super) async fn sweep_fleet(&self, now: DateTime<Utc>) -> Vec<Report> {
         let mut steps = Vec::new();
-        let (alarms, failures) =
-            crate::fleet::read_alarms(&self.policy, self.ports.alarms.as_ref(), &self.retry).await;
+        let (alarms, failures) = crate::fleet::read_alarms(
+            &self.policy,
+            &self.home.account,
+            self.ports.alarms.as_ref(),
+            &self.retry,
+        )
+        .await;
         steps.extend(failures.into_iter().map(|why| {
             let mut r = Report::rejected(why);
             r.outcome = Outcome::Failed;
@@ -37,7 +42,7 @@ impl Guard {
         for ((function, alias), alarms) in by_alias {
             let ladder = alarms.iter().any(|a| {
                 self.policy
-                    .trigger_for(&a.name)
+                    .trigger_for(&a.name, &self.home.account)
                     .is_some_and(|t| t.actions.len() > 1)
             });
             let escalating = ladder
@@ -61,9 +66,20 @@ impl Guard {
                     continue;
                 }
             };
-            steps.extend(self.warn_blind(&target, &alarms, &tags, now).await);
-            if escalating {
-                if let Some(mut r) = self.escalate_with(&target, &tags, now).await {
+            let remembered = match self.remember(&target).await {
+                Ok(r) => r,
+                Err(why) => {
+                    steps.push(Report::failed_on(&target, why));
+                    continue;
+                }
+            };
+            steps.extend(self.warn_blind(&target, &alarms, &remembered, now).await);
+            let due = remembered.now().escalation.filter(|e| e.due <= now);
+            if let Some(pending) = due.filter(|_| escalating) {
+                if let Some(mut r) = self
+                    .escalate_with(&target, &tags, &remembered, pending, now)
+                    .await
+                {
                     self.announce(&mut r).await;
                     steps.push(r);
                 }

@@ -6,6 +6,7 @@
 mod accounts;
 mod alias;
 mod announce;
+mod claim;
 mod codedeploy;
 mod confirm;
 mod disable_ai;
@@ -13,6 +14,7 @@ mod escalate;
 mod fleet;
 mod record;
 mod reenable;
+mod state;
 mod sweep;
 
 pub use reenable::ReenableRequest;
@@ -20,18 +22,17 @@ pub use reenable::ReenableRequest;
 pub use crate::ports::Ports;
 pub use crate::report::{Outcome, Report};
 
-use crate::claims::{claim_key, Claims, LocalClaims};
 use crate::decision::{decide, decide_insight, decide_request, origin_refused, Decision, Mode};
 use crate::home::Home;
 use crate::insight::InsightEngine;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
 use crate::policy::{Action, Policy, Target, Trigger};
 use crate::quota::{self, Share};
-use crate::record::{fingerprint, ActionRecord, AliasChange, FlagChange, Pause};
-use crate::reenable::Reenable;
 use crate::retry::RetryPolicy;
+use crate::state::{fingerprint, ActionRecord, AliasChange, FlagChange};
 use crate::transition::{Transition, Transport};
 use chrono::{DateTime, Utc};
+use claim::Claimed;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -55,8 +56,6 @@ pub struct Guard {
     /// One action at a time on a function, in this instance: a second alarm of the same
     /// function in the same batch waits for the first's record, and finds its cooldown.
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// One automatic action on a function at a time across the instances (`claims`).
-    claims: Arc<dyn Claims>,
 }
 
 /// What moves the guard to act.
@@ -84,12 +83,19 @@ impl Cause {
         }
     }
 
-    /// The version of the alias's traffic the alarm watches, as its metrics name it.
-    fn watched_version(&self) -> Option<String> {
-        match self {
-            Self::Alarm(t) => t.watched().alias().ok()?.version.clone(),
-            _ => None,
-        }
+    /// The version of `target`'s alias traffic the alarm watches (`ExecutedVersion`), when its
+    /// metrics name that alias of that function: the same rule for a named trigger as for a
+    /// fleet trigger (whose target its metrics name).
+    fn watched_version(&self, target: &Target) -> Option<String> {
+        let Self::Alarm(t) = self else {
+            return None;
+        };
+        let watched = t.watched();
+        let w = watched.alias().ok()?;
+        let same = crate::codedeploy::function_name(&w.function)
+            == crate::codedeploy::function_name(&target.function)
+            && target.alias.as_deref() == Some(w.alias.as_str());
+        same.then(|| w.version.clone()).flatten()
     }
 
     /// Automatic causes are held back by the cooldown; a person's request is not.
@@ -135,11 +141,15 @@ impl Cause {
 struct Ctx<'a> {
     /// The transition's dedupe key, or an escalation's own key.
     key: String,
+    /// This delivery of it: one handling of one event (others may run at once elsewhere).
+    delivery: String,
     alarm: &'a str,
     mode: Mode,
     now: DateTime<Utc>,
-    /// The version the alarm watches (`ExecutedVersion`, read by a fleet trigger).
+    /// The version the alarm watches (`ExecutedVersion`).
     watched_version: Option<String>,
+    /// The target's state, as this guard last saw it.
+    state: &'a state::Remembered,
 }
 
 impl Ctx<'_> {
@@ -179,7 +189,6 @@ impl Guard {
             members: None,
             share: None,
             turns: Mutex::new(HashMap::new()),
-            claims: Arc::new(LocalClaims::default()),
         }
     }
 
@@ -195,12 +204,6 @@ impl Guard {
         let own = self.ports.own_account();
         self.ports = self.ports.in_account(quota::metered(own, share));
         self.share = Some(share);
-        self
-    }
-
-    /// Claims every instance sees (without: this instance's own).
-    pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> Self {
-        self.claims = claims;
         self
     }
 
@@ -432,22 +435,30 @@ impl Guard {
             report.alias = t.alias.clone();
         }
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
-        if let Some((alarm, arn)) = cause.alarm().filter(|_| mode == Mode::Execute) {
-            if let Err((outcome, why)) = self.confirm_alarm(alarm, arn).await {
-                return report.settle_unconfirmed(outcome, why);
+        if let Cause::Alarm(t) = cause {
+            if mode == Mode::Execute {
+                if let Err((outcome, why)) = self.confirm_transition(t, target).await {
+                    return report.settle_unconfirmed(outcome, why);
+                }
             }
         }
         let tags = match fleet_tags {
             Some(tags) => tags,
-            None => match self.read_record(&target.function).await {
+            None => match self.read_tags_of(&target.function).await {
                 Ok(tags) => tags,
                 Err(why) => return report.settle(Outcome::Failed, why),
             },
         };
-        let record = ActionRecord::from_tags(&tags);
-        if let Some(r) = record
+        let remembered = match self.remember(target).await {
+            Ok(r) => r,
+            Err(why) => return report.settle(Outcome::Failed, why),
+        };
+        let state = remembered.now();
+        let execute = mode == Mode::Execute;
+        if let Some(r) = state
+            .last
             .as_ref()
-            .filter(|r| mode == Mode::Execute && r.event == fingerprint(key))
+            .filter(|r| execute && r.event == fingerprint(key))
         {
             self.settle_key(key);
             return report.settle(
@@ -460,74 +471,67 @@ impl Guard {
         }
         let now = self.ports.clock.now();
         // People paused the target: automatic causes stand down; a person's request does not.
-        if let Some(pause) = Pause::from_tags(&tags)
-            .filter(|p| mode == Mode::Execute && cause.automatic() && p.holds(now))
-        {
+        if let Some(pause) = state.pause_at(now).filter(|_| execute && cause.automatic()) {
             return report.stand_down(format!("{} is {pause}", target.name));
         }
         // A re-enable in progress: an alarm of the target in ALARM aborts it, and that is all
         // this transition does (the traffic goes back to where it was before it began).
-        if let Some(plan) = Reenable::from_tags(&tags).filter(|_| mode == Mode::Execute) {
+        if let Some(plan) = state.reenable.as_ref().filter(|_| execute) {
             if let Some((alarm, _)) = cause.alarm() {
-                return self.abort(report, target, &plan, alarm, key, now).await;
+                return self
+                    .abort(report, target, &remembered, plan, alarm, key, now)
+                    .await;
             }
         }
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
-        if let Some(r) = record
-            .as_ref()
-            .filter(|r| mode == Mode::Execute && cause.automatic() && now < r.at + cooldown)
-        {
-            return report.settle(
-                Outcome::Skipped,
-                format!(
-                    "cooldown: the guard last acted on {} at {} ({}); no automatic action before {}",
-                    target.name,
-                    r.at,
-                    r.action,
-                    r.at + cooldown
-                ),
-            );
-        }
-        // Other instances: a cause that took this function first holds it off as the record
-        // does (which, on a bad day, is written after every alias has moved).
-        let claim = claim_key(
-            target.account.as_deref().unwrap_or(&self.home.account),
-            &target.function,
-        );
-        let claimed = mode == Mode::Execute && cause.automatic();
-        let mut unclaimed = None;
+        let claimed = execute && cause.automatic();
         if claimed {
-            match self.claims.claim(&claim, key, now, now + cooldown).await {
-                Ok(None) => {}
-                Ok(Some(holder)) => {
+            // Other instances, and a second cause: one automatic action on a target until its
+            // cooldown ends, claimed in the state every instance reads.
+            match self.claim(&remembered, key, now, cooldown).await {
+                Ok(Claimed::Ours) => {}
+                Ok(Claimed::Duplicate(at)) => {
+                    self.settle_key(key);
+                    return report.settle(
+                        Outcome::AlreadyDone,
+                        format!("duplicate delivery: this transition was already handled at {at}"),
+                    );
+                }
+                Ok(Claimed::Cooldown(r)) => {
+                    return report.settle(
+                        Outcome::Skipped,
+                        format!(
+                            "cooldown: the guard last acted on {} at {} ({}); no automatic action before {}",
+                            target.name,
+                            r.at,
+                            r.action,
+                            r.at + cooldown
+                        ),
+                    )
+                }
+                Ok(Claimed::Held(holder)) => {
                     return report.settle(
                         Outcome::Skipped,
                         format!(
                             "cooldown: another cause began acting on {} at {} ({}); no automatic action before {}",
-                            target.name,
-                            holder.at,
-                            holder.cause,
-                            holder.at + cooldown
+                            target.name, holder.at, holder.cause, holder.until
                         ),
                     )
                 }
-                // Not being able to say "me first" must not stop a rollback.
-                Err(e) => {
-                    warn!(function = %claim, error = %e, "claim not taken; acting without it");
-                    unclaimed = Some(e);
-                }
+                // Acting without knowing whether another instance acts too could move the
+                // alias twice: not acting is the safe side, and people hear of it.
+                Err(why) => return report.settle(Outcome::Failed, why),
             }
         }
         let label = cause.label();
         let ctx = Ctx {
             key: key.to_string(),
+            delivery: delivery_id(),
             alarm: &label,
             mode,
             now,
-            watched_version: trigger
-                .from_alarm()
-                .then(|| cause.watched_version())
-                .flatten(),
+            watched_version: cause.watched_version(target),
+            state: &remembered,
         };
         let action = trigger.first_action();
         let mut report = self.run_action(report, target, action, &tags, &ctx).await;
@@ -551,15 +555,10 @@ impl Guard {
             report = next;
             done = fallback;
         }
-        if let Some(e) = unclaimed {
-            report.reason = format!(
-                "{} (the claim on {claim} could not be taken: {e}; another instance may act on this function too)",
-                report.reason
-            );
-        } else if claimed && changed_nothing(&report) {
+        if claimed && changed_nothing(&report) {
             // It failed and changed nothing: another cause may act.
-            if let Err(e) = self.claims.release(&claim, key).await {
-                warn!(function = %claim, error = %e, "claim not given back; it ends with the cooldown");
+            if let Err(e) = self.release(&remembered, key).await {
+                warn!(target = %remembered.key, error = %e, "claim not given back; it ends with the cooldown");
             }
         }
         // Escalation watches an alarm: only alarm causes have a ladder to climb.
@@ -567,7 +566,7 @@ impl Guard {
             .alarm()
             .filter(|_| mode == Mode::Execute && report.ladder_continues)
         {
-            self.schedule_next(&mut report, target, trigger, done, alarm, now)
+            self.schedule_next(&mut report, &remembered, trigger, done, alarm, now)
                 .await;
         }
         report
@@ -586,6 +585,11 @@ impl Guard {
             Action::DisableAi => self.disable_ai(report, target, tags, ctx).await,
         }
     }
+}
+
+/// A name for one handling of one event, unlike any other's.
+fn delivery_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 /// A failed action that left the target as it was: no alias moved, no environment changed,

@@ -1,40 +1,47 @@
-//! What the guard remembers: its record in the target's tags (the authority for duplicates,
-//! the cooldown and undo) and, as a shortcut, the keys a warm instance has settled.
+//! What the guard remembers of an action: its record in the target's state (the authority for
+//! duplicates, the cooldown and undo) and, as a shortcut, the keys a warm instance has
+//! settled. And what the function's owners declare in its tags: a fleet function's opt-in.
 
 use crate::fleet::{self, NotProtected};
 use crate::policy::Target;
 use crate::ports::PortError;
-use crate::record::ActionRecord;
 use crate::report::{Outcome, Report};
+use crate::state::ActionRecord;
 use std::collections::BTreeMap;
 
+use super::state::{Edit, Remembered};
 use super::Guard;
 
 /// Dedupe keys a warm instance remembers (about 150 bytes each).
 const MAX_SETTLED_IN_MEMORY: usize = 10_000;
 
 impl Guard {
+    /// Records `record` as the target's last action (with the CodeDeploy deployment the
+    /// action stopped, if it did), its plan done, and says how to undo it.
     pub(super) async fn write_record(
         &self,
         report: &mut Report,
         target: &Target,
+        remembered: &Remembered,
         record: &ActionRecord,
         key: &str,
     ) {
-        let function = target.function.as_str();
-        // The CodeDeploy deployment the action stopped, if it did.
         let record = ActionRecord {
             deployment: report.deployment.clone(),
             ..record.clone()
         };
-        let tags = record.to_tags();
-        if let Err(e) = self
-            .retry
-            .run("TagResource", || self.ports.aliases.tag(function, &tags))
-            .await
-        {
+        let written = self
+            .update(remembered, |s| {
+                s.last = Some(record.clone());
+                if s.plan_of(key).is_some() {
+                    s.plan = None;
+                }
+                Edit::Write(())
+            })
+            .await;
+        if let Err(e) = written {
             report.notes.push(format!(
-                "the action record could not be written to {function}'s tags ({e}): cooldown, duplicate detection and undo do not hold for this action"
+                "the action record could not be written ({e}): cooldown, duplicate detection and undo do not hold for this action"
             ));
         }
         self.settle_key(key);
@@ -48,15 +55,15 @@ impl Guard {
         });
     }
 
-    /// The guard's record on `function` (its tags), read with retries; the error is the
+    /// `function`'s tags (its owners' declarations), read with retries; the error is the
     /// reason a report gives.
-    pub(super) async fn read_record(
+    pub(super) async fn read_tags_of(
         &self,
         function: &str,
     ) -> Result<BTreeMap<String, String>, String> {
         self.read_tags(function)
             .await
-            .map_err(|e| unreadable_record(function, &e))
+            .map_err(|e| format!("cannot read the tags of {function}: {e}"))
     }
 
     /// `function`'s tags, read with retries.
@@ -71,7 +78,8 @@ impl Guard {
 
     /// A fleet target as its function's tags make it (opted in, its flag), with the tags.
     /// `Err`: what the report settles as, a function that did not opt in (or does not exist)
-    /// being ignored, silently.
+    /// being ignored, silently. The template lets the guard read only functions tagged
+    /// `rollback-guard:protect`, so on any other AWS answers AccessDenied: not opted in too.
     pub(super) async fn opted_in(
         &self,
         target: &Target,
@@ -85,7 +93,21 @@ impl Guard {
                     format!("not opted in: there is no function {function}"),
                 ))
             }
-            Err(e) => return Err((Outcome::Failed, unreadable_record(function, &e))),
+            Err(PortError::Denied(_)) => {
+                return Err((
+                    Outcome::Ignored,
+                    format!(
+                        "not opted in: the guard may not read {function} (AccessDenied: its role reads only functions tagged {})",
+                        fleet::PROTECT_TAG
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    Outcome::Failed,
+                    format!("cannot read the tags of {function}: {e}"),
+                ))
+            }
         };
         match fleet::protected(target, &tags) {
             Ok(target) => Ok((target, tags)),
@@ -103,7 +125,7 @@ impl Guard {
 
     pub(super) fn settle_key(&self, key: &str) {
         if let Ok(mut s) = self.settled.lock() {
-            // Only a shortcut (the record in the target's tags is the authority), so a
+            // Only a shortcut (the record in the state table is the authority), so a
             // long-lived instance simply starts over rather than grow without bound.
             if s.len() >= MAX_SETTLED_IN_MEMORY {
                 s.clear();
@@ -111,9 +133,4 @@ impl Guard {
             s.insert(key.to_string());
         }
     }
-}
-
-/// Why a report fails when the record on `function` cannot be read.
-fn unreadable_record(function: &str, e: &PortError) -> String {
-    format!("cannot read the guard's record on {function}: {e}")
 }

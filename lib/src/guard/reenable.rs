@@ -2,18 +2,18 @@
 //! next one while every alarm the target's triggers watch is OK, an alarm of the target
 //! going into ALARM aborts it (traffic back where it was before it began), `--cancel` stops
 //! it where it stands. Each step, the completion, an abort and a cancel are announced with the
-//! routing before and after. The plan is in the function's tags (`crate::reenable`).
+//! routing before and after. The plan is in the target's state (`crate::state`).
 
 use crate::policy::{Action, Target};
-use crate::ports::{AlarmStatus, PortError};
-use crate::record::{fingerprint, ActionRecord, AliasChange, Escalation};
+use crate::ports::AlarmStatus;
 use crate::reenable::{Reenable, Verdict};
 use crate::report::{Outcome, Report};
 use crate::rollback::AliasState;
+use crate::state::{fingerprint, ActionRecord, AliasChange};
 use crate::transition::AlarmState;
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::BTreeMap;
 
+use super::state::{Edit, Remembered};
 use super::Guard;
 
 /// The report actions of a re-enable, as notifications and audit events name them.
@@ -57,8 +57,7 @@ impl Guard {
         let acting = self
             .guard_in(target.account.as_deref().unwrap_or(""))
             .await?;
-        let tags = acting.read_record(&target.function).await?;
-        Ok(Reenable::from_tags(&tags))
+        Ok(acting.remember(&target).await?.now().reenable)
     }
 
     /// `guard reenable --cancel`: the plan cleared, the alias left where it stands, announced.
@@ -67,14 +66,16 @@ impl Guard {
         let acting = self
             .guard_in(target.account.as_deref().unwrap_or(""))
             .await?;
-        let tags = acting.read_record(&target.function).await?;
-        let plan = Reenable::from_tags(&tags)
+        let remembered = acting.remember(&target).await?;
+        let plan = remembered
+            .now()
+            .reenable
             .ok_or_else(|| format!("no re-enable is in progress on {}", target.name))?;
         let mut report = reenable_report(&target, CANCEL, &plan);
         let standing = plan.current();
         report.alias_before = Some(standing.clone());
         report.alias_after = Some(standing.clone());
-        let report = match acting.write_plan(&target, None, BTreeMap::new()).await {
+        let report = match acting.write_plan(&remembered, None, None).await {
             Ok(()) => report.settle(
                 Outcome::Executed,
                 format!(
@@ -112,15 +113,16 @@ impl Guard {
     ) -> Result<Report, String> {
         let function = target.function.as_str();
         let alias = target.alias.clone().unwrap_or_default();
-        let tags = self.read_record(function).await?;
+        let remembered = self.remember(target).await?;
+        let state = remembered.now();
         let now = self.ports.clock.now();
-        if let Some(plan) = Reenable::from_tags(&tags) {
+        if let Some(plan) = &state.reenable {
             return Err(format!(
                 "a re-enable is already in progress: {}; cancel it first",
                 plan.describe()
             ));
         }
-        let record = ActionRecord::from_tags(&tags);
+        let record = state.last.clone();
         let cooldown = TimeDelta::minutes(i64::from(self.policy.guard.cooldown_minutes));
         if let Some(r) = record.as_ref().filter(|r| now < r.at + cooldown) {
             return Err(format!(
@@ -131,7 +133,7 @@ impl Guard {
                 r.at
             ));
         }
-        if let Some(e) = Escalation::from_tags(&tags) {
+        if let Some(e) = &state.escalation {
             return Err(format!(
                 "an escalation is pending for {} (alarm {}, due {}): no re-enable while it may still act",
                 target.name, e.alarm, e.due
@@ -169,7 +171,9 @@ impl Guard {
             by: request.by.clone(),
         };
         let report = reenable_report(target, STEP, &plan);
-        Ok(self.take_step(report, target, &plan, &before, 0).await)
+        Ok(self
+            .take_step(report, target, &remembered, &plan, &before, 0)
+            .await)
     }
 
     /// The version to bring back: published (never `$LATEST`), not the one serving, and,
@@ -229,6 +233,7 @@ impl Guard {
         &self,
         mut report: Report,
         target: &Target,
+        remembered: &Remembered,
         plan: &Reenable,
         before: &AliasState,
         i: usize,
@@ -259,7 +264,7 @@ impl Guard {
             )
         });
         let kept = (!complete).then_some(&next);
-        if let Err(why) = self.write_plan(target, kept, BTreeMap::new()).await {
+        if let Err(why) = self.write_plan(remembered, kept, None).await {
             report.notes.push(why);
         }
         if complete {
@@ -286,19 +291,11 @@ impl Guard {
         failed: &[String],
         now: DateTime<Utc>,
     ) -> Option<Report> {
-        // A function that does not exist has no re-enable in progress (its target's own
-        // checks say it is missing).
-        let tags = match self.read_tags(&target.function).await {
-            Ok(tags) => tags,
-            Err(PortError::NotFound(_)) => return None,
-            Err(e) => {
-                return Some(Report::failed_on(
-                    target,
-                    format!("cannot read the re-enable of {}: {e}", target.name),
-                ))
-            }
+        let remembered = match self.remember(target).await {
+            Ok(r) => r,
+            Err(why) => return Some(Report::failed_on(target, why)),
         };
-        let plan = Reenable::from_tags(&tags)?;
+        let plan = remembered.now().reenable?;
         if let Some(why) = failed.first() {
             return Some(Report::failed_on(target, why.clone()));
         }
@@ -314,7 +311,10 @@ impl Guard {
             ))),
             Verdict::Abort { alarm } => {
                 let key = format!("reenable-abort:{alarm}@{}", now.timestamp_millis());
-                Some(self.abort(report, target, &plan, &alarm, &key, now).await)
+                Some(
+                    self.abort(report, target, &remembered, &plan, &alarm, &key, now)
+                        .await,
+                )
             }
             Verdict::Advance(i) => {
                 let function = target.function.as_str();
@@ -331,7 +331,7 @@ impl Guard {
                     report.action = Some(CANCEL);
                     report.alias_before = Some(plan.current());
                     report.alias_after = Some(standing.clone());
-                    let why = match self.write_plan(target, None, BTreeMap::new()).await {
+                    let why = match self.write_plan(&remembered, None, None).await {
                         Ok(()) => format!(
                             "re-enable stopped: alias {} was changed outside it (expected {}, found {standing}); left as it is",
                             plan.alias,
@@ -343,7 +343,10 @@ impl Guard {
                 }
                 let mut plan = plan;
                 plan.next = now + plan.every;
-                Some(self.take_step(report, target, &plan, &standing, i).await)
+                Some(
+                    self.take_step(report, target, &remembered, &plan, &standing, i)
+                        .await,
+                )
             }
         }
     }
@@ -351,10 +354,12 @@ impl Guard {
     /// An alarm of the target in ALARM while a re-enable is in progress: all traffic back on
     /// the version that served before it began, the plan cleared, the abort recorded (so a
     /// duplicate delivery aborts once, and the cooldown starts).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn abort(
         &self,
         mut report: Report,
         target: &Target,
+        remembered: &Remembered,
         plan: &Reenable,
         alarm: &str,
         key: &str,
@@ -391,7 +396,7 @@ impl Guard {
             flag: None,
             deployment: None,
         };
-        if let Err(why) = self.write_plan(target, None, record.to_tags()).await {
+        if let Err(why) = self.write_plan(remembered, None, Some(record)).await {
             report.notes.push(why);
         }
         self.settle_key(key);
@@ -408,22 +413,23 @@ impl Guard {
         )
     }
 
-    /// The plan's tag (`None` clearing it), with `more` tags in the same call.
+    /// The plan (`None` clearing it) in the target's state, with the record of an abort in
+    /// the same write.
     async fn write_plan(
         &self,
-        target: &Target,
+        remembered: &Remembered,
         plan: Option<&Reenable>,
-        more: BTreeMap<String, String>,
+        record: Option<ActionRecord>,
     ) -> Result<(), String> {
-        let function = target.function.as_str();
-        let mut tags = Reenable::to_tags(plan);
-        tags.extend(more);
-        self.retry
-            .run("TagResource", || self.ports.aliases.tag(function, &tags))
-            .await
-            .map_err(|e| {
-                format!("the re-enable's plan could not be written to {function}'s tags ({e})")
-            })
+        self.update(remembered, |s| {
+            s.reenable = plan.cloned();
+            if let Some(r) = &record {
+                s.last = Some(r.clone());
+            }
+            Edit::Write(())
+        })
+        .await
+        .map_err(|e| format!("the re-enable's plan could not be written ({e})"))
     }
 }
 

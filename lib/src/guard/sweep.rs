@@ -4,12 +4,13 @@
 use crate::notify::{self, Blindness};
 use crate::policy::Target;
 use crate::ports::AlarmStatus;
-use crate::record::{blind_tags, fingerprint, muted, muted_tags, warned_blind, Muted};
 use crate::report::{Outcome, Report};
+use crate::state::{fingerprint, Muted, MAX_BLIND};
 use crate::transition::{rfc3339_millis, AlarmState};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use super::state::{Edit, Remembered};
 use super::Guard;
 
 /// An alarm not seen disabled for this long was enabled in between: its next disabling is a
@@ -121,7 +122,7 @@ impl Guard {
 
     /// Watched alarms of `target` in INSUFFICIENT_DATA, or with their actions disabled (while
     /// the guard honours that), for longer than `blind_after_minutes`: each warned about once
-    /// per spell (recorded in the target's tags). How long actions have been disabled is what
+    /// per spell (recorded in the target's state). How long actions have been disabled is what
     /// the sweep itself saw, minute by minute: CloudWatch does not say when they were.
     async fn blindness(
         &self,
@@ -137,19 +138,19 @@ impl Guard {
         if !self.may_be_blind(watched, now) {
             return reports;
         }
-        let tags = match self.read_record(&target.function).await {
-            Ok(tags) => tags,
+        let remembered = match self.remember(target).await {
+            Ok(r) => r,
             Err(why) => {
                 reports.push(Report::failed_on(target, why));
                 return reports;
             }
         };
-        reports.extend(self.warn_blind(target, watched, &tags, now).await);
+        reports.extend(self.warn_blind(target, watched, &remembered, now).await);
         reports
     }
 
     /// Whether any of these alarms is blind, or has its actions disabled: only then are the
-    /// target's tags read.
+    /// target's state read.
     pub(super) fn may_be_blind(&self, watched: &[AlarmStatus], now: DateTime<Utc>) -> bool {
         watched
             .iter()
@@ -167,12 +168,12 @@ impl Guard {
         !alarm.actions_enabled && self.policy.guard.honour_disabled_actions
     }
 
-    /// The blindness warnings `watched` calls for on `target`, whose tags are `tags`.
+    /// The blindness warnings `watched` calls for on `target`, whose state is `remembered`.
     pub(super) async fn warn_blind(
         &self,
         target: &Target,
         watched: &[AlarmStatus],
-        tags: &BTreeMap<String, String>,
+        remembered: &Remembered,
         now: DateTime<Utc>,
     ) -> Vec<Report> {
         let minutes = self.policy.guard.blind_after_minutes;
@@ -188,8 +189,7 @@ impl Guard {
             .filter(|a| self.silenced(a))
             .map(|a| a.name.as_str())
             .collect();
-        let function = target.function.as_str();
-        let recorded = muted(tags);
+        let recorded = remembered.now().muted;
         let mut seen = recorded.clone();
         seen.retain(|fp, _| disabled.iter().any(|name| fingerprint(name) == *fp));
         for name in disabled {
@@ -209,12 +209,13 @@ impl Guard {
         // Written only when it changed: a target blind for want of data alone, with no alarm
         // disabled, costs no write a minute.
         if seen != recorded {
-            let record = muted_tags(&seen);
-            if let Err(e) = self
-                .retry
-                .run("TagResource", || self.ports.aliases.tag(function, &record))
-                .await
-            {
+            let written = self
+                .update(remembered, |s| {
+                    s.muted = seen.clone();
+                    Edit::Write(())
+                })
+                .await;
+            if let Err(e) = written {
                 reports.push(Report::failed_on(
                     target,
                     format!("cannot record the alarms seen with their actions disabled: {e}"),
@@ -224,7 +225,7 @@ impl Guard {
         if blind.is_empty() {
             return reports;
         }
-        let mut warned = warned_blind(tags);
+        let mut warned = remembered.now().blind;
         for (alarm, why, since) in blind {
             let since = rfc3339_millis(&since);
             let spell = match why {
@@ -249,8 +250,14 @@ impl Guard {
             if why == Blindness::NoData {
                 report.state = Some(AlarmState::InsufficientData);
             }
-            let (notification, event) =
-                notify::blind_warning(&target.name, &alarm, why, &since, minutes);
+            let (notification, event) = notify::blind_warning(
+                &target.name,
+                Some(self.account_of(target)),
+                &alarm,
+                why,
+                &since,
+                minutes,
+            );
             if let Some(topic) = self.policy.guard.notify_topic_arn.as_deref() {
                 if let Err(e) = self
                     .retry
@@ -279,12 +286,18 @@ impl Guard {
             }
             reports.push(report);
         }
-        let record = blind_tags(&warned);
-        if let Err(e) = self
-            .retry
-            .run("TagResource", || self.ports.aliases.tag(function, &record))
-            .await
-        {
+        let keep = warned.len().saturating_sub(MAX_BLIND);
+        let warned = warned.split_off(keep);
+        let written = self
+            .update(remembered, |s| {
+                if s.blind == warned {
+                    return Edit::Keep(());
+                }
+                s.blind = warned.clone();
+                Edit::Write(())
+            })
+            .await;
+        if let Err(e) = written {
             if let Some(last) = reports.last_mut() {
                 last.notes.push(format!(
                     "the warning could not be recorded ({e}): it may be repeated"

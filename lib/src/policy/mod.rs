@@ -308,11 +308,19 @@ impl Policy {
         self.targets.iter().find(|t| t.name == name)
     }
 
-    /// The first trigger, in file order, that matches the alarm.
-    pub fn trigger_for(&self, alarm: &str) -> Option<&Trigger> {
-        self.triggers
-            .iter()
-            .find(|t| t.alarm.as_ref().is_some_and(|p| p.matches(alarm)))
+    /// The first trigger, in file order, that matches an alarm of this name in `account`. A
+    /// named trigger whose target lives in another account does not match: a member
+    /// account's alarm named like a central one goes on to the triggers after it (a fleet
+    /// trigger, say) instead of being refused as the central target's.
+    pub fn trigger_for(&self, alarm: &str, account: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|t| {
+            t.alarm.as_ref().is_some_and(|p| p.matches(alarm))
+                && (t.from_alarm()
+                    || self
+                        .target(&t.target)
+                        .and_then(|target| target.account.as_deref())
+                        .is_none_or(|home| home == account))
+        })
     }
 
     /// The first insight trigger, in file order, for this source and stream, whatever the risk.

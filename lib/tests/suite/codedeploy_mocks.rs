@@ -182,9 +182,12 @@ async fn a_deployment_shifting_the_alias_is_stopped_with_its_rollback_and_the_al
     assert_eq!(alias(&backends), AliasState::on("3"));
     assert_eq!(backends.lambda.alias_updates(), 0);
     assert_eq!(report.deployment.as_deref(), Some(SHIFTING));
-    let tags = backends.lambda.tags_of("orders-ai");
-    assert_eq!(tags["rollback-guard:last-deployment"], SHIFTING);
-    assert_eq!(tags["rollback-guard:last-after"], "3");
+    let record = backends
+        .state_of("orders-ai", "live")
+        .last
+        .expect("a record");
+    assert_eq!(record.deployment.as_deref(), Some(SHIFTING));
+    assert_eq!(record.alias.expect("the alias").after, AliasState::on("3"));
     let sent = backends.notifier.sent();
     assert_eq!(sent.len(), 1);
     let n = &sent[0].1;

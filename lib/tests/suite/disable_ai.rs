@@ -6,7 +6,6 @@ use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::operator::{undo, OperatorError};
 use rollback_guard::ports::{AliasManager, PortError};
-use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::{Guard, Outcome, Policy};
@@ -84,15 +83,7 @@ impl World {
     }
 
     async fn undo(&self) -> Result<rollback_guard::operator::Undone, OperatorError> {
-        undo(
-            &self.policy,
-            self.lambda.as_ref(),
-            self.lambda.as_ref(),
-            self.clock.as_ref(),
-            &RetryPolicy::default(),
-            "support-ai",
-        )
-        .await
+        undo(&self.policy, &self.fakes.operating(), "support-ai").await
     }
 }
 

@@ -6,9 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::fleet::{AI_FLAG_TAG, PROTECT_TAG};
 use rollback_guard::ports::{AliasManager, PortError};
-use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
-use rollback_guard::targets::targets;
 use rollback_guard::transition::AlarmState;
 use rollback_guard::watched::{Watched, WatchedAlias};
 use rollback_guard::{Outcome, Policy};
@@ -87,6 +85,19 @@ fn fleet() -> FakeBackends {
     b.alarms
         .set("guarded-billing-canary-errors", AlarmState::Alarm);
     b.alarms.set("guarded-shipping-errors", AlarmState::Alarm);
+    // What CloudWatch keeps of each alarm's metrics: what the catalog's events say.
+    b.alarms
+        .set_watched("guarded-payments-error-rate", watched("payments", "live"));
+    b.alarms
+        .set_watched("guarded-shipping-errors", watched("shipping", "live"));
+    b.alarms.set_watched(
+        "guarded-billing-canary-errors",
+        Watched::Alias(WatchedAlias {
+            function: "billing".into(),
+            alias: "live".into(),
+            version: Some("4".into()),
+        }),
+    );
     b
 }
 
@@ -292,14 +303,7 @@ async fn targets_lists_the_opted_in_functions_and_what_leaves_the_guard_blind_or
         }),
     );
     b.alarms.set("guarded-composite", AlarmState::Ok);
-    let seen = targets(
-        &catalog_policy(),
-        &b.ports().own_account(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-    )
-    .await
-    .expect("targets");
+    let seen = b.targets(&catalog_policy()).await.expect("targets");
     let fleet: Vec<_> = seen
         .targets
         .iter()

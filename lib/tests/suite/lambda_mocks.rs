@@ -114,6 +114,7 @@ fn guard_with(policy: Policy, rules: &[&[Rule]]) -> (Guard, Arc<FakeNotifier>) {
         deployments: Arc::new(rollback_guard::fakes::FakeDeployments::default()),
         notifier: notifier.clone(),
         audit: Arc::new(FakeAuditBus::default()),
+        state: Arc::new(rollback_guard::fakes::FakeState::default()),
         clock: Arc::new(FakeClock::at("2026-11-20T03:13:00Z".parse().expect("time"))),
     };
     let retry = RetryPolicy {

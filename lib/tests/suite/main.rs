@@ -18,6 +18,7 @@ mod pipeline;
 mod policy;
 mod reenable;
 mod robustness;
+mod safety_review;
 mod stand_down;
 mod support;
 mod triggers;

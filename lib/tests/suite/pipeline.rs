@@ -5,7 +5,6 @@ use crate::support::{event, policy};
 use chrono::{DateTime, Duration, Utc};
 use rollback_guard::fakes::{FakeBackends, FakeLambda};
 use rollback_guard::ports::PortError;
-use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
 use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::Value;
@@ -264,8 +263,9 @@ async fn a_failed_notification_is_reported_not_swallowed() {
 #[tokio::test]
 async fn already_on_the_recorded_stable_version_is_a_quiet_no_op() {
     let f = Fakes::new(AliasState::on("2"));
-    f.lambda
-        .set_tag("orders-ai", "rollback-guard:stable:live", "2");
+    rollback_guard::operator::mark_stable(&f.operating(), "orders-ai", "live", Some("2"))
+        .await
+        .expect("marked");
     let report = f
         .guard()
         .handle(&event("eventbridge-alarm.json"), false)
@@ -291,16 +291,9 @@ async fn undo_restores_the_canary_weights() {
     );
     assert_eq!(f.alias(), AliasState::on("2"));
     let policy = policy();
-    let undone = undo(
-        &policy,
-        f.lambda.as_ref(),
-        f.lambda.as_ref(),
-        f.clock.as_ref(),
-        &RetryPolicy::default(),
-        "orders-ai",
-    )
-    .await
-    .expect("undo");
+    let undone = undo(&policy, &f.operating(), "orders-ai")
+        .await
+        .expect("undo");
     assert_eq!(undone.alias.map(|a| a.after), Some(canary.clone()));
     assert_eq!(f.alias(), canary);
 }

@@ -39,11 +39,11 @@ fn a_good_policy_parses_with_defaults() {
     assert_eq!(p.triggers[0].actions, vec![Action::RollbackAlias]);
     assert_eq!(p.triggers[0].escalate_after_minutes, None);
     assert_eq!(
-        p.trigger_for("orders-ai-latency")
+        p.trigger_for("orders-ai-latency", "123456789012")
             .map(|t| t.target.as_str()),
         Some("orders-ai")
     );
-    assert!(p.trigger_for("payments").is_none());
+    assert!(p.trigger_for("payments", "123456789012").is_none());
 }
 
 #[test]

@@ -9,9 +9,8 @@ use rollback_guard::decision::evaluate;
 use rollback_guard::fakes::{home, FakeBackends, FakeLambda};
 use rollback_guard::intake::{parse_inbound_bytes, Inbound};
 use rollback_guard::operator::{self, pause_duration, OperatorError, PauseRequest};
-use rollback_guard::record::Pause;
-use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
+use rollback_guard::state::Pause;
 use rollback_guard::transition::{Suppression, SuppressionKind};
 use rollback_guard::{Guard, Outcome, Policy, Report};
 use serde_json::Value;
@@ -244,16 +243,9 @@ async fn pause_on(b: &FakeBackends, target: &str, hours: i64, reason: &str) -> P
         by: "oncall",
         reason,
     };
-    operator::pause(
-        &policy(),
-        b.lambda.as_ref(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-        target,
-        &request,
-    )
-    .await
-    .expect("paused")
+    operator::pause(&policy(), &b.operating(), target, &request)
+        .await
+        .expect("paused")
 }
 
 async fn pause(b: &FakeBackends, hours: i64) -> Pause {
@@ -273,6 +265,7 @@ async fn a_paused_target_skips_alarms_with_the_pauses_reason_and_end_then_acts_o
         START.parse::<DateTime<Utc>>().expect("t") + Duration::hours(2)
     );
     let mutations = b.lambda.calls().len();
+    let writes = b.state.writes().len();
     let report = guard(&b)
         .handle(&json(&text("eventbridge-alarm.json")), false)
         .await;
@@ -285,9 +278,10 @@ async fn a_paused_target_skips_alarms_with_the_pauses_reason_and_end_then_acts_o
         );
     }
     assert!(b.notifier.sent().is_empty());
+    assert_eq!(b.lambda.calls().len(), mutations, "nothing changed");
     assert_eq!(
-        b.lambda.calls().len(),
-        mutations,
+        b.state.writes().len(),
+        writes,
         "nothing but the pause written"
     );
     assert_eq!(alias(&b), AliasState::on("3"));
@@ -304,17 +298,11 @@ async fn a_paused_target_skips_alarms_with_the_pauses_reason_and_end_then_acts_o
 async fn resume_ends_a_pause_at_once_and_the_next_transition_acts() {
     let b = backends();
     pause(&b, 6).await;
-    let was = operator::resume(
-        &policy(),
-        b.lambda.as_ref(),
-        b.clock.as_ref(),
-        &RetryPolicy::default(),
-        "orders-ai",
-    )
-    .await
-    .expect("resumed");
+    let was = operator::resume(&policy(), &b.operating(), "orders-ai")
+        .await
+        .expect("resumed");
     assert_eq!(was.map(|p| p.reason), Some("database migration".into()));
-    assert_eq!(Pause::from_tags(&b.lambda.tags_of("orders-ai")), None);
+    assert_eq!(b.state_of("orders-ai", "live").pause, None);
     let report = guard(&b)
         .handle(&json(&text("eventbridge-alarm.json")), false)
         .await;
@@ -373,7 +361,6 @@ async fn a_pending_escalation_is_cancelled_while_the_target_is_paused() {
 #[tokio::test]
 async fn a_pause_is_refused_without_a_reason_past_seven_days_or_on_an_unknown_target() {
     let b = backends();
-    let retry = RetryPolicy::default();
     let ask = |hours: i64, reason: &'static str| PauseRequest {
         duration: Duration::hours(hours),
         by: "oncall",
@@ -385,22 +372,16 @@ async fn a_pause_is_refused_without_a_reason_past_seven_days_or_on_an_unknown_ta
         ("orders-ai", ask(0, "none"), "more than nothing"),
         ("payments", ask(2, "x"), "unknown target `payments`"),
     ] {
-        let err = operator::pause(
-            &policy(),
-            b.lambda.as_ref(),
-            b.clock.as_ref(),
-            &retry,
-            target,
-            &request,
-        )
-        .await
-        .expect_err("refused");
+        let err = operator::pause(&policy(), &b.operating(), target, &request)
+            .await
+            .expect_err("refused");
         assert!(
             matches!(&err, OperatorError::Refused(why) if why.contains(needle)),
             "{needle}: {err}"
         );
     }
     assert!(b.lambda.calls().is_empty(), "{:?}", b.lambda.calls());
+    assert!(b.state.writes().is_empty());
 }
 
 #[test]
@@ -422,28 +403,6 @@ fn pause_durations_are_minutes_hours_or_days_up_to_seven_days() {
     ] {
         assert!(pause_duration(bad).is_err(), "{bad}");
     }
-}
-
-#[test]
-fn a_pause_round_trips_through_the_tags_and_a_long_reason_is_cut_to_fit() {
-    let pause = Pause {
-        until: "2026-11-20T05:13:00Z".parse().expect("t"),
-        at: START.parse().expect("t"),
-        by: "oncall@example.com".into(),
-        reason: "migration: schema v2 = safe (see runbook #12)".into(),
-    };
-    let tags = Pause::to_tags(Some(&pause));
-    assert_eq!(Pause::from_tags(&tags), Some(pause.clone()));
-    assert!(tags.values().all(|v| v.len() <= 256));
-    let long = Pause {
-        reason: "é".repeat(300),
-        ..pause
-    };
-    let tags = Pause::to_tags(Some(&long));
-    assert!(tags.values().all(|v| v.len() <= 256), "{tags:?}");
-    let back = Pause::from_tags(&tags).expect("pause");
-    assert!(long.reason.starts_with(&back.reason) && !back.reason.is_empty());
-    assert_eq!(Pause::from_tags(&Pause::to_tags(None)), None);
 }
 
 /// One scheduled check a minute for `minutes` minutes; the blindness warnings they gave.
@@ -524,7 +483,8 @@ async fn a_target_blind_for_want_of_data_alone_gets_no_record_of_disabled_action
         START.parse::<DateTime<Utc>>().expect("t") - Duration::minutes(40),
     );
     assert_eq!(sweep_for(&b, 2).await.len(), 1);
-    let tags = b.lambda.tags_of("orders-ai");
-    assert!(tags.contains_key("rollback-guard:blind"), "{tags:?}");
-    assert!(!tags.contains_key("rollback-guard:muted"), "{tags:?}");
+    let state = b.state_of("orders-ai", "live");
+    assert_eq!(state.blind.len(), 1, "{state:?}");
+    assert!(state.muted.is_empty(), "{state:?}");
+    assert!(b.lambda.tags_of("orders-ai").is_empty());
 }

@@ -236,7 +236,7 @@ async fn an_undelivered_blindness_warning_fails_the_check_and_is_tried_again() {
 }
 
 #[tokio::test]
-async fn a_blindness_check_that_cannot_read_the_record_fails_on_its_target() {
+async fn a_blindness_check_that_cannot_read_the_targets_state_fails_on_its_target() {
     use rollback_guard::ports::PortError;
     use rollback_guard::transition::AlarmState;
     let b = backends();
@@ -245,9 +245,9 @@ async fn a_blindness_check_that_cannot_read_the_record_fails_on_its_target() {
         AlarmState::InsufficientData,
         minutes_before(&b, 40),
     );
-    b.lambda.fail(
-        "GetFunction",
-        [PortError::Other("AccessDeniedException".into())],
+    b.state.fail(
+        "Read",
+        (0..4).map(|_| PortError::Transient("InternalServerError".into())),
     );
     let check = guard(&b).handle(&event("schedule.json"), false).await;
     assert!(check.is_error(), "{check:?}");
@@ -259,10 +259,12 @@ async fn a_blindness_check_that_cannot_read_the_record_fails_on_its_target() {
     assert_eq!(failed.len(), 1, "{:?}", check.steps);
     assert_eq!(failed[0].target.as_deref(), Some("checkout-ai"));
     assert!(
-        failed[0].reason.contains("cannot read the guard's record"),
+        failed[0]
+            .reason
+            .contains("cannot read what the guard remembers of checkout-ai"),
         "{}",
         failed[0].reason
     );
-    // Not warned without the record that says whether it already was.
+    // Not warned without the state that says whether it already was.
     assert!(b.notifier.sent().is_empty());
 }

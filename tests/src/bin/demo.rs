@@ -10,8 +10,12 @@
 //! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3), and
 //! `support-ai` on version 3 whose AI falls back to rules too often (ladder: disable-ai first).
 
-use guard_e2e::{provision_sample, Emulator, SAMPLE_AUDIT_QUEUE as AUDIT, SAMPLE_INBOX as INBOX};
-use rollback_guard::record::{stable_tag, ActionRecord};
+use guard_e2e::{
+    provision_sample, Emulator, ACCOUNT, SAMPLE_AUDIT_QUEUE as AUDIT, SAMPLE_INBOX as INBOX,
+    SAMPLE_STATE_TABLE,
+};
+use rollback_guard::ports::StateStore;
+use rollback_guard::state::StateKey;
 use std::process::ExitCode;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -51,12 +55,16 @@ async fn print_aliases(emu: &Emulator, when: &str) -> Res<()> {
 
 /// The guard's record on a function, as what it means.
 async fn print_record(emu: &Emulator, function: &str) -> Res<()> {
-    let tags = emu.tags(function).await?;
-    println!("\nthe guard's record on {function} (kept in the function's tags):");
-    if let Some(stable) = tags.get(&stable_tag("live")) {
+    let table = emu.state_table(SAMPLE_STATE_TABLE).await?;
+    let key = StateKey::new(ACCOUNT, function, Some("live"));
+    let (state, _) = table.read(&key).await?;
+    println!(
+        "\nwhat the guard remembers of {function}:live (its state table, {SAMPLE_STATE_TABLE}; nothing in the function's tags):"
+    );
+    if let Some(stable) = &state.stable {
         println!("  stable version of alias live: {stable} (guard mark-stable)");
     }
-    let Some(record) = ActionRecord::from_tags(&tags) else {
+    let Some(record) = &state.last else {
         println!("  no action recorded");
         return Ok(());
     };

@@ -1,58 +1,52 @@
-//! A bad day on the emulator: the claim table (a DynamoDB conditional write) as the guard's
+//! A bad day on the emulator: the state table (DynamoDB conditional writes) as the guard's
 //! instances share it, and a batch of alarm events — two alarms on each function, split
 //! between two instances as the queue's pollers split them — moving each alias once, the
 //! instances held to their share of the quotas.
 
-use guard_e2e::{home, unique, Emulator};
-use rollback_guard::adapters::{self, DynamoClaims};
-use rollback_guard::claims::{Claim, Claims};
+use guard_e2e::{home, unique, Emulator, ACCOUNT};
+use rollback_guard::ports::{PortError, StateStore};
 use rollback_guard::quota::Share;
+use rollback_guard::state::{Claim, StateKey, TargetState};
 use rollback_guard::{Guard, Outcome, Policy};
 use serde_json::Value;
 use std::sync::Arc;
 
-fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
-    s.parse().expect("a time")
-}
-
 #[tokio::test]
-async fn a_claim_is_taken_once_held_against_others_and_given_back() {
+async fn a_state_item_is_written_only_over_the_revision_its_writer_read() {
     let emu = Emulator::connect().await;
-    let table = unique("claims");
-    emu.claim_table(&table).await.expect("table");
-    let claims = DynamoClaims::new(aws_sdk_dynamodb::Client::new(&emu.config), &table);
-    let (t0, end) = (at("2026-11-20T03:13:00Z"), at("2026-11-20T03:43:00Z"));
-    assert_eq!(claims.claim("acct:f", "a", t0, end).await, Ok(None));
-    // The same cause again: its own.
-    assert_eq!(claims.claim("acct:f", "a", t0, end).await, Ok(None));
-    let t1 = at("2026-11-20T03:14:00Z");
-    assert_eq!(
-        claims.claim("acct:f", "b", t1, end).await,
-        Ok(Some(Claim {
+    let table = emu.state_table(&unique("state")).await.expect("table");
+    let key = StateKey::new(ACCOUNT, "f", Some("live"));
+    assert_eq!(table.read(&key).await, Ok((TargetState::default(), 0)));
+    let at = "2026-11-20T03:13:00Z".parse().expect("time");
+    let claimed = TargetState {
+        claim: Some(Claim {
             cause: "a".into(),
-            at: t0
-        }))
-    );
-    // Another's release leaves it; its holder's frees it.
-    claims.release("acct:f", "b").await.expect("release");
-    assert!(claims
-        .claim("acct:f", "b", t1, end)
-        .await
-        .expect("claim")
-        .is_some());
-    claims.release("acct:f", "a").await.expect("release");
-    assert_eq!(claims.claim("acct:f", "b", t1, end).await, Ok(None));
-    // Once it has ended, anyone.
-    let later = at("2026-11-20T03:44:00Z");
-    assert_eq!(claims.claim("acct:f", "c", later, later).await, Ok(None));
+            at,
+            until: at + chrono::TimeDelta::minutes(30),
+        }),
+        ..TargetState::default()
+    };
+    assert_eq!(table.write(&key, &claimed, 0).await, Ok(1));
+    // A second writer that read nothing (or an older revision) loses.
+    let other = TargetState {
+        stable: Some("2".into()),
+        ..TargetState::default()
+    };
+    assert!(matches!(
+        table.write(&key, &other, 0).await,
+        Err(PortError::RevisionChanged(_))
+    ));
+    assert_eq!(table.read(&key).await, Ok((claimed.clone(), 1)));
+    assert_eq!(table.write(&key, &other, 1).await, Ok(2));
+    let all = table.all().await.expect("all");
+    assert_eq!(all, vec![(key, other)]);
 }
 
 #[tokio::test]
 async fn two_alarms_on_each_function_split_between_instances_move_each_alias_once() {
     let emu = Emulator::connect().await;
     let prefix = unique("badday");
-    let table = format!("{prefix}-claims");
-    emu.claim_table(&table).await.expect("table");
+    let table = format!("{prefix}-state");
     let functions = 8;
     let mut batches: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
     for i in 0..functions {
@@ -73,16 +67,12 @@ async fn two_alarms_on_each_function_split_between_instances_move_each_alias_onc
         "[[trigger]]\nalarm = \"guarded-{prefix}-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n"
     ))
     .expect("policy");
-    let claims: Arc<dyn Claims> = Arc::new(DynamoClaims::new(
-        aws_sdk_dynamodb::Client::new(&emu.config),
-        &table,
-    ));
+    let ports = emu.ports_with_state(&table).await.expect("ports");
     let instance = || {
-        Guard::new(policy.clone(), adapters::aws_ports(&emu.config), home())
+        Guard::new(policy.clone(), ports.clone(), home())
             .with_quota_share(Share::per_instance(&policy.guard, 2))
-            .with_claims(claims.clone())
     };
-    let (one, two) = (instance(), instance());
+    let (one, two) = (Arc::new(instance()), Arc::new(instance()));
     let texts: Vec<Vec<String>> = batches
         .iter()
         .map(|b| b.iter().map(Value::to_string).collect())

@@ -8,8 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rollback_guard::fakes::FakeClock;
 use rollback_guard::guard::Outcome;
-use rollback_guard::operator::{undo, OperatorError};
-use rollback_guard::retry::RetryPolicy;
+use rollback_guard::operator::OperatorError;
 use rollback_guard::{adapters, Guard, Policy};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -185,18 +184,7 @@ async fn undo_after_disable_ai_restores_alias_and_flag_and_refuses_after_an_outs
             .outcome,
         Outcome::Executed
     );
-    let ports = adapters::aws_ports(&s.emu.config);
-    let retry = RetryPolicy::default();
-    let undone = undo(
-        &s.policy,
-        ports.aliases.as_ref(),
-        ports.functions.as_ref(),
-        ports.clock.as_ref(),
-        &retry,
-        &s.name,
-    )
-    .await
-    .expect("undo");
+    let undone = s.undo(&s.ports()).await.expect("undo");
     assert_eq!(
         undone.flag.map(|f| f.before),
         Some(Some("true".to_string()))
@@ -225,15 +213,7 @@ async fn undo_after_disable_ai_restores_alias_and_flag_and_refuses_after_an_outs
         .send()
         .await
         .expect("manual");
-    let refused = undo(
-        &t.policy,
-        ports.aliases.as_ref(),
-        ports.functions.as_ref(),
-        ports.clock.as_ref(),
-        &retry,
-        &t.name,
-    )
-    .await;
+    let refused = t.undo(&t.ports()).await;
     assert!(
         matches!(refused, Err(OperatorError::Refused(_))),
         "{refused:?}"

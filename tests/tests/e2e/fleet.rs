@@ -11,7 +11,7 @@ use rollback_guard::fleet::PROTECT_TAG;
 use rollback_guard::guard::Outcome;
 use rollback_guard::ports::SystemClock;
 use rollback_guard::retry::RetryPolicy;
-use rollback_guard::{adapters, Guard, Policy};
+use rollback_guard::{Guard, Policy};
 use serde_json::{json, Value};
 
 const ARN_PREFIX: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:";
@@ -188,7 +188,11 @@ action = "rollback-alias"
 "#
     ))
     .expect("policy");
-    let guard = Guard::new(policy.clone(), adapters::aws_ports(&emu.config), home());
+    let ports = emu
+        .ports_with_state(&format!("{prefix}-state"))
+        .await
+        .expect("ports");
+    let guard = Guard::new(policy.clone(), ports.clone(), home());
 
     for m in &members {
         let report = guard.handle(&m.event(), false).await;
@@ -203,18 +207,23 @@ action = "rollback-alias"
     for m in &members {
         let alias = emu.alias(&m.function, "live").await.expect("alias");
         let tags = emu.tags(&m.function).await.expect("tags");
+        let key =
+            rollback_guard::state::StateKey::new(guard_e2e::ACCOUNT, &m.function, Some("live"));
+        let state = ports.state.read(&key).await.expect("state").0;
+        // The guard writes nothing to the functions' tags.
+        assert!(
+            tags.keys().all(|k| k == PROTECT_TAG),
+            "{}: {tags:?}",
+            m.function
+        );
         if m.opted_in == Some("live") {
             // Rolled back from 3, or its canary of 3 aborted: 2 serves alone.
             assert_eq!(alias, "2", "{}", m.function);
-            assert!(tags.contains_key("rollback-guard:last-event"), "{tags:?}");
+            assert!(state.last.is_some(), "{state:?}");
         } else {
             let before = if m.canary { "2 + 3=0.2" } else { "3" };
             assert_eq!(alias, before, "{}", m.function);
-            assert!(
-                tags.keys().all(|k| k == PROTECT_TAG),
-                "{}: {tags:?}",
-                m.function
-            );
+            assert!(state.is_empty(), "{}: {state:?}", m.function);
         }
     }
     let notified = emu.drain(&inbox).await.expect("inbox");
@@ -227,15 +236,16 @@ action = "rollback-alias"
         assert!(announced.iter().all(silent), "{} was audited", m.function);
     }
 
-    let ports = adapters::aws_ports(&emu.config);
-    let seen = rollback_guard::targets::targets(
-        &policy,
-        &ports.own_account(),
-        &SystemClock,
-        &RetryPolicy::default(),
-    )
-    .await
-    .expect("targets");
+    let seeing = rollback_guard::targets::Seeing {
+        ports: &ports.own_account(),
+        state: ports.state.as_ref(),
+        account: guard_e2e::ACCOUNT,
+        clock: &SystemClock,
+        retry: &RetryPolicy::default(),
+    };
+    let seen = rollback_guard::targets::targets(&policy, &seeing)
+        .await
+        .expect("targets");
     let mut listed: Vec<&str> = seen
         .targets
         .iter()
@@ -325,8 +335,12 @@ async fn the_schedule_climbs_a_fleet_ladder_for_an_opted_in_function_only() {
     ))
     .expect("policy");
     let now = Utc::now();
+    let shared = emu
+        .ports_with_state(&format!("{prefix}-state"))
+        .await
+        .expect("ports");
     let guard_at = |at| {
-        let mut ports = adapters::aws_ports(&emu.config);
+        let mut ports = shared.clone();
         ports.clock = Arc::new(FakeClock::at(at));
         Guard::new(policy.clone(), ports, home())
     };

@@ -44,9 +44,13 @@ async fn each_members_alias_moves_in_its_own_account_and_strangers_are_refused()
         emu.protected(&function, &alarm).await.expect("function");
     }
     let members = Arc::new(AssumeRoleMembers::new(&central.config, &home()));
+    let central_state = format!("{function}-state");
     let guard = Guard::new(
         policy(&prefix, &[ACCOUNT, A, B]),
-        adapters::aws_ports(&central.config),
+        central
+            .ports_with_state(&central_state)
+            .await
+            .expect("ports"),
         home(),
     )
     .with_members(members.clone());
@@ -63,11 +67,12 @@ async fn each_members_alias_moves_in_its_own_account_and_strangers_are_refused()
     assert_eq!(a.alias(&function, "live").await.expect("alias"), "2");
     assert_eq!(b.alias(&function, "live").await.expect("alias"), "3");
     assert_eq!(central.alias(&function, "live").await.expect("alias"), "3");
-    assert!(a
-        .tags(&function)
-        .await
-        .expect("tags")
-        .contains_key("rollback-guard:last-event"));
+    // The record is the central guard's, kept under the member account; the member's
+    // function carries only its opt-in.
+    let key = rollback_guard::state::StateKey::new(A, &function, Some("live"));
+    let state = guard_e2e::read_state(&central_state, &key).await;
+    assert!(state.last.is_some(), "{state:?}");
+    assert_eq!(a.tags(&function).await.expect("tags").len(), 1);
 
     let from_b = forwarded(
         "sns-fleet-alarm.json",

@@ -3,7 +3,6 @@
 //! SQS. Each test provisions its own names, so they run side by side.
 
 use guard_e2e::{Sandbox as World, ROLLBACK};
-use rollback_guard::adapters;
 use rollback_guard::guard::Outcome;
 use serde_json::Value;
 
@@ -83,11 +82,9 @@ async fn canary_is_aborted_keeping_the_primary_version_and_announced() {
 #[tokio::test]
 async fn full_shift_rolls_back_to_the_recorded_stable_version() {
     let w = World::new(ROLLBACK, 4, "4", &[], "ALARM").await;
-    let ports = adapters::aws_ports(&w.emu.config);
-    let retry = rollback_guard::retry::RetryPolicy::default();
+    let ports = w.ports();
     let stable = rollback_guard::operator::mark_stable(
-        ports.aliases.as_ref(),
-        &retry,
+        &guard_e2e::operating(&ports),
         &w.name,
         "live",
         Some("2"),
@@ -105,19 +102,17 @@ async fn full_shift_rolls_back_to_the_recorded_stable_version() {
         "{}",
         report.reason
     );
-    let tags = w.emu.tags(&w.name).await.expect("tags");
+    let state = w.state().await;
+    let change = state.last.and_then(|r| r.alias).expect("the record");
     assert_eq!(
-        tags.get("rollback-guard:last-before").map(String::as_str),
-        Some("4")
+        (
+            change.before.version.as_str(),
+            change.after.version.as_str()
+        ),
+        ("4", "2")
     );
-    assert_eq!(
-        tags.get("rollback-guard:last-after").map(String::as_str),
-        Some("2")
-    );
-    assert_eq!(
-        tags.get("rollback-guard:stable:live").map(String::as_str),
-        Some("2")
-    );
+    assert_eq!(state.stable.as_deref(), Some("2"));
+    assert!(w.emu.tags(&w.name).await.expect("tags").is_empty());
 }
 
 #[tokio::test]
@@ -166,15 +161,14 @@ async fn latest_is_never_chosen_and_the_failure_is_announced() {
 #[tokio::test]
 async fn a_missing_recorded_stable_version_is_a_clear_failure() {
     let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
-    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{}", w.name);
-    w.emu
-        .lambda
-        .tag_resource()
-        .resource(arn)
-        .tags("rollback-guard:stable:live", "7")
-        .send()
+    let key = rollback_guard::state::StateKey::new(guard_e2e::ACCOUNT, &w.name, Some("live"));
+    let stable = rollback_guard::state::TargetState {
+        stable: Some("7".into()),
+        ..Default::default()
+    };
+    rollback_guard::ports::StateStore::write(&w.state_store(), &key, &stable, 0)
         .await
-        .expect("tag");
+        .expect("state");
 
     let report = w
         .guard()
@@ -335,10 +329,7 @@ async fn replayed_events_are_planned_and_change_nothing() {
 #[tokio::test]
 async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
     let w = World::new(ROLLBACK, 3, "3", &[], "ALARM").await;
-    let ports = adapters::aws_ports(&w.emu.config);
-    let retry = rollback_guard::retry::RetryPolicy::default();
-    let clock = rollback_guard::ports::SystemClock;
-    use rollback_guard::operator::{undo, OperatorError};
+    use rollback_guard::operator::OperatorError;
 
     assert_eq!(
         w.guard()
@@ -348,16 +339,7 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
         Outcome::Executed
     );
     assert_eq!(w.alias().await, "2");
-    let undone = undo(
-        &w.policy,
-        ports.aliases.as_ref(),
-        ports.functions.as_ref(),
-        &clock,
-        &retry,
-        &w.name,
-    )
-    .await
-    .expect("undo");
+    let undone = w.undo(&w.ports()).await.expect("undo");
     assert_eq!(
         undone.alias.as_ref().map(|a| a.after.version.as_str()),
         Some("3")
@@ -365,15 +347,7 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
     assert_eq!(w.alias().await, "3");
     // A second undo has nothing of the guard's left to undo.
     assert!(matches!(
-        undo(
-            &w.policy,
-            ports.aliases.as_ref(),
-            ports.functions.as_ref(),
-            &clock,
-            &retry,
-            &w.name
-        )
-        .await,
+        w.undo(&w.ports()).await,
         Err(OperatorError::Refused(_))
     ));
 
@@ -396,15 +370,7 @@ async fn undo_restores_the_alias_and_refuses_after_an_outside_change() {
         .send()
         .await
         .expect("manual move");
-    let refused = undo(
-        &w2.policy,
-        ports.aliases.as_ref(),
-        ports.functions.as_ref(),
-        &clock,
-        &retry,
-        &w2.name,
-    )
-    .await;
+    let refused = w2.undo(&w2.ports()).await;
     match refused {
         Err(OperatorError::Refused(why)) => {
             assert!(why.contains("something else changed it"), "{why}")

@@ -8,8 +8,6 @@ use guard_e2e::{Sandbox as World, ROLLBACK};
 use rollback_guard::fakes::FakeClock;
 use rollback_guard::guard::Outcome;
 use rollback_guard::operator::{self, PauseRequest};
-use rollback_guard::ports::SystemClock;
-use rollback_guard::retry::RetryPolicy;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -75,12 +73,10 @@ async fn a_pause_skips_alarms_lets_a_request_through_and_ends_by_itself() {
         "cooldown_minutes = 0\nrequest_sources = [\"rollback-guard.cli\"]",
     );
     w.policy = rollback_guard::Policy::from_toml(&w.policy_toml).expect("policy");
-    let ports = rollback_guard::adapters::aws_ports(&w.emu.config);
+    let ports = w.ports();
     let paused = operator::pause(
         &w.policy,
-        ports.aliases.as_ref(),
-        &SystemClock,
-        &RetryPolicy::default(),
+        &guard_e2e::operating(&ports),
         &w.name,
         &PauseRequest {
             duration: Duration::hours(1),
