@@ -75,10 +75,15 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
-    /// Asks the guard for an action: puts a `Rollback Requested` event on the policy's bus.
+    /// Asks the guard for an action: puts a `Rollback Requested` event on the request bus,
+    /// with who asks and the IAM identity that sends it.
     Request {
         #[arg(long)]
         policy: Option<String>,
+        /// The bus the guard takes requests from (the stack's RequestBus output; default:
+        /// $GUARD_REQUEST_BUS, else the policy's guard.event_bus).
+        #[arg(long)]
+        bus: Option<String>,
         #[arg(long)]
         target: String,
         /// rollback-alias or disable-ai.
@@ -406,6 +411,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         }
         Command::Request {
             policy,
+            bus,
             target,
             action,
             reason,
@@ -413,7 +419,21 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             requested_by,
         } => {
             let policy = load_policy(policy.as_deref())?;
-            request(&policy, &target, &action, &reason, &source, requested_by).await?;
+            let bus = bus
+                .or_else(|| {
+                    std::env::var("GUARD_REQUEST_BUS")
+                        .ok()
+                        .filter(|b| !b.is_empty())
+                })
+                .unwrap_or_else(|| policy.guard.event_bus.clone());
+            let asked = Asked {
+                target: &target,
+                action: &action,
+                reason: &reason,
+                source: &source,
+                bus: &bus,
+            };
+            request(&policy, &asked, requested_by).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Backtest {
@@ -659,15 +679,28 @@ fn chrono_now_compact() -> String {
         .unwrap_or_default()
 }
 
+/// What `guard request` asks for, and where it sends it.
+struct Asked<'a> {
+    target: &'a str,
+    action: &'a str,
+    reason: &'a str,
+    source: &'a str,
+    bus: &'a str,
+}
+
 /// Sends a request the guard will accept, or says why it would not.
 async fn request(
     policy: &Policy,
-    target: &str,
-    action: &str,
-    reason: &str,
-    source: &str,
+    asked: &Asked<'_>,
     requested_by: Option<String>,
 ) -> Result<(), String> {
+    let Asked {
+        target,
+        action,
+        reason,
+        source,
+        bus: bus_name,
+    } = *asked;
     let config = adapters::sdk_config().await;
     let aliases = adapters::aws_ports(&config).aliases;
     // The policy's target, or a function opted in to a fleet trigger (read from its tag).
@@ -684,19 +717,20 @@ async fn request(
         return Err(format!("source `{source}` is not in the policy's guard.request_sources: the guard would reject the request"));
     }
     let requested_by = who(requested_by);
+    // EventBridge names no principal on a custom event: the identity that sends it goes in.
+    let sender = adapters::caller_arn(&config).await?;
     let event = AuditEvent {
         source: source.into(),
         detail_type: ROLLBACK_REQUESTED.into(),
         resources: Vec::new(),
-        detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by }),
+        detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by, "sender": sender }),
     };
     let bus = EventBridgeAuditBus::new(EventBridgeClient::new(&config));
-    let bus_name = &policy.guard.event_bus;
     RetryPolicy::default()
         .run("PutEvents", || bus.put(bus_name, &event))
         .await
         .map_err(|e| format!("request not sent: {e}"))?;
-    println!("requested {action} on {target} (bus {bus_name}, source {source}, by {requested_by})");
+    println!("requested {action} on {target} (bus {bus_name}, source {source}, by {requested_by} as {sender})");
     Ok(())
 }
 

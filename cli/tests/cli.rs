@@ -256,9 +256,11 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
     emu.function(&name, 3, "live", "3", &[])
         .await
         .expect("function");
+    // Requests go to a bus of their own (the template's RequestBus), not the audit bus.
     let bus = format!("{name}-bus");
+    let requests = format!("{name}-requests");
     let queue = emu
-        .bus_with_queue_for(&bus, r#"{"detail-type":["Rollback Requested"]}"#)
+        .bus_with_queue_for(&requests, r#"{"detail-type":["Rollback Requested"]}"#)
         .await
         .expect("bus");
     let dir = tempfile::tempdir().expect("tmp");
@@ -291,6 +293,8 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
         "p95 doubled",
         "--requested-by",
         "oncall",
+        "--bus",
+        &requests,
     ]);
     assert!(
         out.status.success(),
@@ -298,10 +302,16 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // What the rule delivered is exactly what the guard function would be invoked with.
+    // What the rule delivered is exactly what the guard function would be invoked with: who
+    // asks, and the identity that sent it (EventBridge names none on a custom event).
     let delivered = emu.drain(&queue).await.expect("queue");
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0]["detail"]["requested_by"], "oncall");
+    let sender = delivered[0]["detail"]["sender"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(sender.starts_with("arn:aws:"), "{}", delivered[0]);
     let policy = rollback_guard::Policy::from_toml(&policy_text).expect("policy");
     let g = rollback_guard::Guard::new(
         policy,
@@ -322,6 +332,11 @@ async fn request_puts_an_event_on_the_bus_that_the_guard_acts_on() {
         rollback_guard::Outcome::Executed,
         "{}",
         report.reason
+    );
+    assert!(
+        report.alarm.as_deref().is_some_and(|a| a.contains(&sender)),
+        "{:?}",
+        report.alarm
     );
     assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
 }

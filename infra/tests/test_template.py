@@ -167,13 +167,8 @@ def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
     # (checkout-ai-, support-ai-, payments-), insights, requests, the schedule.
 
 
-def test_the_trigger_rule_takes_insights_and_requests_from_the_listed_sources(template, aws):
+def test_insights_and_requests_reach_the_guard_each_on_its_own_bus_from_its_source(template, aws):
     params = defaults(template)
-    props = guard_events(template)["InsightsAndRequests"]["Properties"]
-    bus = f"audit-{uuid.uuid4().hex[:8]}"
-    aws["events"].create_event_bus(Name=bus)
-    assert props["EventBusName"] == {"Ref": "AuditBus"}
-    pattern = resolve(props["Pattern"], params)
     entries = {n: entry(e) for n, e in catalog_envelopes().items()}
     for detail_type in AUDIT_DETAIL_TYPES:
         entries[detail_type] = {
@@ -181,16 +176,60 @@ def test_the_trigger_rule_takes_insights_and_requests_from_the_listed_sources(te
             "DetailType": detail_type,
             "Detail": json.dumps({"what": detail_type}),
         }
-    got = delivered_through(aws, bus, pattern, entries)
-    assert got == {
-        "bad-insight-risk-out-of-range.json",
-        "bad-request-unknown-target.json",
-        "insight-critical.json",
-        "insight-low-risk.json",
-        "request-rollback.json",
+    wanted = {
+        # Insights on the audit bus, from the insight source.
+        "Insights": (
+            {"Ref": "AuditBus"},
+            {"bad-insight-risk-out-of-range.json", "insight-critical.json", "insight-low-risk.json"},
+        ),
+        # Requests on the request bus only people's roles may write, from the CLI's source.
+        "Requests": (
+            {"Ref": "RequestBus"},
+            {"bad-request-unknown-target.json", "request-rollback.json"},
+        ),
     }
+    for name, (bus_ref, want) in wanted.items():
+        props = guard_events(template)[name]["Properties"]
+        assert props["EventBusName"] == bus_ref, name
+        bus = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+        aws["events"].create_event_bus(Name=bus)
+        got = delivered_through(aws, bus, resolve(props["Pattern"], params), entries)
+        assert got == want, name
     # Never: unlisted sources (bad-insight-unknown-source, bad-request-unlisted-source), the
     # guard's own audit events, alarm state changes, the schedule.
+    assert "InsightsAndRequests" not in guard_events(template)
+
+
+def test_each_writer_puts_only_its_own_source_and_requests_come_from_peoples_roles(template):
+    resources = template["Resources"]
+
+    def statement(role, sid):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        return next(s for s in statements if isinstance(s, dict) and s.get("Sid") == sid)
+
+    audit = statement("GuardRole", "Audit")
+    assert audit["Condition"] == {"StringEquals": {"events:source": "rollback-guard"}}
+    insights = statement("InsightRole", "CriticalInsights")
+    assert insights["Condition"] == {"StringEquals": {"events:source": {"Ref": "InsightSource"}}}
+    # Neither may write the request bus.
+    for role in ("GuardRole", "InsightRole"):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert not any(
+            isinstance(s, dict) and "RequestBus" in json.dumps(s.get("Resource")) for s in statements
+        ), role
+    policy = resources["RequestBus"]["Properties"]["Policy"]
+    assert policy["Fn::If"][0] == "HasRequestSenders"
+    (deny,) = policy["Fn::If"][1]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "events:PutEvents"
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Ref": "RequestSenderArns"}}}
+
+
+def test_only_the_guarded_alarms_publish_to_the_guards_topic(template):
+    statements = template["Resources"]["AlarmsPublish"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in statements if s["Sid"] == "OnlyGuardedAlarmsPublishToTheGuard")
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Resource"] == {"Ref": "AlarmTopic"}
+    assert "alarm:${AlarmNamePrefix}*" in json.dumps(deny["Condition"]["ArnNotLike"])
 
 
 def test_the_rules_retry_and_dead_letter(template):
@@ -198,7 +237,8 @@ def test_the_rules_retry_and_dead_letter(template):
     [to_queue] = template["Resources"]["AlarmStateRule"]["Properties"]["Targets"]
     for name, props in [
         ("AlarmStateRule", to_queue),
-        ("InsightsAndRequests", events["InsightsAndRequests"]["Properties"]),
+        ("Insights", events["Insights"]["Properties"]),
+        ("Requests", events["Requests"]["Properties"]),
         ("EveryMinute", events["EveryMinute"]["Properties"]),
     ]:
         assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 2, name
@@ -235,10 +275,25 @@ def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(
     q = resources["AlarmQueue"]["Properties"]
     assert q["VisibilityTimeout"] >= 6 * guard["Timeout"]
     assert q["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
-    # Only the alarm rule may send to it.
-    [send] = resources["AlarmQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # Only the alarm rule may send to it, and everyone else is refused.
+    send, nobody = resources["AlarmQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    rule = {"Fn::GetAtt": ["AlarmStateRule", "Arn"]}
     assert send["Principal"] == {"Service": "events.amazonaws.com"}
-    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["AlarmStateRule", "Arn"]}}}
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
+    assert nobody["Effect"] == "Deny" and nobody["Principal"] == "*"
+    assert nobody["Action"] == "sqs:SendMessage"
+    assert nobody["Condition"] == {"ArnNotEquals": {"aws:SourceArn": rule}}
+    # A failed message comes back soon; its age and the batch's failures are alarmed on.
+    statements = resources["GuardRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    soon = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "RetryFailedAlarmsSoon")
+    assert soon["Action"] == "sqs:ChangeMessageVisibility"
+    assert soon["Resource"] == {"Fn::GetAtt": ["AlarmQueue", "Arn"]}
+    url = next(s for s in statements if isinstance(s, dict) and s.get("Sid") == "FindAlarmQueue")
+    assert (url["Action"], url["Resource"]) == ("sqs:GetQueueUrl", soon["Resource"])
+    age = resources["AlarmQueueAgeAlarm"]["Properties"]
+    assert age["MetricName"] == "ApproximateAgeOfOldestMessage"
+    failed = resources["FailedAlarmEventsAlarm"]["Properties"]
+    assert (failed["Namespace"], failed["MetricName"]) == ("RollbackGuard/Guard", "FailedMessages")
     # No alarm rule invokes the function directly any more.
     assert "AlarmStateChange" not in guard_events(template)
 

@@ -112,6 +112,10 @@ pub struct ActionRequest {
     pub action: String,
     pub reason: String,
     pub requested_by: Option<String>,
+    /// The IAM identity that sent it, as `guard request` read it from STS. EventBridge names
+    /// no principal on a custom event, so this is as trustworthy as the request bus's policy
+    /// (only people's roles may put events there).
+    pub sender: Option<String>,
     pub replay_name: Option<String>,
 }
 
@@ -634,6 +638,8 @@ struct RequestDetail<'a> {
     reason: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     requested_by: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    sender: Option<Cow<'a, str>>,
 }
 
 fn required<T>(value: Option<T>, field: &str, transport: Transport) -> Result<T, IntakeError> {
@@ -817,6 +823,7 @@ impl CustomEvent {
             action: d.action.into_owned(),
             reason: d.reason.map(Cow::into_owned).unwrap_or_default(),
             requested_by: d.requested_by.map(Cow::into_owned),
+            sender: d.sender.map(Cow::into_owned),
             replay_name: self.replay_name,
         }))
     }

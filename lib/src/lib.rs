@@ -15,6 +15,7 @@ pub mod adapters;
 pub mod ai;
 pub mod codedeploy;
 pub mod decision;
+pub mod emf;
 pub mod fakes;
 pub mod flag;
 pub mod fleet;

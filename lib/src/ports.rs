@@ -287,6 +287,19 @@ pub trait StateStore: Send + Sync {
     async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError>;
 }
 
+/// The queue alarm events reach the guard through (SQS): a message the guard could not settle
+/// comes back sooner than the queue's visibility timeout.
+#[async_trait]
+pub trait AlarmQueue: Send + Sync {
+    /// Makes the messages of `queue_arn` received as `receipts` visible again after `delay`.
+    async fn retry_after(
+        &self,
+        queue_arn: &str,
+        receipts: &[String],
+        delay: std::time::Duration,
+    ) -> Result<(), PortError>;
+}
+
 /// People-facing notifications (SNS).
 #[async_trait]
 pub trait Notifier: Send + Sync {

@@ -6,10 +6,14 @@
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use rollback_guard::emf::Metric;
+use rollback_guard::ports::AlarmQueue;
 use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Guard, Home, Outcome, Report};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use tracing::{info, warn};
 
@@ -106,6 +110,9 @@ pub type Payload = Box<RawValue>;
 /// the policy and clients built at cold start, and kept for the instance's life.
 pub struct GuardFunction {
     build: Box<dyn Fn(Home) -> Guard + Send + Sync>,
+    /// The alarm queue, to bring a message that failed back soon (none: it comes back after
+    /// the queue's visibility timeout).
+    queue: Option<Arc<dyn AlarmQueue>>,
     /// Where the home comes from when the invocation's function ARN is not an ARN: local
     /// runtimes such as `cargo lambda watch` pass a placeholder. Then the credentials' own
     /// account (STS) and the configured region, as for the CLI; never the event.
@@ -122,9 +129,17 @@ impl GuardFunction {
     ) -> Self {
         Self {
             build: Box::new(build),
+            queue: None,
             caller,
             guard: OnceLock::new(),
         }
+    }
+
+    /// Brings the messages of a batch the guard could not settle back after
+    /// [`RETRY_FAILED_AFTER`] through `queue`.
+    pub fn with_queue(mut self, queue: Arc<dyn AlarmQueue>) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// The guard, learning where it runs the first time.
@@ -155,7 +170,7 @@ pub async fn function_handler(
     let text = event.payload.get();
     if let Some(batch) = queue_batch(text) {
         warn_if_it_may_not_fit(guard, batch.records.len(), event.context.deadline);
-        return queue_response(guard, &batch).await;
+        return queue_response(guard, function.queue.as_deref(), &batch).await;
     }
     let report = guard.handle_bytes(text.as_bytes(), false).await;
     response(report)
@@ -200,10 +215,20 @@ fn warn_if_it_may_not_fit(guard: &Guard, events: usize, deadline_ms: u64) {
     }
 }
 
+/// A message of a batch the guard could not settle comes back after this, not after the
+/// queue's visibility timeout (30 minutes: six times the function's, as Lambda asks).
+pub const RETRY_FAILED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Each message's body is one event, all handled at once; the messages whose report would be
 /// an error (rejected, failed, not announced) are the batch's failures, and only they come
-/// back for another try (`ReportBatchItemFailures`), then to the queue's dead-letter queue.
-async fn queue_response(guard: &Guard, batch: &SqsEvent) -> Result<Value, GuardError> {
+/// back for another try (`ReportBatchItemFailures`), in a minute, then to the queue's
+/// dead-letter queue. How many failed is a metric (a batch with failures is a successful
+/// invocation: Lambda's `Errors` does not count it).
+async fn queue_response(
+    guard: &Guard,
+    queue: Option<&dyn AlarmQueue>,
+    batch: &SqsEvent,
+) -> Result<Value, GuardError> {
     let mut ids = Vec::with_capacity(batch.records.len());
     let mut bodies = Vec::with_capacity(batch.records.len());
     for message in &batch.records {
@@ -217,14 +242,56 @@ async fn queue_response(guard: &Guard, batch: &SqsEvent) -> Result<Value, GuardE
     }
     let reports = guard.handle_batch(&bodies).await;
     let mut answer = SqsBatchResponse::default();
-    for (id, report) in ids.into_iter().zip(reports) {
+    let mut again: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for ((id, report), message) in ids.into_iter().zip(reports).zip(&batch.records) {
         if let Err(e) = response(report) {
             warn!(message_id = %id, error = %e, "queued event not done: it is retried alone");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id.clone();
             answer.batch_item_failures.push(failure);
+            if let (Some(arn), Some(receipt)) = (&message.event_source_arn, &message.receipt_handle)
+            {
+                again.entry(arn).or_default().push(receipt.clone());
+            }
+        }
+    }
+    println!(
+        "{}",
+        batch_metrics(batch.records.len(), answer.batch_item_failures.len())
+    );
+    if let Some(queue) = queue {
+        for (arn, receipts) in again {
+            if let Err(e) = queue.retry_after(arn, &receipts, RETRY_FAILED_AFTER).await {
+                warn!(queue = arn, error = %e, "failed messages come back after the queue's visibility timeout");
+            }
         }
     }
     serde_json::to_value(&answer)
         .map_err(|e| GuardError::Failed(format!("cannot encode the batch response: {e}")))
+}
+
+/// The EMF line of one batch: its messages and how many failed (`RollbackGuard/Guard`, by
+/// `FunctionName`), what `FailedAlarmEventsAlarm` watches.
+pub fn batch_metrics(messages: usize, failed: usize) -> Value {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    rollback_guard::emf::line(
+        "RollbackGuard/Guard",
+        &[("FunctionName", &function)],
+        &[
+            Metric {
+                name: "Messages",
+                unit: "Count",
+                value: messages as f64,
+            },
+            Metric {
+                name: "FailedMessages",
+                unit: "Count",
+                value: failed as f64,
+            },
+        ],
+        now,
+    )
 }

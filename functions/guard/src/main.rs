@@ -21,10 +21,12 @@ async fn main() -> Result<(), Error> {
     }
     let share = Share::per_instance(&policy.guard, guard_function::instances()?);
     let base = config.clone();
+    let queue = adapters::SqsAlarmQueue::new(aws_sdk_sqs::Client::new(&config));
     let function = guard_function::GuardFunction::new(
         move |home| guard_function::guard(&policy, &ports, &insights, &base, share, home),
         Some(config),
-    );
+    )
+    .with_queue(std::sync::Arc::new(queue));
     run(service_fn(|event: LambdaEvent<guard_function::Payload>| {
         guard_function::function_handler(event, &function)
     }))

@@ -149,7 +149,7 @@ fn queued(names: &[&str]) -> LambdaEvent<guard_function::Payload> {
             let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
             serde_json::json!({
                 "messageId": format!("m{i}"),
-                "receiptHandle": "handle",
+                "receiptHandle": format!("handle-{i}"),
                 "body": std::fs::read_to_string(path).expect("event"),
                 "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
@@ -192,16 +192,40 @@ async fn a_queued_batch_acts_on_each_message_and_reports_only_the_ones_not_done(
 }
 
 #[tokio::test]
-async fn a_queued_rollback_that_fails_is_retried_alone() {
+async fn a_queued_rollback_that_fails_is_retried_alone_and_soon() {
     // One published version: nothing older to go back to.
     let batch = queued(&["eventbridge-ok.json", "eventbridge-alarm.json"]);
-    let response = guard_function::function_handler(batch, &guard(1, "1"))
+    let queue = Arc::new(rollback_guard::fakes::FakeAlarmQueue::default());
+    let function = guard(1, "1").with_queue(queue.clone());
+    let response = guard_function::function_handler(batch, &function)
         .await
         .expect("a batch response");
     assert_eq!(
         response,
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
     );
+    // The failed message comes back in a minute, not after the queue's 30.
+    assert_eq!(
+        queue.retried(),
+        vec![(
+            "arn:aws:sqs:us-east-1:123456789012:rollback-guard-alarms".to_string(),
+            vec!["handle-1".to_string()],
+            guard_function::RETRY_FAILED_AFTER
+        )]
+    );
+}
+
+#[test]
+fn a_batchs_failures_are_a_metric() {
+    let line = guard_function::batch_metrics(4, 1);
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "RollbackGuard/Guard");
+    assert_eq!(
+        directive["Dimensions"],
+        serde_json::json!([["FunctionName"]])
+    );
+    assert_eq!(line["Messages"], 4.0);
+    assert_eq!(line["FailedMessages"], 1.0);
 }
 
 #[tokio::test]

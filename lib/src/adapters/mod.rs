@@ -17,6 +17,7 @@ mod cloudwatch;
 mod codedeploy;
 mod lambda;
 mod members;
+mod queue;
 mod replays;
 mod state;
 
@@ -27,6 +28,7 @@ pub use cloudwatch::CloudWatchAlarmStates;
 pub use codedeploy::CodeDeployDeployments;
 pub use lambda::{LambdaAliasManager, LambdaFunctionSettings};
 pub use members::AssumeRoleMembers;
+pub use queue::SqsAlarmQueue;
 pub use replays::EventBridgeReplays;
 pub use state::{DynamoState, ENV_STATE_TABLE};
 /// The EventBridge client, for functions that build an [`EventBridgeAuditBus`] themselves.
@@ -90,6 +92,24 @@ pub async fn home(config: &SdkConfig) -> Result<Home, String> {
         .and_then(|arn| arn.split(':').nth(1))
         .unwrap_or("aws");
     Home::in_partition(partition, account, &region)
+}
+
+/// The IAM identity `config`'s credentials are (STS `GetCallerIdentity`): who sends a
+/// request.
+pub async fn caller_arn(config: &SdkConfig) -> Result<String, String> {
+    aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot learn who sends (sts:GetCallerIdentity): {}",
+                DisplayErrorContext(&e)
+            )
+        })?
+        .arn()
+        .map(str::to_string)
+        .ok_or_else(|| "sts:GetCallerIdentity named no identity".to_string())
 }
 
 /// `guard` with clients for its member accounts, made on first use from `config`, when its

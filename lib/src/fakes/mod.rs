@@ -233,6 +233,32 @@ impl Notifier for FakeNotifier {
     }
 }
 
+/// The alarm queue in memory: what was made visible again, and after how long.
+#[derive(Default)]
+pub struct FakeAlarmQueue {
+    retried: Mutex<Vec<(String, Vec<String>, std::time::Duration)>>,
+}
+
+impl FakeAlarmQueue {
+    /// Each call: the queue's ARN, the receipt handles, the delay.
+    pub fn retried(&self) -> Vec<(String, Vec<String>, std::time::Duration)> {
+        lock(&self.retried).clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::AlarmQueue for FakeAlarmQueue {
+    async fn retry_after(
+        &self,
+        queue_arn: &str,
+        receipts: &[String],
+        delay: std::time::Duration,
+    ) -> Result<(), PortError> {
+        lock(&self.retried).push((queue_arn.into(), receipts.to_vec(), delay));
+        Ok(())
+    }
+}
+
 /// Records what would have been put on the bus.
 #[derive(Default)]
 pub struct FakeAuditBus {

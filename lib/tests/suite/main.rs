@@ -8,6 +8,7 @@ mod codedeploy_mocks;
 mod disable_ai;
 mod environment;
 mod fleet;
+mod grants_denied;
 mod insight_in_guard;
 mod insight_mocks;
 mod intake;

@@ -109,3 +109,45 @@ async fn two_alarms_on_each_function_split_between_instances_move_each_alias_onc
         );
     }
 }
+
+/// A message of a batch the guard could not settle is made visible again at once (here: no
+/// delay), as the function asks after each batch, instead of after the queue's timeout.
+#[tokio::test]
+async fn a_failed_message_comes_back_when_the_guard_says() {
+    use rollback_guard::ports::AlarmQueue;
+    let emu = Emulator::connect().await;
+    let (url, arn) = emu.queue(&unique("alarms")).await.expect("queue");
+    emu.sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1800",
+        )
+        .send()
+        .await
+        .expect("timeout");
+    emu.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("{}")
+        .send()
+        .await
+        .expect("send");
+    let receive = || emu.sqs.receive_message().queue_url(&url).send();
+    let first = receive().await.expect("receive");
+    let receipt = first.messages()[0]
+        .receipt_handle()
+        .expect("receipt")
+        .to_string();
+    assert!(
+        receive().await.expect("receive").messages().is_empty(),
+        "hidden"
+    );
+    let queue = rollback_guard::adapters::SqsAlarmQueue::new(emu.sqs.clone());
+    queue
+        .retry_after(&arn, &[receipt], std::time::Duration::ZERO)
+        .await
+        .expect("visible again");
+    assert_eq!(receive().await.expect("receive").messages().len(), 1);
+}

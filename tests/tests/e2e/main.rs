@@ -11,5 +11,6 @@ mod insight;
 mod organisation;
 mod reenable;
 mod rollback;
+mod safety_review;
 mod schedule;
 mod stand_down;
