@@ -103,7 +103,7 @@ impl Ports {
     }
 }
 
-/// Lambda aliases, versions and the function tags where the guard keeps its records.
+/// Lambda aliases, versions and the function tags its owners declare (opt-in, flag, group).
 #[async_trait]
 pub trait AliasManager: Send + Sync {
     async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError>;

@@ -6,18 +6,18 @@
 //! In front of each account's Lambda and CloudWatch ports, a token bucket per quota pool holds
 //! the guard to its share (`guard.lambda_calls_per_second`, `guard.alarm_reads_per_second`,
 //! divided among the function's instances, which run apart). Calls that restore traffic go
-//! first: the record written after an action (`TagResource`) waits while any of them waits,
-//! so a hundred rollbacks move a hundred aliases before they write a hundred records. A call
-//! throttled all the same (someone else took the rest) halves the bucket's rate; each call
-//! that passes wins a sixteenth of the share back.
+//! first: a tag write (`TagResource`, which the guard itself never makes: its record is in
+//! its state table, outside Lambda's quotas) waits while any of them waits. A call throttled
+//! all the same (someone else took the rest) halves the bucket's rate; each call that passes
+//! wins a sixteenth of the share back.
 //!
 //! Confirmations gather: an alarm read that waits for its DescribeAlarms token takes with it
 //! every other read that came meanwhile (up to 100 alarms a call), so a batch of events
 //! confirms its alarms in one call or a few.
 //!
-//! GetFunction (the record read, a version's existence) has a quota of its own, 100/s: the
+//! GetFunction (the tags read, a version's existence) has a quota of its own, 100/s: the
 //! guard takes the same part of it as of the control plane's (12 of 15 → 80 of 100), since a
-//! batch of events reads all their records at once.
+//! batch of events reads all their functions' tags at once.
 
 use crate::ai::FunctionConfig;
 use crate::policy::{AlarmPattern, Settings, LAMBDA_CONTROL_PLANE_PER_SECOND};
@@ -77,7 +77,7 @@ impl Share {
 pub enum Priority {
     /// Reading and moving what serves traffic.
     Action,
-    /// Writing the guard's record after an action.
+    /// What restores nothing (a tag write).
     Record,
 }
 

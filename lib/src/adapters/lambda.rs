@@ -1,4 +1,5 @@
-//! Lambda: aliases, versions, tags (the guard's record), configuration and publishing.
+//! Lambda: aliases, versions, tags (the function owners' declarations), configuration and
+//! publishing.
 
 use super::port_error;
 use crate::ai::{FunctionConfig, UpdateStatus};
@@ -153,7 +154,7 @@ impl AliasManager for LambdaAliasManager {
             .await
             .map_err(port_error)?;
         // Tags come back only with lambda:ListTags allowed; when they cannot be read the
-        // answer says why instead. No tags read is not "no record", nor "not opted in".
+        // answer says why instead. No tags read is not "not opted in".
         if let Some(e) = out.tags_error() {
             return Err(PortError::Other(format!(
                 "GetFunction could not read {function}'s tags: {}: {}",
