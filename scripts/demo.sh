@@ -16,7 +16,9 @@ $bin/demo provision
 echo
 echo "== 2. the alarms fire: guard replay --policy events/policy.toml ... =="
 echo "   (orders-ai's alarm arrives twice, over EventBridge and SNS: one rollback;"
-echo "    support-ai's fallback-rate alarm switches its AI off, keeping its other settings)"
+echo "    support-ai's fallback-rate alarm switches its AI off, keeping its other settings;"
+echo "    search-ai's release went live weeks ago, as CloudTrail recorded: its alarm is not"
+echo "    blamed on it, people are paged; reports-ai's trigger observes: announced, not done)"
 mapfile -t files < <($bin/demo files)
 # Insights from the local Bedrock (llm-katan, a stand-in: its answers are placeholders).
 MODEL_ID=anthropic.claude-3-haiku-20240307-v1:0 $bin/guard replay --policy events/policy.toml \

@@ -58,6 +58,7 @@ fn a_small_bad_day_restores_every_alias_once() {
         accounts: 2,
         pipeline_per_s: 0.0,
         alarms_per_target: 1,
+        cap: 1000,
     };
     let latency = std::time::Duration::from_millis(50);
     let new = runtime.block_on(run(scenario, Path::New, latency, ""));
@@ -86,10 +87,39 @@ fn a_small_bad_day_restores_every_alias_once() {
         accounts: 1,
         pipeline_per_s: 14.0,
         alarms_per_target: 1,
+        cap: 1000,
     };
     let r = runtime.block_on(run(crowded, Path::New, latency, ""));
     assert!(r.throttled_calls > 0, "{r:?}");
     assert_eq!(r.unrestored, 0, "{r:?}");
+    assert_eq!(r.duplicate_mutations, 0, "{r:?}");
+    assert_eq!(r.failed_invocations, 0, "{r:?}");
+}
+
+/// The blast-radius cap on a bad day: 30 alarms at once in one account, the cap at 5: five
+/// aliases restored, the 25 others held back and left as they were, people paged for the five
+/// and once for what was held; no call failed.
+#[test]
+fn the_cap_holds_a_bad_day_to_its_rollbacks_and_one_page() {
+    use guard_bench::fleet::{run, Path, Scenario};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    let scenario = Scenario {
+        name: "30 alarms, cap 5",
+        targets: 30,
+        accounts: 1,
+        pipeline_per_s: 0.0,
+        alarms_per_target: 1,
+        cap: 5,
+    };
+    let latency = std::time::Duration::from_millis(50);
+    let r = runtime.block_on(run(scenario, Path::New, latency, ""));
+    assert_eq!(r.unrestored, 25, "{r:?}");
+    assert_eq!(r.held_by_cap, 25, "{r:?}");
+    assert_eq!(r.pages, 6, "{r:?}");
     assert_eq!(r.duplicate_mutations, 0, "{r:?}");
     assert_eq!(r.failed_invocations, 0, "{r:?}");
 }

@@ -30,11 +30,17 @@ def test_the_reference_decides_every_catalog_event_as_the_guard_does():
     # The benchmarked events, and the ones the first reference got wrong: a replayed alarm is
     # only planned, an alarm no trigger names is ignored (not "no action").
     assert set(reference.TRANSPORTS.values()) <= set(verdicts)
-    assert verdicts["eventbridge-alarm.json"] == {
+    alarm = verdicts["eventbridge-alarm.json"]
+    assert {k: alarm[k] for k in ("outcome", "action", "target")} == {
         "outcome": "act",
         "action": "rollback-alias",
         "target": "orders-ai",
     }
+    # What the guard will judge when it acts, built as the Rust decision builds it.
+    assert "within the last 1440 minutes (guard.blame_window_minutes)" in alarm["judgement"]
+    assert verdicts["eventbridge-observe.json"]["outcome"] == "observe"
+    assert verdicts["cloudtrail-update-alias.json"]["outcome"] == "no-action"
+    assert verdicts["bad-cloudtrail-failed-call.json"]["outcome"] == "rejected"
     assert verdicts["eventbridge-replayed.json"]["outcome"] == "dry-run"
     assert verdicts["eventbridge-unmatched-alarm.json"]["outcome"] == "ignored"
     assert verdicts["bad-truncated.json"]["outcome"] == "rejected"
@@ -49,6 +55,20 @@ def test_the_reference_acts_on_a_replay_as_on_replay_says(mode, outcome):
     policy["guard"]["on_replay"] = mode
     replayed = (reference.EVENTS / "eventbridge-replayed.json").read_bytes()
     assert reference.decide(policy, replayed)["outcome"] == outcome
+
+
+def test_the_reference_observes_as_the_guard_or_trigger_says_and_requests_still_act():
+    policy = reference.load_policy()
+    policy["guard"]["mode"] = "observe"
+    alarm = (reference.EVENTS / "eventbridge-alarm.json").read_bytes()
+    observed = reference.decide(policy, alarm)
+    assert observed["outcome"] == "observe"
+    assert observed["judgement"].endswith("changes nothing.")
+    request = (reference.EVENTS / "request-rollback.json").read_bytes()
+    assert reference.decide(policy, request)["outcome"] == "act"
+    # A trigger's own mode wins over the guard's.
+    policy["trigger"][0]["mode"] = "act"
+    assert reference.decide(policy, alarm)["outcome"] == "act"
 
 
 def test_the_reference_refuses_to_time_a_verdict_the_catalog_does_not_expect():

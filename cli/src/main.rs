@@ -1,17 +1,22 @@
 //! `guard`: the rollback guard's operator CLI.
 
+mod acting;
+mod backtest;
+mod request;
+mod undo;
+
+use acting::{
+    acting_guard, load_policy, needs_state_table, operating, ports_in, target_ports, who,
+};
+use request::{request, Asked};
+
 use clap::{Parser, Subcommand};
-use rollback_guard::adapters::{EventBridgeAuditBus, EventBridgeClient};
 use rollback_guard::decision::evaluate_each;
-use rollback_guard::intake::ROLLBACK_REQUESTED;
-use rollback_guard::notify::AuditEvent;
 use rollback_guard::operator::{self, OperatorError};
-use rollback_guard::policy::Action;
 use rollback_guard::ports::SystemClock;
-use rollback_guard::ports::{AuditBus, MemberAccounts};
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::targets;
-use rollback_guard::{adapters, Guard, Home, Outcome, Policy};
+use rollback_guard::{Home, Outcome};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -119,16 +124,29 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Restores what the guard's last action on a target changed.
+    /// Restores what the guard's last action on a target changed; with --since, every
+    /// automatic action of the window (after a storm), each only if its alias is still where
+    /// the guard left it.
+    #[command(
+        after_help = "Examples:\n  guard undo --target orders-ai\n  guard undo --since 30m             # lists what the guard did in the last 30 minutes\n  guard undo --since 30m --yes       # and undoes it"
+    )]
     Undo {
         #[arg(long)]
         policy: Option<String>,
-        #[arg(long)]
-        target: String,
+        #[arg(long, required_unless_present = "since", conflicts_with = "since")]
+        target: Option<String>,
         /// The target's account (default: the account the policy names for it, else the
-        /// credentials' own), acted in through the policy's guard.member_role.
+        /// credentials' own), acted in through the policy's guard.member_role. With --since:
+        /// only this account's actions.
         #[arg(long)]
         account: Option<String>,
+        /// Every automatic action of the guard's in this window (30m, 2h, 1d; at most 30d),
+        /// fleet and named targets: listed, and undone with --yes.
+        #[arg(long)]
+        since: Option<String>,
+        /// With --since: undo what is listed (without it, only list).
+        #[arg(long, requires = "since")]
+        yes: bool,
     },
     /// Holds back the guard's automatic actions on a target (alarms, insights, escalations;
     /// requests still act) for a while: a maintenance window, an incident people handle.
@@ -206,113 +224,6 @@ enum Command {
     },
 }
 
-/// The ports a command acts with, and where.
-struct Acting {
-    ports: rollback_guard::Ports,
-    /// The account they act in.
-    account: String,
-    /// The credentials' own account.
-    home: String,
-}
-
-/// The ports acting in `account` (default: the credentials' own account): another account of
-/// the organisation through the policy's `guard.member_role`, as the guard itself would.
-async fn ports_in(policy: Option<&Policy>, account: Option<&str>) -> Result<Acting, String> {
-    let config = adapters::sdk_config().await;
-    let ports = adapters::aws_ports(&config);
-    let home = adapters::home(&config).await?;
-    let account = account.unwrap_or(&home.account).to_string();
-    if account == home.account {
-        return Ok(Acting {
-            ports,
-            account,
-            home: home.account,
-        });
-    }
-    let policy =
-        policy.ok_or("--account needs --policy: its guard.member_role reaches the account")?;
-    let role = policy.guard.member_role_in(&account).ok_or_else(|| {
-        format!(
-            "the policy may not act in account {account} (guard.accounts and guard.member_role)"
-        )
-    })?;
-    let member = adapters::AssumeRoleMembers::new(&config, &home)
-        .member(&account, &role)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Acting {
-        ports: ports.in_account(member),
-        account,
-        home: home.account,
-    })
-}
-
-/// The ports acting on `target`: in `--account`, else in the account the policy names for the
-/// target, else in the credentials' own.
-async fn target_ports(
-    policy: &Policy,
-    target: &str,
-    account: Option<String>,
-) -> Result<Acting, String> {
-    let named = policy.target(target).and_then(|t| t.account.clone());
-    ports_in(Some(policy), account.or(named).as_deref()).await
-}
-
-/// The guard the commands that act through it run (`replay`, `reenable`), as the function
-/// builds its own: where its credentials and region are (learned from STS, never from an
-/// event), with insights, the whole of the policy's share of the quotas (one process), the
-/// guard's state table `GUARD_STATE_TABLE` names (what the deployed guard remembers, and
-/// taking turns with its instances), and an organisation's member accounts.
-async fn acting_guard(policy: Policy) -> Result<Guard, String> {
-    let config = adapters::sdk_config().await;
-    let insights = adapters::guard_insights(&config).map_err(|e| e.to_string())?;
-    let home = adapters::home(&config).await?;
-    let share = rollback_guard::quota::Share::per_instance(&policy.guard, 1);
-    let guard = Guard::new(policy, adapters::aws_ports(&config), home)
-        .with_insights(insights)
-        .with_quota_share(share);
-    Ok(adapters::with_member_accounts(guard, &config))
-}
-
-/// A command that reads or writes what the guard remembers needs its state table: without
-/// it the command would act on a memory of its own, which the deployed guard never sees.
-fn needs_state_table(command: &str) -> Result<(), String> {
-    match adapters::state_table() {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "{command} reads and writes what the guard remembers: set {} to the guard's state table (the stack's StateTable output)",
-            adapters::ENV_STATE_TABLE
-        )),
-    }
-}
-
-/// An operator's command acting with `ports` in `account`.
-fn operating<'a>(ports: &'a rollback_guard::Ports, account: &'a str) -> operator::Operating<'a> {
-    operator::Operating {
-        aliases: ports.aliases.as_ref(),
-        functions: ports.functions.as_ref(),
-        state: ports.state.as_ref(),
-        clock: &SystemClock,
-        retry: RetryPolicy::default(),
-        account,
-    }
-}
-
-/// Who runs the command: `--by`/`--requested-by`, else $USER.
-fn who(given: Option<String>) -> String {
-    given
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn load_policy(path: Option<&str>) -> Result<Policy, String> {
-    match path {
-        Some(p) => Policy::from_file(p),
-        None => Policy::from_env(),
-    }
-    .map_err(|e| e.to_string())
-}
-
 fn line(file: &str, report: Value) -> String {
     let mut out = json!({ "file": file });
     if let (Some(o), Value::Object(r)) = (out.as_object_mut(), report) {
@@ -322,6 +233,7 @@ fn line(file: &str, report: Value) -> String {
 }
 
 async fn run(command: Command) -> Result<ExitCode, String> {
+    let user = who(None);
     match command {
         Command::Evaluate {
             policy,
@@ -381,11 +293,18 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         Command::Validate { policy } => {
             let p = load_policy(Some(&policy))?;
             let fleet = p.triggers.iter().filter(|t| t.from_alarm()).count();
+            let observing = p
+                .triggers
+                .iter()
+                .filter(|t| t.mode(&p.guard) == rollback_guard::policy::GuardMode::Observe)
+                .count();
             println!(
-                "policy OK: {} target(s), {} trigger(s) ({fleet} fleet: target read from the alarm), cooldown {} min",
+                "policy OK: {} target(s), {} trigger(s) ({fleet} fleet: target read from the alarm; {observing} observing, changing nothing), cooldown {} min, blame window {} min, at most {} automatic rollbacks an hour an account",
                 p.targets.len(),
                 p.triggers.len(),
-                p.guard.cooldown_minutes
+                p.guard.cooldown_minutes,
+                p.guard.blame_window_minutes,
+                p.guard.max_rollbacks_per_hour
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -402,7 +321,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 _ => Some(load_policy(policy.as_deref())?),
             };
             let acting = ports_in(policy.as_ref(), account.as_deref()).await?;
-            let op = operating(&acting.ports, &acting.account);
+            let op = operating(&acting.ports, &acting.account, &user);
             let v = operator::mark_stable(&op, &function, &alias, version.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
@@ -443,19 +362,29 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             rules,
             name,
         } => {
-            backtest(&archive, &from, &to, &rules, name).await?;
+            backtest::backtest(&archive, &from, &to, &rules, name).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Undo {
             policy,
             target,
             account,
+            since,
+            yes,
         } => {
             needs_state_table("guard undo")?;
             let policy = load_policy(policy.as_deref())?;
+            let Some(target) = target else {
+                let since = since.unwrap_or_default();
+                return undo::undo_since(&policy, &since, account.as_deref(), yes, &user).await;
+            };
             let acting = target_ports(&policy, &target, account).await?;
-            let result =
-                operator::undo(&policy, &operating(&acting.ports, &acting.account), &target).await;
+            let result = operator::undo(
+                &policy,
+                &operating(&acting.ports, &acting.account, &user),
+                &target,
+            )
+            .await;
             match result {
                 Ok(undone) => {
                     println!("{undone}");
@@ -483,7 +412,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 by: &by,
                 reason: &reason,
             };
-            let op = operating(&acting.ports, &acting.account);
+            let op = operating(&acting.ports, &acting.account, &user);
             let pause = operator::pause(&policy, &op, &target, &request)
                 .await
                 .map_err(|e| format!("pause refused: {e}"))?;
@@ -539,7 +468,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             needs_state_table("guard resume")?;
             let policy = load_policy(policy.as_deref())?;
             let acting = target_ports(&policy, &target, account).await?;
-            let op = operating(&acting.ports, &acting.account);
+            let op = operating(&acting.ports, &acting.account, &user);
             let was = operator::resume(&policy, &op, &target)
                 .await
                 .map_err(|e| format!("resume refused: {e}"))?;
@@ -595,7 +524,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
 /// re-enable and a CodeDeploy deployment in progress, tab-separated.
 fn target_line(t: &targets::TargetView) -> String {
     let alias = t.alias.as_deref().unwrap_or("(no alias)");
-    let state = t.pause.as_deref().unwrap_or("guarded");
+    let state = t.pause.as_deref().unwrap_or(match t.mode.as_str() {
+        "observe" => "observed (observe mode: announces, changes nothing)",
+        "act" => "guarded",
+        _ => "guarded by some triggers, observed by others",
+    });
     let serving = t
         .serving
         .as_ref()
@@ -620,118 +553,6 @@ fn target_line(t: &targets::TargetView) -> String {
         line.push_str(&format!("\t{deployment}"));
     }
     line
-}
-
-async fn backtest(
-    archive: &str,
-    from: &str,
-    to: &str,
-    rules: &[String],
-    name: Option<String>,
-) -> Result<(), String> {
-    let time = |flag: &str, v: &str| {
-        rollback_guard::transition::parse_timestamp(v)
-            .ok_or_else(|| format!("--{flag}: `{v}` is not an RFC 3339 time"))
-    };
-    let (from, to) = (time("from", from)?, time("to", to)?);
-    if from >= to {
-        return Err("--from must be before --to".into());
-    }
-    let prefix = rollback_guard::decision::BACKTEST_PREFIX;
-    let name = name.unwrap_or_else(|| format!("{prefix}{archive}-{}", chrono_now_compact()));
-    if !name.starts_with(prefix) {
-        return Err(format!(
-            "--name `{name}`: a backtest's replay is named {prefix}…, so that the guard only plans its events"
-        ));
-    }
-    let config = adapters::sdk_config().await;
-    let replays = adapters::EventBridgeReplays::new(EventBridgeClient::new(&config));
-    let state = replays
-        .start(archive, from, to, &name, rules)
-        .await
-        .map_err(|e| format!("replay not started: {e}"))?;
-    println!("replay {name} of archive {archive} ({from} to {to}): {state}");
-    // A replay runs on its own; follow it for a while so the operator sees how it ended.
-    for _ in 0..60 {
-        let (state, reason) = replays.state(&name).await.map_err(|e| e.to_string())?;
-        match state.as_str() {
-            "COMPLETED" => {
-                println!("replay {name}: COMPLETED; the guard reported each event as Rollback Planned on its bus");
-                return Ok(());
-            }
-            "FAILED" | "CANCELLED" => {
-                return Err(format!(
-                    "replay {name}: {state}: {}",
-                    reason.unwrap_or_default()
-                ))
-            }
-            _ => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-        }
-    }
-    println!("replay {name} still running; follow it with `aws events describe-replay --replay-name {name}`");
-    Ok(())
-}
-
-fn chrono_now_compact() -> String {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs().to_string())
-        .unwrap_or_default()
-}
-
-/// What `guard request` asks for, and where it sends it.
-struct Asked<'a> {
-    target: &'a str,
-    action: &'a str,
-    reason: &'a str,
-    source: &'a str,
-    bus: &'a str,
-}
-
-/// Sends a request the guard will accept, or says why it would not.
-async fn request(
-    policy: &Policy,
-    asked: &Asked<'_>,
-    requested_by: Option<String>,
-) -> Result<(), String> {
-    let Asked {
-        target,
-        action,
-        reason,
-        source,
-        bus: bus_name,
-    } = *asked;
-    let config = adapters::sdk_config().await;
-    let aliases = adapters::aws_ports(&config).aliases;
-    // The policy's target, or a function opted in to a fleet trigger (read from its tag).
-    let t = operator::known_target(policy, aliases.as_ref(), &RetryPolicy::default(), target)
-        .await
-        .map_err(|e| format!("request refused: {e}"))?;
-    let a = Action::parse(action).ok_or_else(|| {
-        format!("unknown action `{action}`; expected rollback-alias or disable-ai")
-    })?;
-    if a == Action::RollbackAlias && t.alias.is_none() {
-        return Err(format!("target `{target}` has no alias to roll back"));
-    }
-    if !policy.guard.request_sources.iter().any(|s| s == source) {
-        return Err(format!("source `{source}` is not in the policy's guard.request_sources: the guard would reject the request"));
-    }
-    let requested_by = who(requested_by);
-    // EventBridge names no principal on a custom event: the identity that sends it goes in.
-    let sender = adapters::caller_arn(&config).await?;
-    let event = AuditEvent {
-        source: source.into(),
-        detail_type: ROLLBACK_REQUESTED.into(),
-        resources: Vec::new(),
-        detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by, "sender": sender }),
-    };
-    let bus = EventBridgeAuditBus::new(EventBridgeClient::new(&config));
-    RetryPolicy::default()
-        .run("PutEvents", || bus.put(bus_name, &event))
-        .await
-        .map_err(|e| format!("request not sent: {e}"))?;
-    println!("requested {action} on {target} (bus {bus_name}, source {source}, by {requested_by} as {sender})");
-    Ok(())
 }
 
 #[tokio::main]

@@ -12,20 +12,23 @@ Run by `make test` (scripts/with-emulator.sh sets the endpoint and credentials).
 
 import ast
 import json
-import os
 import subprocess
-import time
 import uuid
-from pathlib import Path
 
-import boto3
-import pytest
 from cfnlint.decode import decode
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "infra" / "template.yaml"
-EVENTS = ROOT / "events"
-ACCOUNT = "123456789012"
+from template_support import (
+    ACCOUNT,
+    EVENTS,
+    ROOT,
+    catalog_envelopes,
+    defaults,
+    delivered_through,
+    entry,
+    guard_events,
+    resolve,
+    wait_created,
+    without_sam,
+)
 
 # The guard's audit events go to the same bus as insights and requests; the rule must never
 # hand them back to the guard.
@@ -37,105 +40,6 @@ AUDIT_DETAIL_TYPES = [
     "Rollback Failed",
     "Guard Blind",
 ]
-
-
-@pytest.fixture(scope="module")
-def template():
-    tpl, matches = decode(str(TEMPLATE))
-    assert not matches, matches
-    return json.loads(json.dumps(tpl, default=str))
-
-
-@pytest.fixture(scope="module")
-def aws():
-    assert os.environ.get("AWS_ENDPOINT_URL"), "run through scripts/with-emulator.sh"
-    return {
-        name: boto3.client(name, region_name="us-east-1")
-        for name in ["events", "sqs", "cloudformation", "kms", "sns", "iam", "logs"]
-    }
-
-
-def defaults(template):
-    return {k: v.get("Default") for k, v in template["Parameters"].items()}
-
-
-def resolve(node, params):
-    """The template's Ref and Sub on parameters and pseudo parameters, as CloudFormation does."""
-    if isinstance(node, list):
-        return [resolve(n, params) for n in node]
-    if isinstance(node, dict):
-        if set(node) == {"Ref"}:
-            return params[node["Ref"]]
-        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
-            text = node["Fn::Sub"]
-            for k, v in params.items():
-                text = text.replace("${%s}" % k, str(v))
-            return text
-        return {k: resolve(v, params) for k, v in node.items()}
-    return node
-
-
-def guard_events(template):
-    return template["Resources"]["GuardFunction"]["Properties"]["Events"]
-
-
-def catalog_envelopes():
-    """Every catalog file that is an EventBridge envelope (the SNS, Lambda-action and truncated
-    ones never reach a rule)."""
-    out = {}
-    for path in sorted(EVENTS.glob("*.json")):
-        if path.name == "expected.json":
-            continue
-        try:
-            event = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and "detail-type" in event:
-            out[path.name] = event
-    return out
-
-
-def delivered_through(aws, bus, pattern, entries):
-    """Puts `entries` (name -> PutEvents entry) on `bus` under a rule with `pattern` whose
-    target is a fresh SQS queue; returns the names that arrived."""
-    suffix = uuid.uuid4().hex[:8]
-    queue_url = aws["sqs"].create_queue(QueueName=f"rule-{suffix}")["QueueUrl"]
-    queue_arn = aws["sqs"].get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    rule = f"rule-{suffix}"
-    aws["events"].put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
-    aws["events"].put_targets(
-        Rule=rule, EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
-    )
-    # Each entry carries its name as one more resource (no pattern here looks at resources).
-    marker = "arn:aws:test:::entry/"
-    for name, entry in entries.items():
-        entry = dict(entry, EventBusName=bus, Resources=entry.get("Resources", []) + [marker + name])
-        result = aws["events"].put_events(Entries=[entry])
-        assert result["FailedEntryCount"] == 0, (name, result)
-    got = set()
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        messages = aws["sqs"].receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            break
-        for m in messages:
-            body = json.loads(m["Body"])
-            got.update(r[len(marker) :] for r in body["resources"] if r.startswith(marker))
-            aws["sqs"].delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
-    return got
-
-
-def entry(event):
-    return {
-        "Source": event["source"],
-        "DetailType": event["detail-type"],
-        "Detail": json.dumps(event["detail"]),
-        "Resources": event.get("resources", []),
-    }
 
 
 def test_the_alarm_rule_takes_guarded_alarm_state_changes_only(template, aws):
@@ -277,7 +181,7 @@ def test_alarms_reach_the_guard_through_a_queue_in_batches_retried_item_by_item(
     assert q["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     # Only the alarm rule may send to it, and everyone else is refused.
     send, nobody = resources["AlarmQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    rule = {"Fn::GetAtt": ["AlarmStateRule", "Arn"]}
+    rule = [{"Fn::GetAtt": ["AlarmStateRule", "Arn"]}, {"Fn::GetAtt": ["AliasChangeRule", "Arn"]}]
     assert send["Principal"] == {"Service": "events.amazonaws.com"}
     assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
     assert nobody["Effect"] == "Deny" and nobody["Principal"] == "*"
@@ -307,12 +211,62 @@ def test_the_instances_share_one_state_table_the_guard_may_only_read_and_write(t
     env = resources["GuardFunction"]["Properties"]["Environment"]["Variables"]
     assert env["GUARD_STATE_TABLE"] == {"Ref": "StateTable"}
     statements = resources["GuardRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    on_table = sorted(
-        s["Action"]
+    on_table = {
+        s["Action"]: s.get("Condition")
         for s in statements
         if isinstance(s, dict) and s.get("Resource") == {"Fn::GetAtt": ["StateTable", "Arn"]}
-    )
-    assert on_table == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    }
+    # UpdateItem only counts rollbacks (the blast-radius cap): on the counts' keys alone.
+    assert on_table == {
+        "dynamodb:GetItem": None,
+        "dynamodb:PutItem": None,
+        "dynamodb:UpdateItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["#rollbacks#*"]}},
+    }
+    # The key the guard counts under (lib/src/ports.rs rollbacks_key) matches that condition.
+    ports = (ROOT / "lib" / "src" / "ports.rs").read_text()
+    assert 'format!("#rollbacks#{account}#' in ports
+
+
+ALIAS_CHANGE = {
+    "Source": "aws.lambda",
+    "DetailType": "AWS API Call via CloudTrail",
+}
+
+
+def cloudtrail_call(name, error=None):
+    detail = {
+        "eventSource": "lambda.amazonaws.com",
+        "eventName": name,
+        "eventTime": "2026-11-27T09:00:00Z",
+        "requestParameters": {"functionName": "orders-ai", "name": "live", "functionVersion": "5"},
+    }
+    if error:
+        detail["errorCode"] = error
+    return dict(ALIAS_CHANGE, Detail=json.dumps(detail))
+
+
+def test_successful_alias_changes_reach_the_guard_through_the_queue_here_and_from_members(template, aws):
+    resources = template["Resources"]
+    props = resources["AliasChangeRule"]["Properties"]
+    assert "EventBusName" not in props, "CloudTrail's events arrive on the default bus"
+    [target] = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["AlarmQueue", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    pattern = resolve(props["EventPattern"], defaults(template))
+    entries = {
+        "update": cloudtrail_call("UpdateAlias20150331"),
+        "create": cloudtrail_call("CreateAlias20150331"),
+        "failed": cloudtrail_call("UpdateAlias20150331", error="AccessDenied"),
+        "publish": cloudtrail_call("PublishVersion20150331"),
+        "catalog": entry(json.loads((EVENTS / "cloudtrail-update-alias.json").read_text())),
+    }
+    assert delivered_through(aws, "default", pattern, entries) == {"update", "create", "catalog"}
+    member, _ = decode(str(ROOT / "infra" / "member.yaml"))
+    member = json.loads(json.dumps(member, default=str))
+    forward = member["Resources"]["ForwardAliasChangesRule"]["Properties"]
+    assert forward["EventPattern"] == props["EventPattern"]
+    [to_central] = forward["Targets"]
+    assert to_central["Arn"] == {"Ref": "CentralEventBusArn"}
 
 
 def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
@@ -402,17 +356,6 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
         assert json.loads(result.stdout)["target"] == target, result.stdout
 
 
-def wait_created(cfn, stack):
-    """Waits for the stack to be created, and fails with its events if it was not."""
-    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-    for _ in range(100):
-        if not status.endswith("IN_PROGRESS"):
-            break
-        time.sleep(0.1)
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-    assert status == "CREATE_COMPLETE", cfn.describe_stack_events(StackName=stack)
-
-
 def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(template):
     statements = template["Resources"]["GuardRole"]["Properties"]["Policies"][0][
         "PolicyDocument"
@@ -476,35 +419,16 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
     assert statements["NeverTagsFunctions"]["Effect"] == "Deny"
     assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
     assert statements["FindShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
+    assert "codedeploy:BatchGetDeployments" in statements["FindShiftingDeployments"]["Action"]
     assert statements["StopShiftingDeployments"]["Resource"] == "*"
     # The forwarding rule: the guarded alarms' state changes, to the central bus, with a role.
     rules = aws["events"].list_rules()["Rules"]
+    assert any(r["Name"].startswith(f"{stack}-ForwardAliasChangesRule") for r in rules)
     rule = next(r for r in rules if r["Name"].startswith(f"{stack}-ForwardRule"))
     pattern = json.loads(rule["EventPattern"])
     assert pattern["detail"]["alarmName"] == [{"prefix": "guarded-"}]
     (target,) = aws["events"].list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == bus and target["RoleArn"].startswith("arn:aws:iam::")
-
-
-def without_sam(template):
-    """The template less its SAM parts: the transform, the globals, the serverless resources
-    and the outputs that name them."""
-    serverless = {
-        k for k, v in template["Resources"].items() if v["Type"].startswith("AWS::Serverless::")
-    }
-    plain = {
-        k: v
-        for k, v in template.items()
-        if k not in ("Transform", "Globals", "Outputs", "Resources")
-    }
-    plain["Resources"] = {k: v for k, v in template["Resources"].items() if k not in serverless}
-    plain["Outputs"] = {
-        k: v
-        for k, v in template["Outputs"].items()
-        if not (set(json.dumps(v).split('"')) & serverless)
-    }
-    assert "GuardRole" in plain["Resources"] and "GuardFunction" not in plain["Resources"]
-    return plain
 
 
 def test_the_non_sam_resources_create_on_the_emulator(template, aws):
@@ -621,7 +545,11 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     # CodeDeploy: the calls that take a deployment group, on the account's groups; the three
     # the Service Authorization Reference gives no resource type, on "*" and nothing else.
     find = statements["FindShiftingDeployments"]
-    assert sorted(find["Action"]) == ["codedeploy:GetDeployment", "codedeploy:ListDeployments"]
+    assert sorted(find["Action"]) == [
+        "codedeploy:BatchGetDeployments",
+        "codedeploy:GetDeployment",
+        "codedeploy:ListDeployments",
+    ]
     assert find["Resource"] == f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:deploymentgroup:*/*"
     stop = statements["StopShiftingDeployments"]
     assert sorted(stop["Action"]) == [

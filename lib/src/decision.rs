@@ -4,19 +4,30 @@
 use crate::fleet;
 use crate::home::Home;
 use crate::intake::{self, ActionRequest, Inbound, InsightAlert, IntakeError};
-use crate::policy::{Action, Policy, ReplayMode, Target, Trigger};
+use crate::policy::{Action, GuardMode, Policy, ReplayMode, Target, Trigger};
 use crate::transition::{AlarmState, Transition};
 use crate::watched::WatchedAlias;
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// Whether an action is carried out or only planned (dry-run, shadow backtest).
+/// Whether an action is carried out, observed or only planned (dry-run, shadow backtest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     Execute,
+    /// `guard.mode = "observe"`: decided and confirmed as when executed, announced (paged) as
+    /// what the guard would have done, nothing changed and nothing remembered but that it
+    /// observed it (no claim, record or cooldown).
+    Observe,
     Plan,
+}
+
+impl Mode {
+    /// Whether the alarm is confirmed and the case judged, as for real.
+    pub fn live(self) -> bool {
+        self != Self::Plan
+    }
 }
 
 // One decision per event, moved once: boxing the large variant would buy nothing.
@@ -153,9 +164,17 @@ fn act_through<'p>(
         Ok(mode) => Decision::Act {
             target,
             trigger: Cow::Borrowed(trigger),
-            mode,
+            mode: observed(policy, trigger, mode),
         },
         Err(why) => Decision::Ignored(why),
+    }
+}
+
+/// `mode`, as the trigger's (or the policy's) observe mode makes it.
+fn observed(policy: &Policy, trigger: &Trigger, mode: Mode) -> Mode {
+    match (mode, trigger.mode(&policy.guard)) {
+        (Mode::Execute, GuardMode::Observe) => Mode::Observe,
+        _ => mode,
     }
 }
 
@@ -267,6 +286,9 @@ pub fn decide_request<'p>(policy: &'p Policy, r: &ActionRequest, force_plan: boo
         target: target.name.clone(),
         actions: vec![action],
         escalate_after_minutes: None,
+        blame_window_minutes: None,
+        // A person's decision acts even while the guard observes (as during a pause).
+        mode: Some(GuardMode::Act),
     };
     Decision::Act {
         target,
@@ -318,6 +340,41 @@ pub struct Evaluation<'p> {
     pub transport: Option<&'static str>,
     pub dedupe_key: Option<String>,
     pub reason: Cow<'static, str>,
+    /// What the guard judges when it acts, before an automatic alias rollback
+    /// ([`judgement_to_come`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<String>,
+}
+
+/// What a guard acting on this decision judges before an automatic alias rollback, read from
+/// AWS when it acts (`guard evaluate` is offline): the evidence of when the release went live,
+/// the window, once per release, the floor and the cap. `None` when nothing is judged: no
+/// rollback in the trigger's ladder, a person's request, a plan.
+pub fn judgement_to_come(
+    policy: &Policy,
+    trigger: &Trigger,
+    mode: Mode,
+    automatic: bool,
+) -> Option<String> {
+    let rolls_back = trigger.actions.contains(&Action::RollbackAlias);
+    if !(rolls_back && automatic && mode.live()) {
+        return None;
+    }
+    let window = trigger.blame_window(&policy.guard).num_minutes();
+    let from = if trigger.blame_window_minutes.is_some() {
+        "the trigger's blame_window_minutes"
+    } else {
+        "guard.blame_window_minutes"
+    };
+    let observe = if mode == Mode::Observe {
+        " Observe mode: it announces what it would do and changes nothing."
+    } else {
+        ""
+    };
+    Some(format!(
+        "before rolling the alias back the guard reads when the version it serves went live: CloudTrail's UpdateAlias record it kept (or a person's move through it), else the version's publish time (LastModified), else the CodeDeploy deployment that shifted the alias. It rolls back only if that was within the last {window} minutes ({from}) and before the alarm went into ALARM (CloudWatch's time); once per release; never below a floor ([[target]] floor, tag rollback-guard:floor); at most {} automatic rollbacks an hour in the account (guard.max_rollbacks_per_hour). Otherwise it pages people with the command that would roll back. A canary's abort is not judged.{observe}",
+        policy.guard.max_rollbacks_per_hour
+    ))
 }
 
 /// Evaluates raw event bytes against the policy, as a guard running in `home` would (`None`:
@@ -390,13 +447,32 @@ fn evaluate_inbound<'p>(
                 "scheduled check: pending escalations are read from the targets, so only `guard replay` can tell".into(),
             ),
         },
-        Ok(Inbound::Insight(a)) => verdict_of(decide_insight(policy, &a, force_plan), "Critical Insight accepted"),
-        Ok(Inbound::Request(r)) => verdict_of(decide_request(policy, &r, force_plan), "Rollback Requested accepted"),
+        Ok(Inbound::Insight(a)) => verdict_of(policy, decide_insight(policy, &a, force_plan), "Critical Insight accepted", true),
+        Ok(Inbound::AliasChange(c)) => match untrusted_account(policy, &c.account) {
+            Some(Decision::Rejected(reason)) => verdict("rejected", reason.into()),
+            _ => verdict(
+                "no-action",
+                format!(
+                    "records that version {} went live on {}:{} at {}, for the judgement before a rollback",
+                    c.version,
+                    c.function,
+                    c.alias,
+                    crate::transition::rfc3339_millis(&c.at)
+                )
+                .into(),
+            ),
+        },
+        Ok(Inbound::Request(r)) => verdict_of(policy, decide_request(policy, &r, force_plan), "Rollback Requested accepted", false),
         Err(e) => verdict("rejected", e.to_string().into()),
     }
 }
 
-fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<'p> {
+fn verdict_of<'p>(
+    policy: &Policy,
+    decision: Decision<'p>,
+    accepted: &'static str,
+    automatic: bool,
+) -> Evaluation<'p> {
     match decision {
         Decision::Act {
             target,
@@ -405,10 +481,8 @@ fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<
         } => Evaluation {
             action: Some(trigger.first_action().as_str()),
             target: Some(name_of(target)),
-            ..verdict(
-                if mode == Mode::Plan { "dry-run" } else { "act" },
-                accepted.into(),
-            )
+            judgement: judgement_to_come(policy, &trigger, mode, automatic),
+            ..verdict(outcome_of(mode), accepted.into())
         },
         Decision::StandDown {
             target,
@@ -425,6 +499,15 @@ fn verdict_of<'p>(decision: Decision<'p>, accepted: &'static str) -> Evaluation<
     }
 }
 
+/// An acting decision's outcome offline: `act`, `observe` or `dry-run`.
+fn outcome_of(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Execute => "act",
+        Mode::Observe => "observe",
+        Mode::Plan => "dry-run",
+    }
+}
+
 fn verdict(outcome: &'static str, reason: Cow<'static, str>) -> Evaluation<'static> {
     Evaluation {
         outcome,
@@ -436,6 +519,7 @@ fn verdict(outcome: &'static str, reason: Cow<'static, str>) -> Evaluation<'stat
         transport: None,
         dedupe_key: None,
         reason,
+        judgement: None,
     }
 }
 
@@ -449,14 +533,20 @@ fn name_of(target: Cow<'_, Target>) -> Cow<'_, str> {
 
 fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool) -> Evaluation<'p> {
     let decision = decide(policy, t, force_plan);
+    let mut judgement = None;
     let (outcome, action, target, reason) = match decision {
         Decision::Act {
             target,
             trigger,
             mode,
         } => {
-            let outcome = if mode == Mode::Plan { "dry-run" } else { "act" };
-            let reason = format!("alarm `{}` is in ALARM", t.alarm_name);
+            let outcome = outcome_of(mode);
+            let reason = format!(
+                "alarm `{}` is in ALARM since {} (the event's time)",
+                t.alarm_name,
+                crate::transition::rfc3339_millis(&t.timestamp)
+            );
+            judgement = judgement_to_come(policy, &trigger, mode, true);
             (
                 outcome,
                 Some(trigger.first_action().as_str()),
@@ -492,5 +582,6 @@ fn evaluate_transition<'p>(policy: &'p Policy, t: &Transition, force_plan: bool)
         transport: Some(t.transport.as_str()),
         dedupe_key: Some(t.dedupe_key()),
         reason,
+        judgement,
     }
 }

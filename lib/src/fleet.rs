@@ -26,6 +26,7 @@ pub fn target_of(watched: &WatchedAlias) -> Target {
         fleet: true,
         account: None,
         codedeploy: None,
+        floor: None,
     }
 }
 
@@ -40,6 +41,7 @@ pub fn requested(function: &str) -> Target {
         fleet: true,
         account: None,
         codedeploy: None,
+        floor: None,
     }
 }
 

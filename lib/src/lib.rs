@@ -23,6 +23,7 @@ pub mod guard;
 pub mod home;
 pub mod insight;
 pub mod intake;
+pub mod judgement;
 pub mod notify;
 pub mod operator;
 pub mod policy;

@@ -148,10 +148,22 @@ pub fn notification(r: &Report) -> Notification {
         ),
         (Outcome::Executed, _) if disable => format!("AI disabled on {target}: {versions}"),
         (Outcome::Failed, _) if disable => format!("AI disable FAILED for {target}"),
+        (Outcome::Planned, _) if disable && r.observe => {
+            format!("OBSERVE: would disable the AI on {target}")
+        }
+        (Outcome::Planned, _) if r.observe && canary => {
+            format!("OBSERVE: would abort the canary on {target}: {versions}")
+        }
+        (Outcome::Planned, _) if r.observe => {
+            format!("OBSERVE: would roll back {target}: {versions}")
+        }
         (Outcome::Planned, _) if disable => format!("AI disable planned for {target}"),
         (Outcome::Executed, _) if canary => format!("Canary aborted on {target}: {versions}"),
         (Outcome::Executed, _) => format!("Rolled back {target}: {versions}"),
         (Outcome::Failed, _) => format!("Rollback FAILED for {target} ({alias})"),
+        (Outcome::Skipped, _) if r.reason.starts_with("not rolled back:") => {
+            format!("Rollback NOT made on {target}: a person decides")
+        }
         (Outcome::Skipped, _) => format!("Rollback held back for {target} (cooldown)"),
         (Outcome::Planned, _) if canary => format!("Canary abort planned on {target}: {versions}"),
         (Outcome::Planned, _) => format!("Rollback planned for {target}: {versions}"),

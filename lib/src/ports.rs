@@ -122,6 +122,13 @@ pub trait AliasManager: Send + Sync {
     async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError>;
     /// Whether `version` is a published version of the function (`GetFunction` too).
     async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError>;
+    /// When `version` was published (its `LastModified`, `GetFunction` too); `None` when it is
+    /// not a published version.
+    async fn published_at(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<Option<DateTime<Utc>>, PortError>;
     /// The names of the account's functions in the guard's region (a fleet is those of them
     /// that opted in).
     async fn list_functions(&self) -> Result<Vec<String>, PortError>;
@@ -189,6 +196,9 @@ pub struct AlarmNow {
     pub suppressed: Option<Suppression>,
     /// What its metrics name, as CloudWatch keeps them (not as an event says).
     pub watched: Watched,
+    /// When it went into the state it is in (`StateTransitionedTimestamp`, else
+    /// `StateUpdatedTimestamp`), as CloudWatch keeps it.
+    pub since: Option<DateTime<Utc>>,
 }
 
 impl AlarmNow {
@@ -199,6 +209,7 @@ impl AlarmNow {
             actions_enabled: true,
             suppressed: None,
             watched: Watched::NoMetrics,
+            since: None,
         }
     }
 }
@@ -266,6 +277,13 @@ pub trait Deployments: Send + Sync {
     async fn stop(&self, deployment: &str) -> Result<Stopping, PortError>;
     /// A deployment's status and rollback.
     async fn deployment(&self, deployment: &str) -> Result<DeploymentNow, PortError>;
+    /// Deployments of `group` created since `since` that succeeded, with when each ended,
+    /// newest first: when a version went live on the alias they shift.
+    async fn succeeded(
+        &self,
+        group: &DeploymentGroup,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, PortError>;
 }
 
 /// The guard's state table: what it remembers about each target ([`crate::state`]), one item
@@ -285,6 +303,29 @@ pub trait StateStore: Send + Sync {
     ) -> Result<u64, PortError>;
     /// Every target's state (the operator's commands: `guard targets`, `guard undo --since`).
     async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError>;
+    /// Counts one automatic alias rollback of `account` in the hour that began at `hour`,
+    /// unless `cap` were made already (then counts it as held back), across every instance.
+    async fn count_rollback(
+        &self,
+        account: &str,
+        hour: DateTime<Utc>,
+        cap: u32,
+    ) -> Result<Counted, PortError>;
+}
+
+/// An account's automatic alias rollbacks in one hour: whether this one may go ahead, how many
+/// were made and how many held back (this one included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub allowed: bool,
+    pub made: u32,
+    pub held: u32,
+}
+
+/// The key of an account's rollbacks in the hour that began at `hour` (not a target's: it does
+/// not parse as a [`StateKey`]).
+pub fn rollbacks_key(account: &str, hour: DateTime<Utc>) -> String {
+    format!("#rollbacks#{account}#{}", hour.format("%Y-%m-%dT%H"))
 }
 
 /// The queue alarm events reach the guard through (SQS): a message the guard could not settle

@@ -313,6 +313,19 @@ impl AliasManager for Metered {
             .await
     }
 
+    async fn published_at(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, PortError> {
+        self.get_function
+            .call(
+                Priority::Action,
+                self.inner.aliases.published_at(function, version),
+            )
+            .await
+    }
+
     async fn list_functions(&self) -> Result<Vec<String>, PortError> {
         self.lambda(self.inner.aliases.list_functions()).await
     }

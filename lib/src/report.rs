@@ -97,6 +97,9 @@ pub struct Report {
     /// pause): announced to machines (the audit event), nobody paged.
     #[serde(skip)]
     pub(crate) quiet: bool,
+    /// Observe mode: what the guard would have done, announced to people and machines.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub observe: bool,
 }
 
 impl Report {
@@ -138,6 +141,7 @@ impl Report {
             refused: false,
             ladder_continues: false,
             quiet: false,
+            observe: false,
         }
     }
 
@@ -216,6 +220,12 @@ impl Report {
         }
     }
 
+    /// Observe mode: planned, and announced to people as what the guard would have done.
+    pub(crate) fn observed(mut self, reason: impl Into<String>) -> Self {
+        self.observe = true;
+        self.settle(Outcome::Planned, reason)
+    }
+
     /// Skipped because people said "not now": recorded for machines, nobody paged.
     pub(crate) fn stand_down(mut self, reason: impl Into<String>) -> Self {
         self.quiet = true;
@@ -227,10 +237,10 @@ impl Report {
     /// transition makes one notification; so is a guard standing down as people asked.
     pub fn pages(&self) -> bool {
         !self.quiet
-            && matches!(
+            && (matches!(
                 self.outcome,
                 Outcome::Executed | Outcome::Failed | Outcome::Skipped
-            )
+            ) || (self.observe && self.outcome == Outcome::Planned))
     }
 
     pub(crate) fn refuse(mut self, reason: impl Into<String>) -> Self {

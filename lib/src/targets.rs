@@ -28,6 +28,9 @@ pub struct TargetView {
     pub alias: Option<String>,
     /// `policy` (a `[[target]]`) or `fleet` (opted in by tag).
     pub source: &'static str,
+    /// `act`, or `observe` (the guard says what it would do and changes nothing); `act,
+    /// observe` when its triggers differ.
+    pub mode: String,
     /// The alias's routing now (`None`: no alias, or it could not be read).
     pub serving: Option<AliasState>,
     /// `guard mark-stable`'s version for the alias.
@@ -95,7 +98,7 @@ pub async fn targets(policy: &Policy, seeing: &Seeing<'_>) -> Result<Targets, Op
             }
             Err(e) => return Err(e.into()),
         };
-        let view = view_of(target, "policy", watching, seeing).await?;
+        let view = view_of(policy, target, "policy", watching, seeing).await?;
         views.push(with_deployment(view, &shifts));
     }
     if !policy.triggers.iter().any(|t| t.from_alarm()) {
@@ -164,7 +167,7 @@ pub async fn targets(policy: &Policy, seeing: &Seeing<'_>) -> Result<Targets, Op
                 target.alias.as_deref().unwrap_or_default()
             ));
         }
-        let view = view_of(&target, "fleet", alarms, seeing).await?;
+        let view = view_of(policy, &target, "fleet", alarms, seeing).await?;
         views.push(with_deployment(view, &shifts));
     }
     Ok(Targets {
@@ -239,6 +242,7 @@ fn not_opted_in(alarm: &AlarmStatus, w: &WatchedAlias, protects: Option<&str>) -
 }
 
 async fn view_of(
+    policy: &Policy,
     target: &Target,
     source: &'static str,
     alarms: Vec<String>,
@@ -261,11 +265,24 @@ async fn view_of(
         }
         None => None,
     };
+    let mut modes: Vec<&str> = policy
+        .triggers
+        .iter()
+        .filter(|t| t.moves(target))
+        .map(|t| t.mode(&policy.guard).as_str())
+        .collect();
+    modes.sort_unstable();
+    modes.dedup();
     Ok(TargetView {
         name: target.name.clone(),
         function: target.function.clone(),
         alias: target.alias.clone(),
         source,
+        mode: if modes.is_empty() {
+            policy.guard.mode.as_str().to_string()
+        } else {
+            modes.join(", ")
+        },
         serving,
         stable: state.stable.clone(),
         alarms,

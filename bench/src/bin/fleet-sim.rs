@@ -1,9 +1,14 @@
 //! `make bench-fleet`: the bad-day simulation (`guard_bench::fleet`) for 200 targets in one
-//! account and 500 across 10, every alarm firing at once; `target/bench/fleet.json` holds one
+//! account and 500 across 10, every alarm firing at once (the blast-radius cap raised), and the
+//! cap holding 200 alarms to 20 rollbacks; `target/bench/fleet.json` holds one
 //! object per scenario and path. LATENCY_MS sets each call's latency (default 50).
 
 use guard_bench::fleet::{run, Path, Scenario};
 use std::time::Duration;
+
+/// The cap raised out of the way where a scenario measures how fast a bad day is restored
+/// (`guard.max_rollbacks_per_hour`, default 20).
+const RAISED: u32 = 1000;
 
 fn main() {
     let latency = std::env::var("LATENCY_MS")
@@ -24,6 +29,7 @@ fn main() {
             accounts: 1,
             pipeline_per_s: 0.0,
             alarms_per_target: 1,
+            cap: RAISED,
         },
         Scenario {
             name: "500 targets, 10 accounts",
@@ -31,6 +37,7 @@ fn main() {
             accounts: 10,
             pipeline_per_s: 0.0,
             alarms_per_target: 1,
+            cap: RAISED,
         },
         // Deploy pipelines taking 5 of the 15/s meanwhile: more than the 3 the guard leaves
         // them, so its calls are throttled and it slows down.
@@ -40,6 +47,7 @@ fn main() {
             accounts: 1,
             pipeline_per_s: 5.0,
             alarms_per_target: 1,
+            cap: RAISED,
         },
         // Two alarms on each function (its errors, its latency), both firing at once: each
         // alias is to move once, the second alarm finding the first's record (the cooldown).
@@ -49,6 +57,17 @@ fn main() {
             accounts: 1,
             pipeline_per_s: 0.0,
             alarms_per_target: 2,
+            cap: RAISED,
+        },
+        // The blast-radius cap at its default: 200 alarms at once is a shared cause, not 200
+        // bad releases. 20 restored, 180 held back, people paged once for them.
+        Scenario {
+            name: "200 alarms, 1 account, cap 20",
+            targets: 200,
+            accounts: 1,
+            pipeline_per_s: 0.0,
+            alarms_per_target: 1,
+            cap: 20,
         },
     ];
     let latency = Duration::from_millis(latency);

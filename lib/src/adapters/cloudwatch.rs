@@ -15,6 +15,7 @@ fn alarm_now(
     suppressed_by: Option<&str>,
     suppressor: Option<&str>,
     watched: Watched,
+    since: Option<&aws_smithy_types::DateTime>,
 ) -> Result<Option<AlarmNow>, PortError> {
     let Some(state) = state else {
         return Ok(None);
@@ -35,6 +36,7 @@ fn alarm_now(
             suppressor: suppressor.map(str::to_string),
         }),
         watched,
+        since: since.and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
     }))
 }
 
@@ -125,7 +127,7 @@ impl AlarmStates for CloudWatchAlarmStates {
                     .iter()
                     .find(|a| a.alarm_arn() == Some(arn.as_str()));
                 // Only composite alarms have an actions suppressor.
-                let (state, actions_enabled, suppressed_by, suppressor, watched) =
+                let (state, actions_enabled, suppressed_by, suppressor, watched, since) =
                     match (metric, composite) {
                         (Some(a), _) => (
                             a.state_value(),
@@ -133,6 +135,8 @@ impl AlarmStates for CloudWatchAlarmStates {
                             None,
                             None,
                             metric_alarm_watched(a),
+                            a.state_transitioned_timestamp()
+                                .or(a.state_updated_timestamp()),
                         ),
                         (None, Some(a)) => (
                             a.state_value(),
@@ -140,10 +144,19 @@ impl AlarmStates for CloudWatchAlarmStates {
                             a.actions_suppressed_by().map(|s| s.as_str()),
                             a.actions_suppressor(),
                             Watched::NoMetrics,
+                            a.state_transitioned_timestamp()
+                                .or(a.state_updated_timestamp()),
                         ),
                         (None, None) => return Ok(None),
                     };
-                alarm_now(state, actions_enabled, suppressed_by, suppressor, watched)
+                alarm_now(
+                    state,
+                    actions_enabled,
+                    suppressed_by,
+                    suppressor,
+                    watched,
+                    since,
+                )
             })
             .collect()
     }

@@ -126,6 +126,53 @@ impl Deployments for CodeDeployDeployments {
         }
     }
 
+    async fn succeeded(
+        &self,
+        group: &DeploymentGroup,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, PortError> {
+        let range = aws_sdk_codedeploy::types::TimeRange::builder()
+            .start(aws_smithy_types::DateTime::from_secs(since.timestamp()))
+            .build();
+        let out = self
+            .client
+            .list_deployments()
+            .application_name(&group.application)
+            .deployment_group_name(&group.group)
+            .include_only_statuses(DeploymentStatus::Succeeded)
+            .create_time_range(range)
+            .send()
+            .await
+            .map_err(port_error)?;
+        // BatchGetDeployments takes up to 25 ids: the first page's newest are enough to find
+        // when the serving version went live.
+        let ids: Vec<String> = out.deployments().iter().take(25).cloned().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .batch_get_deployments()
+            .set_deployment_ids(Some(ids))
+            .send()
+            .await
+            .map_err(port_error)?;
+        let mut ended: Vec<(String, chrono::DateTime<chrono::Utc>)> = out
+            .deployments_info()
+            .iter()
+            .filter_map(|d| {
+                let id = d.deployment_id()?.to_string();
+                let at = d.complete_time()?;
+                Some((
+                    id,
+                    chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())?,
+                ))
+            })
+            .collect();
+        ended.sort_by_key(|e| std::cmp::Reverse(e.1));
+        Ok(ended)
+    }
+
     async fn deployment(&self, deployment: &str) -> Result<DeploymentNow, PortError> {
         let out = self
             .client

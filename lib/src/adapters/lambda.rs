@@ -23,6 +23,31 @@ impl LambdaAliasManager {
         }
     }
 
+    /// The configuration of published `version` (`GetFunction`, its own quota); `None` when
+    /// it is not one (not found, or the qualifier named something else).
+    async fn version_config(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<Option<aws_sdk_lambda::types::FunctionConfiguration>, PortError> {
+        let out = self
+            .client
+            .get_function()
+            .function_name(function)
+            .qualifier(version)
+            .send()
+            .await
+            .map_err(port_error);
+        match out {
+            Ok(out) => Ok(out
+                .configuration()
+                .filter(|c| c.version() == Some(version))
+                .cloned()),
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn function_arn(&self, function: &str) -> Result<String, PortError> {
         if function.starts_with("arn:") {
             return Ok(function.to_string());
@@ -175,22 +200,25 @@ impl AliasManager for LambdaAliasManager {
     }
 
     async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
-        let out = self
-            .client
-            .get_function()
-            .function_name(function)
-            .qualifier(version)
-            .send()
-            .await
-            .map_err(port_error);
-        match out {
-            Ok(out) => Ok(out
-                .configuration()
-                .and_then(|c| c.version())
-                .is_some_and(|v| v == version)),
-            Err(PortError::NotFound(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Ok(self.version_config(function, version).await?.is_some())
+    }
+
+    async fn published_at(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, PortError> {
+        let Some(config) = self.version_config(function, version).await? else {
+            return Ok(None);
+        };
+        let modified = config.last_modified().unwrap_or_default();
+        crate::transition::parse_timestamp(modified)
+            .map(Some)
+            .ok_or_else(|| {
+                PortError::Other(format!(
+                    "version {version} of {function}: LastModified `{modified}` is not a time"
+                ))
+            })
     }
 
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {

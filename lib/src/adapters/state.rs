@@ -4,7 +4,7 @@
 //! instances writing at once one wins and the other reads again.
 
 use super::port_error;
-use crate::ports::{PortError, StateStore};
+use crate::ports::{rollbacks_key, Counted, PortError, StateStore};
 use crate::state::{codec, StateKey, TargetState};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -111,6 +111,71 @@ impl StateStore for DynamoState {
                 Err(PortError::RevisionChanged(format!(
                     "the state of {key} was written by another since revision {revision}"
                 )))
+            }
+            Err(e) => Err(port_error(e)),
+        }
+    }
+
+    async fn count_rollback(
+        &self,
+        account: &str,
+        hour: chrono::DateTime<chrono::Utc>,
+        cap: u32,
+    ) -> Result<Counted, PortError> {
+        let key = AttributeValue::S(rollbacks_key(account, hour));
+        // Counts go away by themselves a day after their hour (the table's time to live).
+        let expires =
+            AttributeValue::N((hour + chrono::TimeDelta::days(1)).timestamp().to_string());
+        let number = |item: Option<&HashMap<String, AttributeValue>>, name: &str| {
+            item.and_then(|i| i.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let made = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, key.clone())
+            .update_expression("ADD #made :one SET #until = :until")
+            .condition_expression("attribute_not_exists(#made) OR #made < :cap")
+            .expression_attribute_names("#made", "made")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            .expression_attribute_values(":until", expires.clone())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match made {
+            Ok(out) => Ok(Counted {
+                allowed: true,
+                made: number(out.attributes(), "made"),
+                held: number(out.attributes(), "held"),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                let out = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(KEY, key)
+                    .update_expression("ADD #held :one SET #until = :until")
+                    .expression_attribute_names("#held", "held")
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":until", expires)
+                    .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                    .send()
+                    .await
+                    .map_err(port_error)?;
+                Ok(Counted {
+                    allowed: false,
+                    made: number(out.attributes(), "made"),
+                    held: number(out.attributes(), "held"),
+                })
             }
             Err(e) => Err(port_error(e)),
         }

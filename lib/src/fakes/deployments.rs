@@ -29,6 +29,8 @@ struct FakeDeployment {
     rollback: Option<String>,
     /// Looks at a rollback deployment before it ends.
     looks: u32,
+    /// When it ended, once it succeeded.
+    ended: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,28 @@ impl FakeDeployments {
             lambda.set_alias(&shift.function, &shift.alias, split);
         }
         self.add(shift.deployment.clone(), group, Some(shift), "InProgress");
+    }
+
+    /// Deployment `shift.deployment` of `group` that succeeded at `ended`: all traffic of the
+    /// alias on its target version since then.
+    pub fn succeeded_at(
+        &self,
+        group: DeploymentGroup,
+        shift: Shift,
+        ended: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let Some(lambda) = &self.lambda {
+            lambda.set_alias(
+                &shift.function,
+                &shift.alias,
+                AliasState::on(&shift.target_version),
+            );
+        }
+        let id = shift.deployment.clone();
+        self.add(id.clone(), Some(group), Some(shift), "Succeeded");
+        if let Some(d) = lock(&self.deployments).get_mut(&id) {
+            d.ended = Some(ended);
+        }
     }
 
     /// Deployment `id` of `group`, created and not started.
@@ -106,6 +130,7 @@ impl FakeDeployments {
                 status: status.into(),
                 rollback: None,
                 looks: 0,
+                ended: None,
             },
         );
     }
@@ -204,6 +229,7 @@ impl Deployments for FakeDeployments {
                 status: status.into(),
                 rollback: None,
                 looks: 0,
+                ended: None,
             },
         );
         if std::mem::take(&mut *lock(&self.lose_stop_answer)) {
@@ -212,6 +238,24 @@ impl Deployments for FakeDeployments {
             ));
         }
         Ok(Stopping::Stopping)
+    }
+
+    async fn succeeded(
+        &self,
+        group: &DeploymentGroup,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, PortError> {
+        self.call(
+            "ListDeployments",
+            &format!("{}/{} Succeeded", group.application, group.group),
+        )?;
+        let mut ended: Vec<(String, chrono::DateTime<chrono::Utc>)> = lock(&self.deployments)
+            .iter()
+            .filter(|(_, d)| d.group.as_ref() == Some(group) && d.status == "Succeeded")
+            .filter_map(|(id, d)| Some((id.clone(), d.ended.filter(|e| *e >= since)?)))
+            .collect();
+        ended.sort_by_key(|e| std::cmp::Reverse(e.1));
+        Ok(ended)
     }
 
     async fn deployment(&self, deployment: &str) -> Result<DeploymentNow, PortError> {

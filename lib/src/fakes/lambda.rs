@@ -16,7 +16,13 @@ struct FakeFunction {
     tags: BTreeMap<String, String>,
     /// Configuration by version; `$LATEST` included.
     configs: HashMap<String, FunctionConfig>,
+    /// When each version was published (else [`PUBLISHED`]).
+    published: HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
+
+/// When a fake function's versions were published unless a test says otherwise: shortly
+/// before the catalog's transitions (2026-11-20T03:12:45Z).
+pub const PUBLISHED: &str = "2026-11-20T03:00:00Z";
 
 const LATEST: &str = "$LATEST";
 
@@ -120,6 +126,20 @@ impl FakeLambda {
             edit(latest);
             latest.revision_id = Some(revision);
         }
+    }
+
+    /// Version `version` of `function` was published at `at`.
+    pub fn set_published_at(
+        &self,
+        function: &str,
+        version: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let mut fns = lock(&self.functions);
+        fns.entry(function.to_string())
+            .or_default()
+            .published
+            .insert(version.into(), at);
     }
 
     pub fn set_tag(&self, function: &str, key: &str, value: &str) {
@@ -307,6 +327,23 @@ impl AliasManager for FakeLambda {
     async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
         self.injected("GetFunction")?;
         self.with(function, |f| Ok(f.versions.iter().any(|v| v == version)))
+    }
+
+    async fn published_at(
+        &self,
+        function: &str,
+        version: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, PortError> {
+        self.injected("GetFunction")?;
+        self.with(function, |f| {
+            let published = version == LATEST || f.versions.iter().any(|v| v == version);
+            Ok(published.then(|| {
+                f.published
+                    .get(version)
+                    .copied()
+                    .unwrap_or_else(|| PUBLISHED.parse().unwrap_or_default())
+            }))
+        })
     }
 
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {

@@ -39,6 +39,10 @@ pub fn home() -> crate::home::Home {
     crate::home::Home::new(HOME_ACCOUNT, "us-east-1").expect("a valid home")
 }
 
+/// When the catalog's alarms went into the state their events carry: a fake alarm's state
+/// began then unless a test says otherwise.
+pub const TRANSITIONED: &str = "2026-11-20T03:12:45Z";
+
 /// Alarm states in memory, all in [`home`]; an alarm not set does not exist.
 #[derive(Default)]
 pub struct FakeAlarmStates {
@@ -61,9 +65,9 @@ impl FakeAlarmStates {
         }
     }
 
-    /// The alarm in `state` since the start of 2026.
+    /// The alarm in `state` since the catalog's transitions ([`TRANSITIONED`]).
     pub fn set(&self, alarm: &str, state: AlarmState) {
-        let since = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        let since = DateTime::parse_from_rfc3339(TRANSITIONED)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default();
         self.set_since(alarm, state, since);
@@ -112,8 +116,9 @@ impl AlarmStates for FakeAlarmStates {
         else {
             return Ok(None);
         };
-        Ok(lock(&self.states).get(name).map(|(state, _)| AlarmNow {
+        Ok(lock(&self.states).get(name).map(|(state, since)| AlarmNow {
             state: *state,
+            since: Some(*since),
             actions_enabled: !lock(&self.disabled).contains(name),
             suppressed: lock(&self.suppressed).get(name).cloned(),
             watched: lock(&self.watched)
@@ -399,6 +404,7 @@ impl FakeBackends {
             clock: self.clock.as_ref(),
             retry: fast_retry(),
             account: HOME_ACCOUNT,
+            by: "oncall",
         }
     }
 

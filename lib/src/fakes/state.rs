@@ -3,7 +3,7 @@
 //! logged, failures and outside writes injectable.
 
 use super::lock;
-use crate::ports::{PortError, StateStore};
+use crate::ports::{rollbacks_key, Counted, PortError, StateStore};
 use crate::state::{codec, StateKey, TargetState};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -23,6 +23,8 @@ pub struct FakeState {
     interleaved: Mutex<Vec<(StateKey, OutsideEdit)>>,
     /// Every write, `key: what changed` in short.
     writes: Mutex<Vec<StateKey>>,
+    /// Rollbacks made and held back, by account and hour.
+    counts: Mutex<BTreeMap<String, (u32, u32)>>,
 }
 
 impl FakeState {
@@ -140,6 +142,29 @@ impl StateStore for FakeState {
         items.insert(key.clone(), (codec::encode(state), revision + 1));
         lock(&self.writes).push(key.clone());
         Ok(revision + 1)
+    }
+
+    async fn count_rollback(
+        &self,
+        account: &str,
+        hour: chrono::DateTime<chrono::Utc>,
+        cap: u32,
+    ) -> Result<Counted, PortError> {
+        tokio::task::yield_now().await;
+        self.injected("Count")?;
+        let mut counts = lock(&self.counts);
+        let (made, held) = counts.entry(rollbacks_key(account, hour)).or_default();
+        let allowed = *made < cap;
+        if allowed {
+            *made += 1;
+        } else {
+            *held += 1;
+        }
+        Ok(Counted {
+            allowed,
+            made: *made,
+            held: *held,
+        })
     }
 
     async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError> {

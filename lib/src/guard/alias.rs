@@ -14,6 +14,7 @@ use tracing::warn;
 
 use super::claim::{elsewhere, reconcile, Prior};
 use super::codedeploy::Yielded;
+use super::judge::Verdict;
 use super::{Ctx, Guard};
 
 enum UpdateResult {
@@ -92,8 +93,13 @@ impl Guard {
         let stable = state.stable.as_deref();
         let derived_from = derived_from.as_deref();
         let watched = ctx.watched_version.as_deref();
-        let needed = versions_needed(&before, watched, stable, derived_from);
-        let published = match self.published(function, needed).await {
+        // Versions rolled back away from are never gone back to: asking after one settles
+        // nothing, the list does.
+        let needed = match versions_needed(&before, watched, stable, derived_from) {
+            VersionsNeeded::Check(v) if state.bad.contains(&v) => VersionsNeeded::All,
+            needed => needed,
+        };
+        let mut published = match self.published(function, needed).await {
             Ok(v) => v,
             Err(e) => {
                 return report.settle(
@@ -102,6 +108,7 @@ impl Guard {
                 )
             }
         };
+        published.retain(|v| !state.bad.contains(v));
         let plan = match watched {
             Some(version) => {
                 plan_version_rollback(&before, version, &published, stable, derived_from)
@@ -128,8 +135,39 @@ impl Guard {
             self.settle_key(&ctx.key);
             return report.settle(Outcome::AlreadyDone, description);
         }
-        if ctx.mode == Mode::Plan {
-            return report.settle(Outcome::Planned, format!("would be done: {description}"));
+        // An automatic move of the alias off its version is judged first; a canary's abort
+        // is not (the canary is the suspect by definition).
+        let judged = matches!(plan, AliasPlan::MoveTo { .. }) && ctx.automatic && ctx.mode.live();
+        let mut blamed = String::new();
+        if judged {
+            match self
+                .judge_rollback(target, tags, ctx, &before, &after.version)
+                .await
+            {
+                Ok(Verdict::Go(why)) => blamed = why,
+                Ok(Verdict::Held { why, quiet }) => {
+                    return self.held(report, target, &before, why, quiet)
+                }
+                Err(why) => {
+                    report.alias_after = Some(before.clone());
+                    return report.settle(
+                        Outcome::Failed,
+                        format!("{why}; alias {alias} left unchanged on {before}"),
+                    );
+                }
+            }
+        }
+        let description = if blamed.is_empty() {
+            description
+        } else {
+            format!("{description} ({blamed})")
+        };
+        match ctx.mode {
+            Mode::Plan => {
+                return report.settle(Outcome::Planned, format!("would be done: {description}"))
+            }
+            Mode::Observe => return report.observed(format!("would be done: {description}")),
+            Mode::Execute => {}
         }
         let planned = Planned::Move {
             cause: ctx.key.clone(),
@@ -159,8 +197,54 @@ impl Guard {
                 );
             }
         }
+        // The account's blast-radius cap, counted by the delivery that holds the plan.
+        if judged {
+            match self.within_cap(target, ctx).await {
+                Ok(Verdict::Go(_)) => {}
+                Ok(Verdict::Held { why, quiet }) => {
+                    self.drop_plan(&mut report, ctx).await;
+                    return self.held(report, target, &before, why, quiet);
+                }
+                Err(why) => {
+                    self.drop_plan(&mut report, ctx).await;
+                    report.alias_after = Some(before.clone());
+                    return report.settle(
+                        Outcome::Failed,
+                        format!("{why}; alias {alias} left unchanged on {before}"),
+                    );
+                }
+            }
+        }
         self.carry_out(report, target, alias, before, after, description, tags, ctx)
             .await
+    }
+
+    /// An automatic rollback the judgement (or the cap) holds back: nothing changed, people
+    /// paged (unless they were this hour, for the cap) with the command that would act.
+    fn held(
+        &self,
+        mut report: Report,
+        target: &Target,
+        before: &AliasState,
+        why: String,
+        quiet: bool,
+    ) -> Report {
+        report.alias_after = Some(before.clone());
+        report.ladder_continues = false;
+        let account = target
+            .account
+            .as_deref()
+            .filter(|a| *a != self.home.account)
+            .map(|a| format!(" --account {a}"))
+            .unwrap_or_default();
+        let reason = format!(
+            "not rolled back: {why}. To roll back anyway: `guard request --target {}{account} --action rollback-alias --reason \"...\"`",
+            target.name
+        );
+        if quiet {
+            return report.stand_down(reason);
+        }
+        report.settle(Outcome::Skipped, reason)
     }
 
     /// Moves the alias as planned, records it, and says so.

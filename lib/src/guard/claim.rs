@@ -70,7 +70,7 @@ pub(super) fn elsewhere(plan: &Planned, alias: &str, now: &AliasState) -> String
 }
 
 /// The record of a planned action an earlier delivery carried out.
-fn record_of(plan: &Planned, key: &str, alarm: &str, alias: &str) -> ActionRecord {
+fn record_of(plan: &Planned, ctx: &Ctx<'_>, alias: &str) -> ActionRecord {
     let (before, after, deployment) = match plan {
         Planned::Move { before, after, .. } => (before.clone(), after.clone(), None),
         Planned::Stop {
@@ -85,10 +85,10 @@ fn record_of(plan: &Planned, key: &str, alarm: &str, alias: &str) -> ActionRecor
         ),
     };
     ActionRecord {
-        event: fingerprint(key),
+        event: fingerprint(&ctx.key),
         action: Action::RollbackAlias.as_str().into(),
         at: plan.at(),
-        alarm: alarm.to_string(),
+        alarm: ctx.alarm.to_string(),
         alias: Some(AliasChange {
             alias: alias.to_string(),
             before,
@@ -96,6 +96,7 @@ fn record_of(plan: &Planned, key: &str, alarm: &str, alias: &str) -> ActionRecor
         }),
         flag: None,
         deployment,
+        automatic: ctx.automatic,
     }
 }
 
@@ -130,6 +131,35 @@ impl Guard {
                 at: now,
                 until: now + cooldown,
             });
+            Edit::Write(Claimed::Ours)
+        })
+        .await
+    }
+
+    /// Observe mode's check, in place of a claim: a duplicate (observed already), the last
+    /// action's cooldown, another cause's claim hold it back as they would an action; else the
+    /// cause is remembered as observed (nothing else: no claim, record or cooldown).
+    pub(super) async fn observe(
+        &self,
+        remembered: &Remembered,
+        cause: &str,
+        now: DateTime<Utc>,
+        cooldown: chrono::Duration,
+    ) -> Result<Claimed, String> {
+        let event = fingerprint(cause);
+        self.update(remembered, |s: &mut TargetState| {
+            if s.observed.contains(&event) {
+                return Edit::Keep(Claimed::Duplicate(now));
+            }
+            if let Some(last) = s.last.as_ref().filter(|l| now < l.at + cooldown) {
+                return Edit::Keep(Claimed::Cooldown(Box::new(last.clone())));
+            }
+            if let Some(holder) = s.claimed_by_other(cause, now) {
+                return Edit::Keep(Claimed::Held(holder.clone()));
+            }
+            s.observed.push(event.clone());
+            let keep = s.observed.len().saturating_sub(crate::state::MAX_OBSERVED);
+            s.observed.drain(..keep);
             Edit::Write(Claimed::Ours)
         })
         .await
@@ -198,14 +228,14 @@ impl Guard {
         plan: &Planned,
         alias: &str,
     ) -> Report {
-        let record = record_of(plan, &ctx.key, ctx.alarm, alias);
+        let record = record_of(plan, ctx, alias);
         let event = record.event.clone();
         let written = self
             .update(ctx.state, |s| {
                 if s.last.as_ref().is_some_and(|l| l.event == event) {
                     return Edit::Keep(());
                 }
-                s.last = Some(record.clone());
+                s.record(record.clone(), ctx.alarm);
                 if s.plan_of(&ctx.key).is_some() {
                     s.plan = None;
                 }

@@ -8,6 +8,7 @@ use crate::report::Outcome;
 use crate::report::Report;
 use crate::transition::{AlarmState, Transition};
 use crate::watched::Watched;
+use chrono::{DateTime, Utc};
 
 use super::Guard;
 
@@ -16,12 +17,13 @@ impl Guard {
     /// the event says it does: the function alias (and version) a fleet trigger acts on, or
     /// the version a named trigger reads, must be what CloudWatch's own copy of the alarm
     /// names. Whoever may send to the guard could otherwise name a real alarm in ALARM with
-    /// metrics of their choosing, and have another function rolled back.
+    /// metrics of their choosing, and have another function rolled back. `Ok`: since when the
+    /// alarm is in ALARM, as CloudWatch keeps it (the event's time, if CloudWatch says none).
     pub(super) async fn confirm_transition(
         &self,
         t: &Transition,
         target: &Target,
-    ) -> Result<(), (Outcome, String)> {
+    ) -> Result<DateTime<Utc>, (Outcome, String)> {
         let now = self.confirm_alarm(&t.alarm_name, &t.alarm_arn).await?;
         let said = t.watched();
         let reads_metrics = target.fleet
@@ -37,7 +39,7 @@ impl Guard {
                 ),
             ));
         }
-        Ok(())
+        Ok(now.since.unwrap_or(t.timestamp))
     }
 
     /// Confirms with CloudWatch that the alarm is in ALARM now: a late or retried delivery of

@@ -107,11 +107,11 @@ impl Guard {
                 differences.join(", ")
             ));
         }
-        if ctx.mode == Mode::Plan {
-            return report.settle(
-                Outcome::Planned,
-                format!("would be done: publish version {served_version}'s code and settings with {flag}=false and move alias {alias} to it"),
-            );
+        let would = format!("would be done: publish version {served_version}'s code and settings with {flag}=false and move alias {alias} to it");
+        match ctx.mode {
+            Mode::Plan => return report.settle(Outcome::Planned, would),
+            Mode::Observe => return report.observed(would),
+            Mode::Execute => {}
         }
         let updated = flag::update_environment(functions.as_ref(), &self.retry, function, |vars| {
             disabled_environment(vars, flag)
@@ -227,11 +227,11 @@ impl Guard {
             Step::Go(report) => report,
             Step::Done(settled) => return settled,
         };
-        if ctx.mode == Mode::Plan {
-            return report.settle(
-                Outcome::Planned,
-                format!("would be done: set {flag}=false on $LATEST of {function}"),
-            );
+        let would = format!("would be done: set {flag}=false on $LATEST of {function}");
+        match ctx.mode {
+            Mode::Plan => return report.settle(Outcome::Planned, would),
+            Mode::Observe => return report.observed(would),
+            Mode::Execute => {}
         }
         let flag_before = latest.flag(flag).map(str::to_string);
         if let Err(e) = flag::update_environment(functions, &self.retry, function, |vars| {

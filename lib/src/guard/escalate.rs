@@ -151,6 +151,9 @@ impl Guard {
             now,
             watched_version: None,
             state: remembered,
+            automatic: true,
+            window: trigger.blame_window(&self.policy.guard),
+            alarm_since: None,
         };
         let mut report = self.run_action(report, target, action, tags, &ctx).await;
         report.reason = format!(

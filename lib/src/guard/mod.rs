@@ -6,17 +6,21 @@
 mod accounts;
 mod alias;
 mod announce;
+mod cause;
 mod claim;
 mod codedeploy;
 mod confirm;
 mod disable_ai;
 mod escalate;
 mod fleet;
+mod judge;
 mod record;
 mod reenable;
+mod releases;
 mod state;
 mod sweep;
 
+pub use judge::FLOOR_TAG;
 pub use reenable::ReenableRequest;
 
 pub use crate::ports::Ports;
@@ -25,12 +29,12 @@ pub use crate::report::{Outcome, Report};
 use crate::decision::{decide, decide_insight, decide_request, origin_refused, Decision, Mode};
 use crate::home::Home;
 use crate::insight::InsightEngine;
-use crate::intake::{self, ActionRequest, Inbound, InsightAlert};
+use crate::intake::{self, Inbound};
 use crate::policy::{Action, Policy, Target, Trigger};
 use crate::quota::{self, Share};
 use crate::retry::RetryPolicy;
 use crate::state::{fingerprint, ActionRecord, AliasChange, FlagChange};
-use crate::transition::{Transition, Transport};
+use cause::Cause;
 use chrono::{DateTime, Utc};
 use claim::Claimed;
 use serde_json::Value;
@@ -58,89 +62,6 @@ pub struct Guard {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// What moves the guard to act.
-enum Cause {
-    Alarm(Transition),
-    Insight(InsightAlert),
-    Request(ActionRequest),
-}
-
-impl Cause {
-    /// One cause, one action, however often and by whichever transport it arrives.
-    fn key(&self) -> String {
-        match self {
-            Self::Alarm(t) => t.dedupe_key(),
-            Self::Insight(a) => format!("insight:{}:{}", a.source, a.alert_id),
-            Self::Request(r) => format!("request:{}:{}", r.source, r.id),
-        }
-    }
-
-    /// The alarm to confirm before acting and to escalate on: its name and ARN.
-    fn alarm(&self) -> Option<(&str, &str)> {
-        match self {
-            Self::Alarm(t) => Some((&t.alarm_name, &t.alarm_arn)),
-            _ => None,
-        }
-    }
-
-    /// The version of `target`'s alias traffic the alarm watches (`ExecutedVersion`), when its
-    /// metrics name that alias of that function: the same rule for a named trigger as for a
-    /// fleet trigger (whose target its metrics name).
-    fn watched_version(&self, target: &Target) -> Option<String> {
-        let Self::Alarm(t) = self else {
-            return None;
-        };
-        let watched = t.watched();
-        let w = watched.alias().ok()?;
-        let same = crate::codedeploy::function_name(&w.function)
-            == crate::codedeploy::function_name(&target.function)
-            && target.alias.as_deref() == Some(w.alias.as_str());
-        same.then(|| w.version.clone()).flatten()
-    }
-
-    /// Automatic causes are held back by the cooldown; a person's request is not.
-    fn automatic(&self) -> bool {
-        !matches!(self, Self::Request(_))
-    }
-
-    fn label(&self) -> String {
-        match self {
-            Self::Alarm(t) => t.alarm_name.clone(),
-            Self::Insight(a) => format!(
-                "Critical Insight {} on {} (risk {})",
-                a.alert_id, a.stream_id, a.risk_score
-            ),
-            Self::Request(r) => format!(
-                "request {} by {}{}{}",
-                r.id,
-                r.requested_by.as_deref().unwrap_or(&r.source),
-                r.sender
-                    .as_deref()
-                    .map(|s| format!(" (sent as {s})"))
-                    .unwrap_or_default(),
-                if r.reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", r.reason)
-                }
-            ),
-        }
-    }
-
-    fn report(&self, outcome: Outcome, reason: String) -> Report {
-        match self {
-            Self::Alarm(t) => Report::about(t, outcome, reason),
-            _ => Report {
-                outcome,
-                alarm: Some(self.label()),
-                transport: Some(Transport::Eventbridge.as_str()),
-                dedupe_key: Some(self.key()),
-                ..Report::rejected(reason)
-            },
-        }
-    }
-}
-
 /// What an action runs for.
 struct Ctx<'a> {
     /// The transition's dedupe key, or an escalation's own key.
@@ -154,6 +75,12 @@ struct Ctx<'a> {
     watched_version: Option<String>,
     /// The target's state, as this guard last saw it.
     state: &'a state::Remembered,
+    /// An automatic cause's (an alarm, an insight, an escalation), not a person's.
+    automatic: bool,
+    /// The trigger's blame window.
+    window: chrono::TimeDelta,
+    /// When the alarm went into ALARM (an alarm cause).
+    alarm_since: Option<DateTime<Utc>>,
 }
 
 impl Ctx<'_> {
@@ -172,6 +99,7 @@ impl Ctx<'_> {
             alias,
             flag,
             deployment: None,
+            automatic: self.automatic,
         }
     }
 }
@@ -290,7 +218,7 @@ impl Guard {
                 Inbound::Alarm(t) => Report::about(&t, Outcome::Rejected, why),
                 Inbound::Insight(a) => Cause::Insight(a).report(Outcome::Rejected, why),
                 Inbound::Request(r) => Cause::Request(r).report(Outcome::Rejected, why),
-                Inbound::Schedule { .. } => Report::rejected(why),
+                Inbound::Schedule { .. } | Inbound::AliasChange(_) => Report::rejected(why),
             };
         }
         let account = inbound.origin().0.to_string();
@@ -308,6 +236,7 @@ impl Guard {
                 (Cause::Request(r), d)
             }
             Inbound::Schedule { .. } => return self.sweep().await,
+            Inbound::AliasChange(change) => return self.alias_changed(change).await,
         };
         let report = match decision {
             Decision::Rejected(r) => {
@@ -380,7 +309,7 @@ impl Guard {
             .report(Outcome::Failed, String::new())
             .on_target(target, action);
         let turn = match mode {
-            Mode::Execute => Some(self.turn_on(&target.function).await),
+            Mode::Execute | Mode::Observe => Some(self.turn_on(&target.function).await),
             Mode::Plan => None,
         };
         let mut report = self
@@ -415,7 +344,7 @@ impl Guard {
     ) -> Report {
         // Plans change nothing, so a plan is never a duplicate: a backtest of a transition
         // handled long ago still says what the policy would do.
-        if mode == Mode::Execute && self.is_settled(key) {
+        if mode.live() && self.is_settled(key) {
             return report.settle(
                 Outcome::AlreadyDone,
                 "duplicate delivery: this transition was already handled",
@@ -439,10 +368,13 @@ impl Guard {
             report.alias = t.alias.clone();
         }
         // Plans are not confirmed: a replayed event is history, and its alarm has long moved on.
+        // Since when the alarm is in ALARM is CloudWatch's word, not the event's.
+        let mut alarm_since = cause.since();
         if let Cause::Alarm(t) = cause {
-            if mode == Mode::Execute {
-                if let Err((outcome, why)) = self.confirm_transition(t, target).await {
-                    return report.settle_unconfirmed(outcome, why);
+            if mode.live() {
+                match self.confirm_transition(t, target).await {
+                    Ok(since) => alarm_since = Some(since),
+                    Err((outcome, why)) => return report.settle_unconfirmed(outcome, why),
                 }
             }
         }
@@ -459,6 +391,7 @@ impl Guard {
         };
         let state = remembered.now();
         let execute = mode == Mode::Execute;
+        let live = mode.live();
         if let Some(r) = state
             .last
             .as_ref()
@@ -475,7 +408,7 @@ impl Guard {
         }
         let now = self.ports.clock.now();
         // People paused the target: automatic causes stand down; a person's request does not.
-        if let Some(pause) = state.pause_at(now).filter(|_| execute && cause.automatic()) {
+        if let Some(pause) = state.pause_at(now).filter(|_| live && cause.automatic()) {
             return report.stand_down(format!("{} is {pause}", target.name));
         }
         // A re-enable in progress: an alarm of the target in ALARM aborts it, and that is all
@@ -489,10 +422,14 @@ impl Guard {
         }
         let cooldown = chrono::Duration::minutes(i64::from(self.policy.guard.cooldown_minutes));
         let claimed = execute && cause.automatic();
-        if claimed {
+        if live && cause.automatic() {
             // Other instances, and a second cause: one automatic action on a target until its
-            // cooldown ends, claimed in the state every instance reads.
-            match self.claim(&remembered, key, now, cooldown).await {
+            // cooldown ends, claimed in the state every instance reads (observing, only seen).
+            let held = match mode {
+                Mode::Observe => self.observe(&remembered, key, now, cooldown).await,
+                _ => self.claim(&remembered, key, now, cooldown).await,
+            };
+            match held {
                 Ok(Claimed::Ours) => {}
                 Ok(Claimed::Duplicate(at)) => {
                     self.settle_key(key);
@@ -536,6 +473,9 @@ impl Guard {
             now,
             watched_version: cause.watched_version(target),
             state: &remembered,
+            automatic: cause.automatic(),
+            window: trigger.blame_window(&self.policy.guard),
+            alarm_since,
         };
         let action = trigger.first_action();
         let mut report = self.run_action(report, target, action, &tags, &ctx).await;
@@ -604,7 +544,7 @@ fn changed_nothing(report: &Report) -> bool {
         (None, Some(_)) => true,
         _ => false,
     };
-    report.outcome == Outcome::Failed
+    matches!(report.outcome, Outcome::Failed | Outcome::Skipped)
         && !alias_moved
         && report.undo.is_none()
         && report.preserved_variables.is_empty()

@@ -30,9 +30,10 @@ impl Guard {
             deployment: report.deployment.clone(),
             ..record.clone()
         };
+        let by = report.alarm.clone().unwrap_or_default();
         let written = self
             .update(remembered, |s| {
-                s.last = Some(record.clone());
+                s.record(record.clone(), &by);
                 if s.plan_of(key).is_some() {
                     s.plan = None;
                 }

@@ -395,6 +395,7 @@ impl Guard {
             }),
             flag: None,
             deployment: None,
+            automatic: true,
         };
         if let Err(why) = self.write_plan(remembered, None, Some(record)).await {
             report.notes.push(why);

@@ -15,6 +15,23 @@ pub struct InsightAlert {
     pub replay_name: Option<String>,
 }
 
+/// An alias pointed at a version, as CloudTrail recorded the call (`UpdateAlias` or
+/// `CreateAlias`, through EventBridge's "AWS API Call via CloudTrail"): when that version went
+/// live on the alias, and who put it there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AliasChange {
+    pub account: String,
+    pub region: String,
+    /// The function's name (the call may name it by ARN).
+    pub function: String,
+    pub alias: String,
+    pub version: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The principal that made the call.
+    pub by: String,
+    pub replay_name: Option<String>,
+}
+
 /// A `Rollback Requested` event: a person asking for an action on a target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ActionRequest {
@@ -70,6 +87,39 @@ pub(super) struct CustomEvent {
     pub(super) replay_name: Option<String>,
 }
 
+/// CloudTrail's record of a Lambda API call, as far as an alias change goes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AliasChangeDetail<'a> {
+    #[serde(borrow)]
+    pub(super) event_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) event_time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) error_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) user_identity: Option<UserIdentity<'a>>,
+    #[serde(borrow, default)]
+    pub(super) request_parameters: Option<AliasParameters<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserIdentity<'a> {
+    #[serde(borrow, default)]
+    pub(super) arn: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AliasParameters<'a> {
+    #[serde(borrow)]
+    pub(super) function_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) function_version: Cow<'a, str>,
+}
+
 impl CustomEvent {
     pub(super) fn check(&self) -> Result<(), IntakeError> {
         let transport = Transport::Eventbridge;
@@ -110,6 +160,55 @@ impl CustomEvent {
             risk_score: d.risk_score as u8,
             stream_id: d.stream_id.into_owned(),
             explanation: d.explanation.into_owned(),
+            replay_name: self.replay_name,
+        }))
+    }
+
+    pub(super) fn alias_change(self, d: AliasChangeDetail) -> Result<Inbound, IntakeError> {
+        let transport = Transport::Eventbridge;
+        let call = &*d.event_name;
+        if !(call.starts_with("UpdateAlias") || call.starts_with("CreateAlias")) {
+            return Err(IntakeError::WrongDetailType(format!(
+                "{CLOUDTRAIL_CALL} of {call} (only UpdateAlias and CreateAlias are read)"
+            )));
+        }
+        if let Some(code) = d.error_code {
+            return Err(IntakeError::malformed(
+                transport,
+                format!("{call} failed ({code}): no alias changed"),
+            ));
+        }
+        let Some(p) = d.request_parameters else {
+            return Err(IntakeError::malformed(
+                transport,
+                "missing field `detail.requestParameters`",
+            ));
+        };
+        let function = crate::codedeploy::function_name(&p.function_name).to_string();
+        let valid = crate::policy::is_function_name(&function)
+            && crate::watched::is_alias_name(&p.name)
+            && !p.function_version.is_empty()
+            && p.function_version.bytes().all(|b| b.is_ascii_digit());
+        if !valid {
+            return Err(IntakeError::malformed(
+                transport,
+                format!(
+                    "{call} of `{}` alias `{}` to `{}`: not a function, an alias and a published version",
+                    p.function_name, p.name, p.function_version
+                ),
+            ));
+        }
+        Ok(Inbound::AliasChange(AliasChange {
+            at: timestamp(transport, "detail.eventTime", &d.event_time)?,
+            by: d
+                .user_identity
+                .and_then(|u| u.arn)
+                .map_or_else(|| "an unnamed principal".to_string(), Cow::into_owned),
+            function,
+            alias: p.name.into_owned(),
+            version: p.function_version.into_owned(),
+            account: self.account,
+            region: self.region,
             replay_name: self.replay_name,
         }))
     }

@@ -76,7 +76,8 @@ pub(super) fn from_eventbridge(
             region: region.into_owned(),
         });
     }
-    if detail_type == CRITICAL_INSIGHT || detail_type == ROLLBACK_REQUESTED {
+    let alias_change = detail_type == CLOUDTRAIL_CALL && source == LAMBDA_SOURCE;
+    if detail_type == CRITICAL_INSIGHT || detail_type == ROLLBACK_REQUESTED || alias_change {
         let custom = CustomEvent {
             id: owned(env.id).unwrap_or_default(),
             source: source.into_owned(),
@@ -87,6 +88,8 @@ pub(super) fn from_eventbridge(
         custom.check()?;
         return if detail_type == CRITICAL_INSIGHT {
             custom.insight(detail.insight()?)
+        } else if alias_change {
+            custom.alias_change(detail.alias_change()?)
         } else {
             custom.request(detail.request()?)
         };

@@ -64,6 +64,10 @@ impl IntakeError {
 pub const CRITICAL_INSIGHT: &str = "Critical Insight";
 /// The EventBridge detail-type of manual requests (`guard request`).
 pub const ROLLBACK_REQUESTED: &str = "Rollback Requested";
+/// The EventBridge detail-type of the API calls CloudTrail records (an `UpdateAlias`).
+pub const CLOUDTRAIL_CALL: &str = "AWS API Call via CloudTrail";
+/// Lambda's `source` on them.
+pub const LAMBDA_SOURCE: &str = "aws.lambda";
 
 /// Everything the guard function accepts.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +80,9 @@ pub enum Inbound {
     Insight(InsightAlert),
     /// A manual request for an action on a target.
     Request(ActionRequest),
+    /// An alias pointed at a version by someone (CloudTrail's record of the call): when a
+    /// release went live.
+    AliasChange(AliasChange),
 }
 
 impl Inbound {
@@ -87,6 +94,7 @@ impl Inbound {
             Self::Schedule { account, region } => (account, region),
             Self::Insight(a) => (&a.account, &a.region),
             Self::Request(r) => (&r.account, &r.region),
+            Self::AliasChange(c) => (&c.account, &c.region),
         }
     }
 }
@@ -97,7 +105,7 @@ mod lambda_action;
 mod read;
 mod sns;
 
-pub use custom::{ActionRequest, InsightAlert};
+pub use custom::{ActionRequest, AliasChange, InsightAlert};
 
 use eventbridge::from_eventbridge;
 use lambda_action::from_lambda_action;
@@ -155,6 +163,7 @@ fn alarm_only(inbound: Inbound) -> Result<Transition, IntakeError> {
         Inbound::Schedule { .. } => Err(IntakeError::WrongDetailType(SCHEDULED_EVENT.into())),
         Inbound::Insight(_) => Err(IntakeError::WrongDetailType(CRITICAL_INSIGHT.into())),
         Inbound::Request(_) => Err(IntakeError::WrongDetailType(ROLLBACK_REQUESTED.into())),
+        Inbound::AliasChange(_) => Err(IntakeError::WrongDetailType(CLOUDTRAIL_CALL.into())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The one pass over an event's text: every transport's top-level fields read into their
 //! shapes as they come, the `detail` of an EventBridge event into its detail-type's.
 
-use super::custom::{InsightDetail, RequestDetail};
+use super::custom::{AliasChangeDetail, InsightDetail, RequestDetail};
 use super::eventbridge::AlarmDetail;
 use super::lambda_action::ActionData;
 use super::sns::SnsRecord;
@@ -266,6 +266,7 @@ pub(super) enum DetailKind {
     Alarm,
     Insight,
     Request,
+    AliasChange,
     /// An event the guard rejects or does not read the detail of.
     Unread,
     Unknown,
@@ -277,6 +278,8 @@ impl DetailKind {
             (Some(CRITICAL_INSIGHT), _) => Self::Insight,
             (Some(ROLLBACK_REQUESTED), _) => Self::Request,
             (Some(ALARM_STATE_CHANGE), Some(CLOUDWATCH_SOURCE)) => Self::Alarm,
+            (Some(CLOUDTRAIL_CALL), Some(LAMBDA_SOURCE)) => Self::AliasChange,
+            (Some(CLOUDTRAIL_CALL), None) => Self::Unknown,
             (Some(ALARM_STATE_CHANGE), None) | (None, _) => Self::Unknown,
             (Some(_), _) => Self::Unread,
         }
@@ -288,6 +291,7 @@ pub(super) enum DetailSlot<'a> {
     Alarm(AlarmDetail<'a>),
     Insight(InsightDetail<'a>),
     Request(RequestDetail<'a>),
+    AliasChange(AliasChangeDetail<'a>),
     Unread,
     Text(&'a RawValue),
 }
@@ -300,6 +304,7 @@ impl<'de> DeserializeSeed<'de> for DetailKind {
             Self::Alarm => DetailSlot::Alarm(Deserialize::deserialize(d)?),
             Self::Insight => DetailSlot::Insight(Deserialize::deserialize(d)?),
             Self::Request => DetailSlot::Request(Deserialize::deserialize(d)?),
+            Self::AliasChange => DetailSlot::AliasChange(Deserialize::deserialize(d)?),
             Self::Unread => {
                 IgnoredAny::deserialize(d)?;
                 DetailSlot::Unread
@@ -327,6 +332,13 @@ impl<'a> DetailSlot<'a> {
     pub(super) fn request(self) -> Result<RequestDetail<'a>, IntakeError> {
         match self {
             Self::Request(d) => Ok(d),
+            other => other.read_text(),
+        }
+    }
+
+    pub(super) fn alias_change(self) -> Result<AliasChangeDetail<'a>, IntakeError> {
+        match self {
+            Self::AliasChange(d) => Ok(d),
             other => other.read_text(),
         }
     }

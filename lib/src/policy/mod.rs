@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+mod settings;
 mod validate;
 
 pub use validate::{is_function_name, is_variable_name};
@@ -47,6 +48,26 @@ pub enum ReplayMode {
     Ignore,
     /// Treat them as live events.
     Act,
+}
+
+/// Whether the guard changes things, or only says what it would change (`guard.mode`, and a
+/// trigger's `mode`): how a team adopts it, a week of observing before acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardMode {
+    #[default]
+    Act,
+    /// Decided and confirmed as now, announced as what the guard would have done; nothing
+    /// changed, nothing remembered (no claim, record or cooldown).
+    Observe,
+}
+
+impl GuardMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Act => "act",
+            Self::Observe => "observe",
+        }
+    }
 }
 
 /// What a trigger does to its target.
@@ -122,7 +143,22 @@ pub struct Settings {
     /// How long the guard waits for CodeDeploy's rollback of a deployment it stopped before it
     /// puts the alias on the deployment's starting version itself.
     pub codedeploy_wait_seconds: u32,
+    /// An automatic alias rollback takes traffic only from a version that went live this
+    /// recently: the guard blames a recent release, not the weather.
+    pub blame_window_minutes: u32,
+    /// At most this many automatic alias rollbacks an hour in one account, across instances.
+    pub max_rollbacks_per_hour: u32,
+    pub mode: GuardMode,
 }
+
+/// A day: a release an alarm may still blame, after the first day's traffic has met it.
+pub const DEFAULT_BLAME_WINDOW_MINUTES: u32 = 1440;
+/// Thirty days.
+pub const MAX_BLAME_WINDOW_MINUTES: u32 = 43_200;
+/// More automatic alias rollbacks than this in an hour in one account is a shared cause, not
+/// twenty bad releases (see the policy reference for the reasoning).
+pub const DEFAULT_MAX_ROLLBACKS_PER_HOUR: u32 = 20;
+pub const MAX_ROLLBACKS_PER_HOUR: u32 = 10_000;
 
 /// By default the guard waits two minutes for CodeDeploy's rollback.
 pub const DEFAULT_CODEDEPLOY_WAIT_SECONDS: u32 = 120;
@@ -164,6 +200,9 @@ pub struct Target {
     /// The CodeDeploy deployment group that deploys the function's alias, when the policy
     /// names it (else the function's tags may; else the guard asks the whole account).
     pub codedeploy: Option<DeploymentGroup>,
+    /// Never roll the alias back below this version (a one-way change, such as a data
+    /// migration); the function's tag `rollback-guard:floor` may say so too.
+    pub floor: Option<u64>,
 }
 
 /// A CodeDeploy application and one of its deployment groups (SAM makes one group per
@@ -194,9 +233,26 @@ pub struct Trigger {
     /// still in ALARM `escalate_after_minutes` after the previous one.
     pub actions: Vec<Action>,
     pub escalate_after_minutes: Option<u32>,
+    /// This trigger's blame window (else `guard.blame_window_minutes`).
+    pub blame_window_minutes: Option<u32>,
+    /// This trigger's mode (else `guard.mode`).
+    pub mode: Option<GuardMode>,
 }
 
 impl Trigger {
+    /// The blame window in force for this trigger.
+    pub fn blame_window(&self, settings: &Settings) -> chrono::TimeDelta {
+        let minutes = self
+            .blame_window_minutes
+            .unwrap_or(settings.blame_window_minutes);
+        chrono::TimeDelta::minutes(i64::from(minutes))
+    }
+
+    /// The mode in force for this trigger.
+    pub fn mode(&self, settings: &Settings) -> GuardMode {
+        self.mode.unwrap_or(settings.mode)
+    }
+
     /// A fleet trigger: its target is the function alias the alarm names.
     pub fn from_alarm(&self) -> bool {
         self.target == FROM_ALARM

@@ -1,12 +1,10 @@
 //! The policy file as written, and its validation into a [`Policy`]: every error names the
 //! field (`trigger[1].alarm`) and what was expected.
 
+use super::settings::{blame_window, guard_mode, settings, RawSettings};
 use super::{
-    Action, AlarmPattern, Deployment, DeploymentGroup, InsightMatch, Policy, PolicyError,
-    ReplayMode, Settings, Target, Trigger, DEFAULT_AI_FLAG, DEFAULT_ALARM_READS_PER_SECOND,
-    DEFAULT_CODEDEPLOY_WAIT_SECONDS, DEFAULT_LAMBDA_CALLS_PER_SECOND, DESCRIBE_ALARMS_PER_SECOND,
-    ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM, LAMBDA_CONTROL_PLANE_PER_SECOND,
-    MAX_CODEDEPLOY_WAIT_SECONDS, MEMBER_ACCOUNT,
+    Action, AlarmPattern, Deployment, DeploymentGroup, InsightMatch, Policy, PolicyError, Target,
+    Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM,
 };
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
@@ -25,24 +23,6 @@ struct RawPolicy {
     trigger: Vec<RawTrigger>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
-    accounts: Option<Vec<String>>,
-    notify_topic_arn: Option<String>,
-    event_bus: Option<String>,
-    cooldown_minutes: Option<i64>,
-    on_replay: Option<String>,
-    #[serde(default)]
-    request_sources: Vec<String>,
-    blind_after_minutes: Option<i64>,
-    honour_disabled_actions: Option<bool>,
-    member_role: Option<String>,
-    lambda_calls_per_second: Option<i64>,
-    alarm_reads_per_second: Option<i64>,
-    codedeploy_wait_seconds: Option<i64>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {
@@ -53,6 +33,7 @@ struct RawTarget {
     account: Option<String>,
     codedeploy_application: Option<String>,
     codedeploy_group: Option<String>,
+    floor: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +46,8 @@ struct RawTrigger {
     target: String,
     action: OneOrMany,
     escalate_after_minutes: Option<i64>,
+    blame_window_minutes: Option<i64>,
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -161,165 +144,6 @@ fn deployed(
     }
 }
 
-fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
-    if let Some(accounts) = &raw.accounts {
-        if accounts.is_empty() {
-            return Err(PolicyError::new(
-                "guard.accounts",
-                "expected at least one 12-digit account id, or leave the field out",
-            ));
-        }
-        if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
-            return Err(PolicyError::new(
-                "guard.accounts",
-                format!("`{bad}` is not a 12-digit account id"),
-            ));
-        }
-    }
-    if let Some(topic) = &raw.notify_topic_arn {
-        let parts: Vec<&str> = topic.split(':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
-            return Err(PolicyError::new(
-                "guard.notify_topic_arn",
-                format!("`{topic}` is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
-            ));
-        }
-    }
-    let event_bus = raw.event_bus.unwrap_or_else(|| "default".into());
-    if event_bus.trim().is_empty() {
-        return Err(PolicyError::new(
-            "guard.event_bus",
-            "expected a bus name or ARN, got an empty string",
-        ));
-    }
-    let cooldown_minutes = match raw.cooldown_minutes {
-        None => 30,
-        Some(m) => u32::try_from(m).map_err(|_| {
-            PolicyError::new(
-                "guard.cooldown_minutes",
-                format!("expected a non-negative number of minutes, got {m}"),
-            )
-        })?,
-    };
-    let on_replay = match raw.on_replay.as_deref() {
-        None | Some("dry-run") => ReplayMode::DryRun,
-        Some("ignore") => ReplayMode::Ignore,
-        Some("act") => ReplayMode::Act,
-        Some(other) => {
-            return Err(PolicyError::new(
-                "guard.on_replay",
-                format!("unknown mode `{other}`; expected \"dry-run\", \"ignore\" or \"act\""),
-            ))
-        }
-    };
-    if let Some(bad) = raw.request_sources.iter().find(|s| s.trim().is_empty()) {
-        return Err(PolicyError::new(
-            "guard.request_sources",
-            format!("`{bad}` is not an event source"),
-        ));
-    }
-    let member_role = match raw.member_role {
-        None => None,
-        Some(role) => Some(member_role(&role, raw.accounts.is_some())?),
-    };
-    let blind_after_minutes = match raw.blind_after_minutes {
-        None => 30,
-        Some(m) => u32::try_from(m).ok().filter(|m| *m >= 1).ok_or_else(|| {
-            PolicyError::new(
-                "guard.blind_after_minutes",
-                format!("expected a positive number of minutes, got {m}"),
-            )
-        })?,
-    };
-    let lambda_calls_per_second = share(
-        "guard.lambda_calls_per_second",
-        raw.lambda_calls_per_second,
-        DEFAULT_LAMBDA_CALLS_PER_SECOND,
-        LAMBDA_CONTROL_PLANE_PER_SECOND,
-        "Lambda's control-plane quota",
-    )?;
-    let alarm_reads_per_second = share(
-        "guard.alarm_reads_per_second",
-        raw.alarm_reads_per_second,
-        DEFAULT_ALARM_READS_PER_SECOND,
-        DESCRIBE_ALARMS_PER_SECOND,
-        "CloudWatch's DescribeAlarms quota",
-    )?;
-    let codedeploy_wait_seconds = match raw.codedeploy_wait_seconds {
-        None => DEFAULT_CODEDEPLOY_WAIT_SECONDS,
-        Some(s) => u32::try_from(s)
-            .ok()
-            .filter(|s| (1..=MAX_CODEDEPLOY_WAIT_SECONDS).contains(s))
-            .ok_or_else(|| {
-                PolicyError::new(
-                    "guard.codedeploy_wait_seconds",
-                    format!("expected 1 to {MAX_CODEDEPLOY_WAIT_SECONDS} seconds (the guard function times out after 300), got {s}"),
-                )
-            })?,
-    };
-    Ok(Settings {
-        codedeploy_wait_seconds,
-        lambda_calls_per_second,
-        alarm_reads_per_second,
-        blind_after_minutes,
-        honour_disabled_actions: raw.honour_disabled_actions.unwrap_or(true),
-        request_sources: raw.request_sources,
-        accounts: raw.accounts,
-        notify_topic_arn: raw.notify_topic_arn,
-        event_bus,
-        cooldown_minutes,
-        on_replay,
-        member_role,
-    })
-}
-
-/// A share of an account's quota: at least one request a second, at most the quota itself.
-fn share(
-    field: &str,
-    raw: Option<i64>,
-    default: u32,
-    quota: u32,
-    what: &str,
-) -> Result<u32, PolicyError> {
-    let Some(n) = raw else {
-        return Ok(default);
-    };
-    u32::try_from(n)
-        .ok()
-        .filter(|n| (1..=quota).contains(n))
-        .ok_or_else(|| {
-            PolicyError::new(
-                field,
-                format!("expected 1 to {quota} requests a second ({what} is {quota}/s per account and region), got {n}"),
-            )
-        })
-}
-
-/// `arn:<partition>:iam::{account}:role/<path and name>`: the role the guard assumes in a
-/// member account, `{account}` replaced by it. Needs `guard.accounts`: who may be acted in is
-/// always an explicit list.
-fn member_role(role: &str, accounts_listed: bool) -> Result<String, PolicyError> {
-    let field = "guard.member_role";
-    if !accounts_listed {
-        return Err(PolicyError::new(
-            field,
-            "needs guard.accounts: the accounts the guard may act in, listed (no wildcard)",
-        ));
-    }
-    let sample = role.replace(MEMBER_ACCOUNT, "222222222222");
-    let parts: Vec<&str> = sample.splitn(6, ':').collect();
-    let ok = role.matches(MEMBER_ACCOUNT).count() == 1
-        && matches!(parts.as_slice(), ["arn", partition, "iam", "", "222222222222", rest]
-            if partition.starts_with("aws") && rest.starts_with("role/") && rest.len() > 5);
-    if !ok {
-        return Err(PolicyError::new(
-            field,
-            format!("`{role}` is not a role ARN with {MEMBER_ACCOUNT} as its account (arn:aws:iam::{MEMBER_ACCOUNT}:role/NAME)"),
-        ));
-    }
-    Ok(role.to_string())
-}
-
 fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
     let field = |f: &str| format!("target[{i}].{f}");
     if raw.name.trim().is_empty() {
@@ -376,7 +200,17 @@ fn target(i: usize, raw: RawTarget) -> Result<Target, PolicyError> {
             ))
         }
     };
+    let floor = match raw.floor {
+        None => None,
+        Some(v) => Some(u64::try_from(v).ok().filter(|v| *v >= 1).ok_or_else(|| {
+            PolicyError::new(
+                field("floor"),
+                format!("expected a published version number (1 or more), got {v}"),
+            )
+        })?),
+    };
     Ok(Target {
+        floor,
         name: raw.name,
         function: raw.function,
         alias: raw.alias,
@@ -550,6 +384,9 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
             ))
         }
     };
+    let blame_window_minutes =
+        blame_window(&field("blame_window_minutes"), raw.blame_window_minutes)?;
+    let mode = guard_mode(&field("mode"), raw.mode.as_deref())?;
     if insight.is_some() && actions.len() > 1 {
         return Err(PolicyError::new(
             field("action"),
@@ -557,6 +394,8 @@ fn trigger(i: usize, raw: RawTrigger, targets: &[Target]) -> Result<Trigger, Pol
         ));
     }
     Ok(Trigger {
+        blame_window_minutes,
+        mode,
         alarm,
         insight,
         target: raw.target,

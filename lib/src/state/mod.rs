@@ -96,6 +96,66 @@ pub struct TargetState {
     pub muted: BTreeMap<String, Muted>,
     /// Fingerprints of the blind spells already warned about, oldest first.
     pub blind: Vec<String>,
+    /// When the alias's version went live, where the guard learned it otherwise than from the
+    /// version's publish time (its own moves, people's, CloudTrail's record of an `UpdateAlias`).
+    pub live: Option<Live>,
+    /// The guard's last automatic rollback of the alias: the release it blamed. Until a newer
+    /// release goes live or a person acts, no further automatic rollback of the alias.
+    pub rolled_back: Option<RolledBack>,
+    /// Versions rolled back away from, newest last (at most [`MAX_BAD`]): never gone back to.
+    pub bad: Vec<String>,
+    /// Fingerprints of the causes observed (observe mode), newest last (at most
+    /// [`MAX_OBSERVED`]): a second delivery of one is not announced again.
+    pub observed: Vec<String>,
+}
+
+/// Observed causes remembered per target.
+pub const MAX_OBSERVED: usize = 20;
+
+/// Versions remembered as rolled back away from.
+pub const MAX_BAD: usize = 20;
+
+/// When a version went live on the alias, and who put it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    pub version: String,
+    pub since: DateTime<Utc>,
+    pub by: LiveBy,
+}
+
+/// Who put a version live: a release is what people ship, not what the guard does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveBy {
+    /// The guard's own move (a rollback, a re-enable step, an AI-off version): never a release.
+    Guard,
+    /// A person through the guard (`guard undo`, `guard request`): a fresh start.
+    Person(String),
+    /// An `UpdateAlias` or `CreateAlias` CloudTrail recorded, by this principal.
+    CloudTrail(String),
+}
+
+impl LiveBy {
+    pub fn is_release(&self) -> bool {
+        !matches!(self, Self::Guard)
+    }
+}
+
+impl fmt::Display for LiveBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Guard => f.write_str("the guard's own move"),
+            Self::Person(who) => write!(f, "{who}, through the guard"),
+            Self::CloudTrail(who) => write!(f, "CloudTrail: UpdateAlias by {who}"),
+        }
+    }
+}
+
+/// An automatic rollback the guard made: from the release it blamed, to where, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub from: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
 }
 
 impl TargetState {
@@ -114,6 +174,57 @@ impl TargetState {
     /// The pause in force at `now`.
     pub fn pause_at(&self, now: DateTime<Utc>) -> Option<&Pause> {
         self.pause.as_ref().filter(|p| p.holds(now))
+    }
+
+    /// Keeps `record` as the last action, and what it says of the alias's releases: a version
+    /// rolled back away from is never gone back to; an automatic rollback is the release's one
+    /// (until a newer release or a person); what serves after it is the guard's doing, not a
+    /// release, unless a person asked for it.
+    pub fn record(&mut self, record: ActionRecord, by: &str) {
+        if let Some(change) = &record.alias {
+            let after = &change.after;
+            // What a rollback (or an aborted re-enable) took traffic away from; an AI-off
+            // version is the same release as the one it was made from.
+            let mut away: Vec<&String> = change.before.weights.keys().collect();
+            away.push(&change.before.version);
+            let rolling_back =
+                matches!(record.action.as_str(), "rollback-alias" | "reenable-abort");
+            for v in away.into_iter().filter(|_| rolling_back) {
+                let rolled_away = !after.serves(v) && v.parse::<u64>().is_ok();
+                if rolled_away && !self.bad.contains(v) {
+                    self.bad.push(v.clone());
+                }
+            }
+            // A person who puts a version back says it is not to blame.
+            if !record.automatic {
+                self.bad.retain(|v| !after.serves(v));
+            }
+            let keep = self.bad.len().saturating_sub(MAX_BAD);
+            self.bad.drain(..keep);
+            let moved = change.before.version != after.version;
+            let rollback = record.action == "rollback-alias" && moved;
+            if rollback && record.automatic && after.version.parse::<u64>().is_ok() {
+                self.rolled_back = Some(RolledBack {
+                    from: change.before.version.clone(),
+                    to: after.version.clone(),
+                    at: record.at,
+                });
+            } else if !record.automatic {
+                self.rolled_back = None;
+            }
+            if moved && after.version.parse::<u64>().is_ok() {
+                self.live = Some(Live {
+                    version: after.version.clone(),
+                    since: record.at,
+                    by: if record.automatic {
+                        LiveBy::Guard
+                    } else {
+                        LiveBy::Person(by.to_string())
+                    },
+                });
+            }
+        }
+        self.last = Some(record);
     }
 
     /// Whether the item holds nothing (no need to keep it).
@@ -205,6 +316,8 @@ pub struct ActionRecord {
     pub flag: Option<FlagChange>,
     /// The CodeDeploy deployment the action stopped (its rollback moved the alias).
     pub deployment: Option<String>,
+    /// An automatic cause's (an alarm, an insight, an escalation), not a person's.
+    pub automatic: bool,
 }
 
 /// A later rung of an escalation ladder, due at `due` if the alarm is still in ALARM.
@@ -299,6 +412,53 @@ mod tests {
         assert!(state.claimed_by_other("b", at).is_some());
         let later = at + chrono::TimeDelta::minutes(30);
         assert!(state.claimed_by_other("b", later).is_none());
+    }
+
+    fn rollback(before: &str, after: &str, automatic: bool) -> ActionRecord {
+        ActionRecord {
+            event: "e".into(),
+            action: "rollback-alias".into(),
+            at: "2026-11-20T03:13:00Z".parse().expect("time"),
+            alarm: "a".into(),
+            alias: Some(AliasChange {
+                alias: "live".into(),
+                before: AliasState::on(before),
+                after: AliasState::on(after),
+            }),
+            flag: None,
+            deployment: None,
+            automatic,
+        }
+    }
+
+    #[test]
+    fn an_automatic_rollback_is_the_releases_one_and_a_persons_starts_afresh() {
+        let mut state = TargetState::default();
+        state.record(rollback("5", "4", true), "alarm");
+        assert_eq!(
+            state.rolled_back.as_ref().map(|r| r.from.as_str()),
+            Some("5")
+        );
+        assert_eq!(state.bad, vec!["5".to_string()]);
+        assert_eq!(state.live.as_ref().map(|l| &l.by), Some(&LiveBy::Guard));
+        state.record(rollback("4", "3", false), "oncall");
+        assert_eq!(state.rolled_back, None);
+        assert_eq!(state.bad, vec!["5".to_string(), "4".to_string()]);
+        assert_eq!(
+            state.live.map(|l| l.by),
+            Some(LiveBy::Person("oncall".into()))
+        );
+        // An aborted canary's version is one rolled away from, without a release to blame.
+        let mut canary = AliasState::on("2");
+        canary.weights.insert("3".into(), 0.1);
+        let mut state = TargetState::default();
+        let mut abort = rollback("2", "2", true);
+        if let Some(c) = abort.alias.as_mut() {
+            c.before = canary;
+        }
+        state.record(abort, "alarm");
+        assert_eq!(state.bad, vec!["3".to_string()]);
+        assert_eq!(state.rolled_back, None);
     }
 
     #[test]

@@ -127,3 +127,111 @@ async fn a_queue_that_refuses_the_early_retry_says_so() {
         .await;
     assert!(matches!(denied, Err(PortError::Denied(_))), "{denied:?}");
 }
+
+/// `CountRollbacks` grants UpdateItem on the counts' keys only (dynamodb:LeadingKeys): a count
+/// AWS refuses is a failure people hear of, with no move and no plan left behind.
+#[tokio::test]
+async fn a_rollback_count_the_table_refuses_is_a_failure_with_no_move() {
+    let b = backends();
+    let read =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let write = mock!(aws_sdk_dynamodb::Client::put_item)
+        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    let count = mock!(aws_sdk_dynamodb::Client::update_item)
+        .match_requests(|r| {
+            r.key()
+                .and_then(|k| k.get("target"))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|k| k.starts_with("#rollbacks#123456789012#"))
+        })
+        .sequence()
+        .http_status(400, Some(DENIED_DYNAMO.replace("PutItem", "UpdateItem")))
+        .times(10)
+        .build();
+    let report = guard_with_table(&b, &[&read, &write, &count])
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("cannot count the account's rollbacks this hour")
+            && report.reason.contains("access denied"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(b.lambda.alias_updates(), 0);
+    assert_eq!(b.notifier.sent().len(), 1, "people hear of it");
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&count]);
+    let hour = "2026-11-20T03:00:00Z".parse().expect("t");
+    let denied = DynamoState::new(client, "rg-state")
+        .count_rollback("123456789012", hour, 20)
+        .await;
+    assert!(matches!(denied, Err(PortError::Denied(_))), "{denied:?}");
+}
+
+/// `FindShiftingDeployments` grants BatchGetDeployments on deployment groups: refused, the
+/// judgement has the version's publish time alone, says so, and holds back (never acts on
+/// evidence it could not read).
+#[tokio::test]
+async fn deployments_the_guard_may_not_read_leave_the_publish_time_and_say_so() {
+    use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
+    use aws_sdk_codedeploy::types::DeploymentStatus;
+    let b = backends();
+    b.lambda
+        .set_published_at("orders-ai", "3", "2026-11-10T03:00:00Z".parse().expect("t"));
+    b.lambda.set_tag(
+        "orders-ai",
+        rollback_guard::codedeploy::APPLICATION_TAG,
+        "orders",
+    );
+    b.lambda.set_tag(
+        "orders-ai",
+        rollback_guard::codedeploy::GROUP_TAG,
+        "orders-live",
+    );
+    let none_shifting = mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            !r.include_only_statuses()
+                .contains(&DeploymentStatus::Succeeded)
+        })
+        .then_output(|| ListDeploymentsOutput::builder().build());
+    let succeeded = mock!(aws_sdk_codedeploy::Client::list_deployments)
+        .match_requests(|r| {
+            r.include_only_statuses()
+                .contains(&DeploymentStatus::Succeeded)
+        })
+        .then_output(|| {
+            ListDeploymentsOutput::builder()
+                .deployments("d-RELEASE003")
+                .build()
+        });
+    const DENIED_CODEDEPLOY: &str = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:sts::123456789012:assumed-role/rg-guard/x is not authorized to perform: codedeploy:BatchGetDeployments on resource: arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:orders/orders-live"}"#;
+    let batch = mock!(aws_sdk_codedeploy::Client::batch_get_deployments)
+        .sequence()
+        .http_status(400, Some(DENIED_CODEDEPLOY.into()))
+        .times(10)
+        .build();
+    let client = mock_client!(
+        aws_sdk_codedeploy,
+        RuleMode::MatchAny,
+        &[&none_shifting, &succeeded, &batch],
+        |c| c.retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
+    );
+    let mut ports = b.ports();
+    ports.deployments = Arc::new(rollback_guard::adapters::CodeDeployDeployments::new(client));
+    let report = Guard::new(policy(), ports, home())
+        .with_retry(fast_retry())
+        .handle(&event("eventbridge-alarm.json"), false)
+        .await;
+    assert_eq!(report.outcome, Outcome::Skipped, "{}", report.reason);
+    assert!(
+        report
+            .reason
+            .contains("CodeDeploy could not be asked: access denied"),
+        "{}",
+        report.reason
+    );
+    assert_eq!(b.lambda.alias_updates(), 0);
+    assert_eq!(b.notifier.sent().len(), 1, "people are paged");
+}

@@ -1,25 +1,23 @@
 //! Intake: every transport and variant in `events/`, and what makes an event unacceptable.
 
-use rollback_guard::intake::{
-    parse, parse_bytes, parse_inbound, parse_inbound_bytes, Inbound, IntakeError,
-};
+use rollback_guard::intake::{parse, parse_bytes, parse_inbound_bytes, Inbound, IntakeError};
 use rollback_guard::transition::{AlarmState, Transport};
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn event(name: &str) -> Vec<u8> {
+pub(crate) fn event(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../events")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn json(name: &str) -> Value {
+pub(crate) fn json(name: &str) -> Value {
     serde_json::from_slice(&event(name)).expect("catalog event is JSON")
 }
 
 /// A change to a catalog event, for the tables of rejected variants.
-type Edit = fn(&mut Value);
+pub(crate) type Edit = fn(&mut Value);
 
 const ARN: &str = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:orders-ai-error-rate";
 
@@ -510,142 +508,6 @@ fn an_alarm_event_names_its_alarm_as_its_one_resource() {
     assert!(parse(&original).is_ok());
 }
 
-/// Only EventBridge's own schedule (`source` `aws.events`) is a scheduled check.
-#[test]
-fn a_scheduled_event_from_another_source_is_rejected() {
-    let mut e = json("schedule.json");
-    e["source"] = "my.app".into();
-    assert_eq!(
-        parse_inbound(&e),
-        Err(IntakeError::WrongSource("my.app".into()))
-    );
-    assert!(parse_inbound(&json("schedule.json")).is_ok());
-}
-
-/// Critical Insight, Rollback Requested and schedule events: their envelope and detail are
-/// checked as strictly as an alarm's, each mistake named.
-#[test]
-fn eventbridge_events_that_are_not_alarms_are_checked_too() {
-    let cases: [(&str, Edit, &str); 12] = [
-        (
-            "insight-critical.json",
-            |e| e["detail"]["risk_score"] = 85.5.into(),
-            "detail.risk_score: 85.5 is not an integer in 0..=100",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["detail"]["risk_score"] = (-1).into(),
-            "detail.risk_score: -1 is not an integer in 0..=100",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["detail"]["risk_score"] = "85".into(),
-            "`detail`: invalid type: string \"85\", expected f64",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["detail"]["alert_id"] = " ".into(),
-            "detail.alert_id and detail.stream_id must not be empty",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["detail"]["stream_id"] = "".into(),
-            "detail.alert_id and detail.stream_id must not be empty",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["account"] = "12345".into(),
-            "`account` `12345` is not an account id",
-        ),
-        (
-            "insight-critical.json",
-            |e| e["source"] = " ".into(),
-            "`source` is empty",
-        ),
-        (
-            "request-rollback.json",
-            |e| e["id"] = "".into(),
-            "a request needs its event `id`",
-        ),
-        (
-            "request-rollback.json",
-            |e| e["detail"]["force"] = true.into(),
-            "`detail`: unknown field `force`",
-        ),
-        (
-            "request-rollback.json",
-            |e| e["detail"]["action"] = 1.into(),
-            "`detail`: invalid type: integer `1`, expected a string",
-        ),
-        (
-            "request-rollback.json",
-            |e| e["account"] = "account".into(),
-            "`account` `account` is not an account id",
-        ),
-        (
-            "schedule.json",
-            |e| e["account"] = "1234567890123".into(),
-            "`account` `1234567890123` is not an account id",
-        ),
-    ];
-    for (file, edit, expected) in cases {
-        assert!(parse_inbound(&json(file)).is_ok(), "{file} as it is");
-        let mut e = json(file);
-        edit(&mut e);
-        match parse_inbound(&e) {
-            Err(IntakeError::Malformed {
-                transport: "eventbridge",
-                message,
-            }) => assert!(message.contains(expected), "{file}: {message}"),
-            other => panic!("{file}: expected `{expected}`, got {other:?}"),
-        }
-    }
-}
-
-/// An SNS record is checked before its message is read, and a message that is not an alarm
-/// notification is told from one that does not hold its shape.
-#[test]
-fn sns_records_and_messages_that_are_not_cloudwatch_alarms_are_rejected() {
-    let cases: [(Edit, &str); 5] = [
-        (
-            |e| e["Records"][0]["EventSource"] = "aws:sqs".into(),
-            "malformed sns event: EventSource `aws:sqs` is not `aws:sns`",
-        ),
-        (
-            |e| e["Records"][0]["Sns"]["Timestamp"] = "yesterday".into(),
-            "malformed sns event: `Records[0].Sns.Timestamp`: `yesterday` is not a timestamp",
-        ),
-        (
-            |e| e["Records"][0]["Sns"]["Message"] = "checkout is down".into(),
-            "SNS message is not a CloudWatch alarm notification: message is not a JSON object",
-        ),
-        (
-            |e| {
-                e["Records"][0]["Sns"]["Message"] = r#"{"AlarmName":"orders-ai-error-rate"}"#.into()
-            },
-            "SNS message is not a CloudWatch alarm notification: message has no `AlarmArn`",
-        ),
-        (
-            |e| {
-                let message = e["Records"][0]["Sns"]["Message"]
-                    .as_str()
-                    .expect("a message");
-                let mut message: Value = serde_json::from_str(message).expect("JSON");
-                message["NewStateValue"] = 5.into();
-                e["Records"][0]["Sns"]["Message"] = message.to_string().into();
-            },
-            "malformed sns event: Message: invalid type: integer `5`, expected a string",
-        ),
-    ];
-    for (edit, expected) in cases {
-        let mut e = json("sns-alarm.json");
-        edit(&mut e);
-        let error = parse(&e).expect_err(expected).to_string();
-        assert!(error.starts_with(expected), "{error}");
-    }
-    assert!(parse(&json("sns-alarm.json")).is_ok());
-}
-
 /// Every timestamp of a Lambda-action payload is checked, not only the one the guard keys on.
 #[test]
 fn every_timestamp_of_a_lambda_action_payload_is_checked() {
@@ -728,4 +590,48 @@ fn sns_metric_math_naming_a_function_alias_is_read() {
             .map(|w| (w.function.as_str(), w.alias.as_str())),
         Ok(("pay", "live"))
     );
+}
+
+/// An SNS record is checked before its message is read, and a message that is not an alarm
+/// notification is told from one that does not hold its shape.
+#[test]
+fn sns_records_and_messages_that_are_not_cloudwatch_alarms_are_rejected() {
+    let cases: [(Edit, &str); 5] = [
+        (
+            |e| e["Records"][0]["EventSource"] = "aws:sqs".into(),
+            "malformed sns event: EventSource `aws:sqs` is not `aws:sns`",
+        ),
+        (
+            |e| e["Records"][0]["Sns"]["Timestamp"] = "yesterday".into(),
+            "malformed sns event: `Records[0].Sns.Timestamp`: `yesterday` is not a timestamp",
+        ),
+        (
+            |e| e["Records"][0]["Sns"]["Message"] = "checkout is down".into(),
+            "SNS message is not a CloudWatch alarm notification: message is not a JSON object",
+        ),
+        (
+            |e| {
+                e["Records"][0]["Sns"]["Message"] = r#"{"AlarmName":"orders-ai-error-rate"}"#.into()
+            },
+            "SNS message is not a CloudWatch alarm notification: message has no `AlarmArn`",
+        ),
+        (
+            |e| {
+                let message = e["Records"][0]["Sns"]["Message"]
+                    .as_str()
+                    .expect("a message");
+                let mut message: Value = serde_json::from_str(message).expect("JSON");
+                message["NewStateValue"] = 5.into();
+                e["Records"][0]["Sns"]["Message"] = message.to_string().into();
+            },
+            "malformed sns event: Message: invalid type: integer `5`, expected a string",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut e = json("sns-alarm.json");
+        edit(&mut e);
+        let error = parse(&e).expect_err(expected).to_string();
+        assert!(error.starts_with(expected), "{error}");
+    }
+    assert!(parse(&json("sns-alarm.json")).is_ok());
 }

@@ -61,6 +61,7 @@ fn get_function() -> Rule {
         let config = FunctionConfiguration::builder()
             .function_arn("arn:aws:lambda:us-east-1:123456789012:function:orders-ai")
             .set_version(req.qualifier().map(str::to_string))
+            .last_modified("2026-11-20T03:00:00.000+0000")
             .build();
         GetFunctionOutput::builder().configuration(config).build()
     })

@@ -104,8 +104,11 @@ async fn a_warm_instance_answers_duplicates_from_memory_without_calls() {
     assert_eq!(f.notifier.sent().len(), 1);
 }
 
+/// The cooldown holds a second transition back; once it has passed, the release the guard
+/// rolled back from is not walked further back (issue 27: one rollback per release) until a
+/// newer release goes live.
 #[tokio::test]
-async fn cooldown_holds_a_new_transition_until_it_has_passed() {
+async fn cooldown_holds_a_new_transition_and_then_one_rollback_per_release_does() {
     let f = Fakes::new(AliasState::on("3"));
     assert_eq!(
         f.guard()
@@ -125,15 +128,20 @@ async fn cooldown_holds_a_new_transition_until_it_has_passed() {
     assert_eq!(f.alias(), AliasState::on("2"));
 
     f.clock.advance(Duration::minutes(2));
-    assert_eq!(
-        f.guard().handle(&later, false).await.outcome,
-        Outcome::Executed
+    let held = f.guard().handle(&later, false).await;
+    assert_eq!(held.outcome, Outcome::Skipped, "{}", held.reason);
+    assert!(
+        held.reason
+            .contains("already rolled this alias back from version 3 to version 2"),
+        "{}",
+        held.reason
     );
-    assert_eq!(f.alias(), AliasState::on("1"));
+    assert_eq!(f.alias(), AliasState::on("2"));
     assert_eq!(
         f.audit.detail_types(),
-        vec!["Rollback Executed", "Rollback Skipped", "Rollback Executed"]
+        vec!["Rollback Executed", "Rollback Skipped", "Rollback Skipped"]
     );
+    assert_eq!(f.notifier.sent().len(), 3, "each held back is paged");
 }
 
 #[tokio::test]

@@ -418,3 +418,60 @@ fn a_member_role_needs_the_accounts_listed_and_names_them_with_a_placeholder() {
         "policy: target[0].account: account 333333333333 is not in guard.accounts"
     );
 }
+
+#[test]
+fn the_judgements_settings_default_and_each_mistake_names_its_field() {
+    use rollback_guard::policy::GuardMode;
+    let p = Policy::from_toml(GOOD).expect("valid");
+    assert_eq!(p.guard.blame_window_minutes, 1440);
+    assert_eq!(p.guard.max_rollbacks_per_hour, 20);
+    assert_eq!(p.guard.mode, GuardMode::Act);
+    assert_eq!(p.targets[0].floor, None);
+    assert_eq!(p.triggers[0].blame_window(&p.guard).num_minutes(), 1440);
+
+    let set = GOOD
+        .replace(
+            "cooldown_minutes = 15\n",
+            "cooldown_minutes = 15\nblame_window_minutes = 60\nmax_rollbacks_per_hour = 5\nmode = \"observe\"\n",
+        )
+        .replace("alias = \"live\"\n", "alias = \"live\"\nfloor = 3\n")
+        .replace(
+            "action = \"rollback-alias\"\n",
+            "action = \"rollback-alias\"\nblame_window_minutes = 240\nmode = \"act\"\n",
+        );
+    let p = Policy::from_toml(&set).expect("valid");
+    assert_eq!(
+        (
+            p.guard.blame_window_minutes,
+            p.guard.max_rollbacks_per_hour,
+            p.guard.mode
+        ),
+        (60, 5, GuardMode::Observe)
+    );
+    assert_eq!(p.targets[0].floor, Some(3));
+    assert_eq!(p.triggers[0].blame_window(&p.guard).num_minutes(), 240);
+    assert_eq!(p.triggers[0].mode(&p.guard), GuardMode::Act);
+
+    let guard = |line: &str| error(&GOOD.replace("cooldown_minutes = 15\n", line));
+    assert!(guard("blame_window_minutes = 0\n")
+        .starts_with("policy: guard.blame_window_minutes: expected 1 to 43200 minutes"));
+    assert!(guard("blame_window_minutes = 43201\n")
+        .starts_with("policy: guard.blame_window_minutes: expected 1 to 43200 minutes"));
+    assert!(guard("max_rollbacks_per_hour = 0\n")
+        .starts_with("policy: guard.max_rollbacks_per_hour: expected 1 to 10000"));
+    assert!(guard("mode = \"shadow\"\n").starts_with("policy: guard.mode: unknown mode `shadow`"));
+    let floor = error(&GOOD.replace("alias = \"live\"\n", "alias = \"live\"\nfloor = 0\n"));
+    assert!(
+        floor.starts_with("policy: target[0].floor: expected a published version number"),
+        "{floor}"
+    );
+    let trigger = |line: &str| {
+        error(&GOOD.replace(
+            "action = \"rollback-alias\"\n",
+            &format!("action = \"rollback-alias\"\n{line}"),
+        ))
+    };
+    assert!(trigger("blame_window_minutes = -5\n")
+        .starts_with("policy: trigger[0].blame_window_minutes: expected 1 to 43200"));
+    assert!(trigger("mode = \"Observe\"\n").starts_with("policy: trigger[0].mode: unknown mode"));
+}

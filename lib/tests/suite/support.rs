@@ -13,8 +13,13 @@ pub fn policy() -> Policy {
     .expect("policy")
 }
 
+/// The catalog event `events/NAME`, as text.
+pub fn text(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("event")
+}
+
 /// The catalog event `events/NAME`.
 pub fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("event")).expect("json")
+    serde_json::from_str(&text(name)).expect("json")
 }

@@ -20,16 +20,27 @@ use std::process::ExitCode;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-const FUNCTIONS: [&str; 3] = ["orders-ai", "checkout-ai", "support-ai"];
+const FUNCTIONS: [&str; 5] = [
+    "orders-ai",
+    "checkout-ai",
+    "support-ai",
+    "search-ai",
+    "reports-ai",
+];
 
 /// What the demo replays, in order, and the outcome it shows for each: the alarm over
 /// EventBridge rolls `orders-ai` back, the same alarm over SNS is a duplicate, the canary is
-/// aborted, and `support-ai`'s AI is switched off.
-const REPLAYED: [(&str, &str); 4] = [
+/// aborted, and `support-ai`'s AI is switched off. Then judgement: CloudTrail's record says
+/// `search-ai`'s release went live weeks ago, so its alarm pages people and rolls nothing
+/// back; `reports-ai`'s trigger observes: what the guard would do is announced, not done.
+const REPLAYED: [(&str, &str); 7] = [
     ("events/eventbridge-alarm.json", "executed"),
     ("events/sns-alarm.json", "already-done"),
     ("events/eventbridge-canary-alarm.json", "executed"),
     ("events/eventbridge-fallback-rate.json", "executed"),
+    ("events/cloudtrail-update-alias.json", "no-action"),
+    ("events/eventbridge-old-release.json", "skipped"),
+    ("events/eventbridge-observe.json", "planned"),
 ];
 
 async fn provision(emu: &Emulator) -> Res<()> {
@@ -148,7 +159,12 @@ async fn check(emu: &Emulator, replay_lines: &str) -> Res<Vec<String>> {
             ));
         }
     }
-    for (function, expected) in [("orders-ai", "2"), ("checkout-ai", "2")] {
+    for (function, expected) in [
+        ("orders-ai", "2"),
+        ("checkout-ai", "2"),
+        ("search-ai", "3"),
+        ("reports-ai", "3"),
+    ] {
         let now = emu.alias(function, "live").await?;
         if now != expected {
             wrong.push(format!(

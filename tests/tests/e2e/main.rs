@@ -8,6 +8,7 @@ mod disable_ai;
 mod elsewhere;
 mod fleet;
 mod insight;
+mod judgement;
 mod organisation;
 mod reenable;
 mod rollback;

@@ -6,15 +6,21 @@
 //! have looked.
 
 use super::{
-    ActionRecord, AliasChange, Claim, Escalation, FlagChange, Muted, Pause, Planned, StateKey,
-    TargetState, MAX_PAUSE,
+    ActionRecord, AliasChange, Claim, Escalation, FlagChange, Live, LiveBy, Muted, Pause, Planned,
+    RolledBack, StateKey, TargetState, MAX_PAUSE,
 };
 use crate::reenable::Reenable;
 use crate::rollback::AliasState;
 use crate::transition::rfc3339_millis;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+mod raw;
+
+use raw::{
+    RawAlias, RawChange, RawClaim, RawEscalation, RawFlag, RawLive, RawMuted, RawPause, RawPlan,
+    RawRecord, RawReenable, RawRolledBack, RawState,
+};
 
 /// The state format this guard writes and reads.
 pub const VERSION: u32 = 1;
@@ -68,6 +74,22 @@ pub fn encode(state: &TargetState) -> String {
             })
             .collect(),
         blind: state.blind.clone(),
+        live: state.live.as_ref().map(|l| RawLive {
+            version: l.version.clone(),
+            since: time(&l.since),
+            by: match &l.by {
+                LiveBy::Guard => "guard".into(),
+                LiveBy::Person(who) => format!("person:{who}"),
+                LiveBy::CloudTrail(who) => format!("cloudtrail:{who}"),
+            },
+        }),
+        rolled_back: state.rolled_back.as_ref().map(|r| RawRolledBack {
+            from: r.from.clone(),
+            to: r.to.clone(),
+            at: time(&r.at),
+        }),
+        bad: state.bad.clone(),
+        observed: state.observed.clone(),
     };
     // Plain data: serialising it cannot fail.
     serde_json::to_string(&raw).unwrap_or_default()
@@ -151,6 +173,50 @@ pub fn decode(key: &StateKey, text: &str) -> Result<TargetState, String> {
         let last = parse_time("muted.last", &m.last)?;
         muted.insert(fp, Muted { first, last });
     }
+    let live = match raw.live {
+        None => None,
+        Some(l) => {
+            let by = match l.by.split_once(':') {
+                None if l.by == "guard" => LiveBy::Guard,
+                Some(("person", who)) => LiveBy::Person(who.into()),
+                Some(("cloudtrail", who)) => LiveBy::CloudTrail(who.into()),
+                _ => {
+                    return Err(format!(
+                        "live.by: `{}` is not who puts a version live",
+                        l.by
+                    ))
+                }
+            };
+            if !is_number(&l.version) {
+                return Err(format!(
+                    "live: `{}` is not a published version number",
+                    l.version
+                ));
+            }
+            Some(Live {
+                version: l.version,
+                since: parse_time("live.since", &l.since)?,
+                by,
+            })
+        }
+    };
+    let rolled_back = match raw.rolled_back {
+        None => None,
+        Some(r) if is_number(&r.from) && is_number(&r.to) => Some(RolledBack {
+            at: parse_time("rolled_back.at", &r.at)?,
+            from: r.from,
+            to: r.to,
+        }),
+        Some(r) => {
+            return Err(format!(
+                "rolled_back: from `{}` to `{}` is not between published versions",
+                r.from, r.to
+            ))
+        }
+    };
+    if let Some(bad) = raw.bad.iter().find(|v| !is_number(v)) {
+        return Err(format!("bad: `{bad}` is not a published version number"));
+    }
     Ok(TargetState {
         claim,
         plan,
@@ -161,6 +227,10 @@ pub fn decode(key: &StateKey, text: &str) -> Result<TargetState, String> {
         stable: raw.stable,
         muted,
         blind: raw.blind,
+        live,
+        rolled_back,
+        bad: raw.bad,
+        observed: raw.observed,
     })
 }
 
@@ -294,6 +364,7 @@ fn raw_record(r: &ActionRecord) -> RawRecord {
             before: f.before.clone(),
         }),
         deployment: r.deployment.clone(),
+        automatic: r.automatic,
     }
 }
 
@@ -335,6 +406,7 @@ fn record(key: &StateKey, r: RawRecord) -> Result<ActionRecord, String> {
         alias,
         flag,
         deployment: r.deployment,
+        automatic: r.automatic,
     })
 }
 
@@ -361,128 +433,6 @@ fn reenable(key: &StateKey, r: RawReenable) -> Result<Reenable, String> {
             r.version, r.from, r.steps, r.taken, r.every_s
         )),
     }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawState {
-    v: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    claim: Option<RawClaim>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    plan: Option<RawPlan>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last: Option<RawRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    escalation: Option<RawEscalation>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reenable: Option<RawReenable>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pause: Option<RawPause>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stable: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    muted: BTreeMap<String, RawMuted>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    blind: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClaim {
-    cause: String,
-    at: String,
-    until: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlias {
-    version: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    weights: BTreeMap<String, f64>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan {
-    kind: String,
-    cause: String,
-    delivery: String,
-    at: String,
-    before: RawAlias,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    after: Option<RawAlias>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    deployment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    back_to: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRecord {
-    event: String,
-    action: String,
-    at: String,
-    alarm: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    alias: Option<RawChange>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    flag: Option<RawFlag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    deployment: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawChange {
-    alias: String,
-    before: RawAlias,
-    after: RawAlias,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFlag {
-    name: String,
-    before: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEscalation {
-    step: usize,
-    due: String,
-    alarm: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReenable {
-    version: String,
-    from: String,
-    steps: Vec<u32>,
-    taken: usize,
-    every_s: i64,
-    next: String,
-    by: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPause {
-    until: String,
-    at: String,
-    by: String,
-    reason: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMuted {
-    first: String,
-    last: String,
 }
 
 #[cfg(test)]
@@ -529,6 +479,7 @@ mod tests {
                     before: Some("a value longer than any tag would hold ".repeat(10)),
                 }),
                 deployment: Some("d-A1B2C3D4E".into()),
+                automatic: true,
             }),
             escalation: Some(Escalation {
                 step: 1,
@@ -554,6 +505,18 @@ mod tests {
             stable: Some("2".into()),
             muted: BTreeMap::from([("abc".to_string(), Muted { first: t, last: t })]),
             blind: vec!["def".into()],
+            live: Some(Live {
+                version: "2".into(),
+                since: t,
+                by: LiveBy::CloudTrail("arn:aws:iam::123456789012:role/deployer".into()),
+            }),
+            rolled_back: Some(RolledBack {
+                from: "3".into(),
+                to: "2".into(),
+                at: t,
+            }),
+            bad: vec!["3".into()],
+            observed: vec!["0123456789abcdef".into()],
         }
     }
 

@@ -2,16 +2,16 @@
 //! the guard's last action, pausing and resuming the guard on a target. All refuse rather than
 //! guess. What they set down goes to the guard's state table, beside what the guard remembers.
 
-use crate::ai::{restored_environment, AI_OFF};
-use crate::flag;
 use crate::fleet::{self, NotProtected};
 use crate::policy::{Policy, Target};
 use crate::ports::{AliasManager, Clock, FunctionSettings, PortError, StateStore};
 use crate::retry::RetryPolicy;
-use crate::state::{
-    ActionRecord, AliasChange, FlagChange, Pause, StateKey, TargetState, MAX_PAUSE,
-};
+use crate::state::{Pause, StateKey, TargetState, MAX_PAUSE};
 use std::borrow::Cow;
+
+mod undo;
+
+pub use undo::{undo, undo_since, undoable_since, Undoable, Undone, UNDO_ACTION};
 
 /// What an operator's command acts with: the target account's Lambda, the guard's state
 /// table, the clock, and which account the target is in.
@@ -23,6 +23,8 @@ pub struct Operating<'a> {
     pub retry: RetryPolicy,
     /// The account the command acts in.
     pub account: &'a str,
+    /// Who runs the command (what the guard then says put a version live).
+    pub by: &'a str,
 }
 
 impl Operating<'_> {
@@ -113,164 +115,15 @@ pub async fn mark_stable(
             published.join(", ")
         )));
     }
-    op.edit(function, Some(alias), |s| s.stable = Some(version.clone()))
-        .await?;
+    // A person said which version is good: the guard starts afresh on the alias.
+    op.edit(function, Some(alias), |s| {
+        s.stable = Some(version.clone());
+        s.rolled_back = None;
+        s.bad.retain(|v| *v != version);
+    })
+    .await?;
     Ok(version)
 }
-
-/// What `guard undo` did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Undone {
-    pub function: String,
-    /// The alias: `before` as the guard had left it, `after` as it is again.
-    pub alias: Option<AliasChange>,
-    /// The flag on `$LATEST`, with the value it has again (`None`: unset again).
-    pub flag: Option<FlagChange>,
-}
-
-impl std::fmt::Display for Undone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:", self.function)?;
-        if let Some(a) = &self.alias {
-            write!(
-                f,
-                " alias {} restored to {} (was {})",
-                a.alias, a.after, a.before
-            )?;
-        }
-        if let Some(flag) = &self.flag {
-            match &flag.before {
-                Some(v) => write!(f, " {}={v} again on $LATEST", flag.name)?,
-                None => write!(f, " {} unset again on $LATEST", flag.name)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Restores what the guard's last action on `target` changed (the alias's version and
-/// weights, the AI flag), if nothing else changed the target since. Everything is checked
-/// before anything is changed.
-pub async fn undo(
-    policy: &Policy,
-    op: &Operating<'_>,
-    target: &str,
-) -> Result<Undone, OperatorError> {
-    let (aliases, functions, retry) = (op.aliases, op.functions, &op.retry);
-    let target = known_target(policy, aliases, retry, target).await?;
-    let function = target.function.as_str();
-    let (_, state, _) = op.read(function, target.alias.as_deref()).await?;
-    let record = state.last.clone().ok_or_else(|| {
-        OperatorError::Refused(format!(
-            "the guard has no recorded action on {function}: nothing to undo"
-        ))
-    })?;
-    if let (Some(deployment), Some(change)) = (&record.deployment, &record.alias) {
-        if !change.before.weights.is_empty() {
-            return Err(OperatorError::Refused(format!(
-                "the guard's last action on {function} stopped CodeDeploy deployment {deployment}, whose rollback put alias {} on {}: undoing it would split the alias between two versions again, which later deployments fail on. Deploy again to resume the release",
-                change.alias, change.after
-            )));
-        }
-    }
-    if record.action == UNDO_ACTION {
-        return Err(OperatorError::Refused(format!(
-            "the last recorded change to {function} already was an undo, at {}",
-            record.at
-        )));
-    }
-    let mut revision = None;
-    if let Some(change) = &record.alias {
-        let current = retry
-            .run("GetAlias", || aliases.get_alias(function, &change.alias))
-            .await?;
-        if !current.same_routing(&change.after) {
-            return Err(OperatorError::Refused(format!(
-                "alias {} is on {current}, but the guard left it on {}: something else changed it since, so undo would overwrite that change",
-                change.alias, change.after
-            )));
-        }
-        revision = current.revision_id;
-    }
-    if let Some(change) = &record.flag {
-        let latest = flag::settled(functions, retry, function).await?;
-        if !latest.ai_disabled(&change.name) {
-            return Err(OperatorError::Refused(format!(
-                "{} on $LATEST of {function} is {}, but the guard left it at {AI_OFF}: something else changed it since",
-                change.name,
-                latest.flag(&change.name).unwrap_or("unset")
-            )));
-        }
-    }
-    // The alias first: traffic goes back to what served before as soon as possible.
-    if let Some(change) = &record.alias {
-        retry
-            .run("UpdateAlias", || {
-                aliases.update_alias(function, &change.alias, &change.before, revision.as_deref())
-            })
-            .await
-            .map_err(|e| match e {
-                PortError::RevisionChanged(_) => OperatorError::Refused(format!(
-                    "alias {} changed while undoing; nothing was restored",
-                    change.alias
-                )),
-                other => OperatorError::Backend(other),
-            })?;
-    }
-    if let Some(change) = &record.flag {
-        flag::update_environment(functions, retry, function, |vars| {
-            restored_environment(vars, &change.name, change.before.as_deref())
-        })
-        .await
-        .map_err(|e| {
-            let done = match &record.alias {
-                Some(a) => format!("alias {} was restored to {}, but ", a.alias, a.before),
-                None => String::new(),
-            };
-            OperatorError::Backend(PortError::Other(format!(
-                "{done}{} could not be restored on $LATEST: {e}",
-                change.name
-            )))
-        })?;
-    }
-    let undone = ActionRecord {
-        event: UNDO_ACTION.into(),
-        action: UNDO_ACTION.into(),
-        at: op.clock.now(),
-        alarm: record.alarm.clone(),
-        alias: record.alias.as_ref().map(|a| AliasChange {
-            alias: a.alias.clone(),
-            before: a.after.clone(),
-            after: a.before.clone(),
-        }),
-        flag: record.flag.as_ref().map(|f| FlagChange {
-            name: f.name.clone(),
-            before: Some(AI_OFF.into()),
-        }),
-        deployment: None,
-    };
-    let recorded = op
-        .edit(function, target.alias.as_deref(), |s| {
-            s.last = Some(undone.clone())
-        })
-        .await;
-    if let Err(e) = recorded {
-        return Err(OperatorError::Backend(PortError::Other(format!(
-            "the guard's change to {function} was undone, but the undo could not be recorded ({e}): the guard's cooldown does not hold after it"
-        ))));
-    }
-    Ok(Undone {
-        function: function.into(),
-        alias: record.alias.map(|a| AliasChange {
-            alias: a.alias,
-            before: a.after,
-            after: a.before,
-        }),
-        flag: record.flag,
-    })
-}
-
-const UNDO_ACTION: &str = "undo";
 
 /// The policy's target of this name or, under a fleet trigger, the function of this name
 /// that opted in (`rollback-guard:protect`); else the refusal that names the targets there are.
@@ -319,24 +172,40 @@ pub async fn known_target<'p>(
 /// `--for`: whole minutes, hours or days (`30m`, `2h`, `1d`), more than none and at most
 /// [`MAX_PAUSE`].
 pub fn pause_duration(text: &str) -> Result<chrono::TimeDelta, OperatorError> {
-    let refuse = || {
-        OperatorError::Refused(format!(
-            "--for `{text}`: expected a duration such as 30m, 2h or 1d, at most 7d"
-        ))
-    };
+    let duration = duration_of("--for", text, "7d")?;
+    if !pause_length_allowed(duration) {
+        return Err(duration_refused("--for", text, "7d"));
+    }
+    Ok(duration)
+}
+
+/// `--since`: how far back `guard undo --since` looks (30m, 2h, 1d; at most 30d).
+pub fn since_duration(text: &str) -> Result<chrono::TimeDelta, OperatorError> {
+    let duration = duration_of("--since", text, "30d")?;
+    if duration <= chrono::TimeDelta::zero() || duration > chrono::TimeDelta::days(30) {
+        return Err(duration_refused("--since", text, "30d"));
+    }
+    Ok(duration)
+}
+
+fn duration_refused(flag: &str, text: &str, most: &str) -> OperatorError {
+    OperatorError::Refused(format!(
+        "{flag} `{text}`: expected a duration such as 30m, 2h or 1d, at most {most}"
+    ))
+}
+
+/// Whole minutes, hours or days (`30m`, `2h`, `1d`).
+fn duration_of(flag: &str, text: &str, most: &str) -> Result<chrono::TimeDelta, OperatorError> {
+    let refuse = || duration_refused(flag, text, most);
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let n: i64 = number.parse().map_err(|_| refuse())?;
-    let duration = match unit {
+    match unit {
         "m" => chrono::TimeDelta::try_minutes(n),
         "h" => chrono::TimeDelta::try_hours(n),
         "d" => chrono::TimeDelta::try_days(n),
         _ => None,
     }
-    .ok_or_else(refuse)?;
-    if !pause_length_allowed(duration) {
-        return Err(refuse());
-    }
-    Ok(duration)
+    .ok_or_else(refuse)
 }
 
 /// More than nothing, and at most [`MAX_PAUSE`]: the one bound `--for` and [`pause`] share.

@@ -18,36 +18,32 @@
 //!   minute later, then two. Its calls are charged as it made them: the record read as
 //!   ListTags, the version lookup as ListVersionsByFunction, both in the 15/s pool.
 
-use rollback_guard::ai::FunctionConfig;
+mod quotas;
+
+use quotas::{lock, IdleCodeDeploy, Pool, QuotaAlarms, QuotaLambda, SimState, PIPELINE};
+pub use quotas::{
+    Path, Quota, DESCRIBE_ALARMS_PER_S, GET_FUNCTION_PER_S, LAMBDA_CONTROL_PLANE_PER_S,
+};
 use rollback_guard::fakes::{
     FakeAlarmStates, FakeAuditBus, FakeClock, FakeLambda, FakeNotifier, FakeState,
 };
 use rollback_guard::fleet::PROTECT_TAG;
-use rollback_guard::policy::AlarmPattern;
 use rollback_guard::ports::{
-    AccountPorts, AlarmNow, AlarmStates, AlarmStatus, AliasManager, DeploymentGroup, DeploymentNow,
-    Deployments, FunctionSettings, MemberAccounts, PortError, Ports, Shift, StateStore, Stopping,
+    AccountPorts, AliasManager, MemberAccounts, PortError, Ports, StateStore,
 };
 use rollback_guard::quota::Share;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::rollback::AliasState;
-use rollback_guard::state::{StateKey, TargetState};
 use rollback_guard::transition::AlarmState;
 use rollback_guard::watched::{Watched, WatchedAlias};
 use rollback_guard::{Guard, Home, Outcome, Policy};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Lambda's control plane: every call but GetFunction (and GetPolicy), per account and region.
-pub const LAMBDA_CONTROL_PLANE_PER_S: f64 = 15.0;
-/// CloudWatch DescribeAlarms, per account and region.
-pub const DESCRIBE_ALARMS_PER_S: f64 = 9.0;
-/// Lambda's GetFunction, per account and region: a quota of its own.
-pub const GET_FUNCTION_PER_S: f64 = 100.0;
 /// The template's `GuardReservedConcurrency`.
 pub const GUARD_CONCURRENCY: usize = 5;
 /// Lambda's asynchronous invocation retries a failed event after these delays.
@@ -74,26 +70,8 @@ pub struct Scenario {
     pub pipeline_per_s: f64,
     /// Alarms on each target (its error rate, its latency...), all firing at once.
     pub alarms_per_target: usize,
-}
-
-/// The calls of the account's deploy pipelines, in `calls_by_api` (and not in the guard's
-/// throttled calls).
-const PIPELINE: &str = "(deploy pipelines)";
-
-/// Which guard: this release's, or the previous one's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    New,
-    Baseline,
-}
-
-impl Path {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Baseline => "baseline",
-        }
-    }
+    /// `guard.max_rollbacks_per_hour`: the blast-radius cap, per account.
+    pub cap: u32,
 }
 
 /// One scenario's result, as `target/bench/fleet.json` holds it.
@@ -117,313 +95,10 @@ pub struct Run {
     /// Invocations that failed (their calls throttled past the guard's retries): Lambda's
     /// asynchronous retries took them again a minute or two later.
     pub failed_invocations: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Pool {
-    LambdaControlPlane,
-    GetFunction,
-    DescribeAlarms,
-}
-
-impl Pool {
-    fn rate(self) -> f64 {
-        match self {
-            Self::LambdaControlPlane => LAMBDA_CONTROL_PLANE_PER_S,
-            Self::GetFunction => GET_FUNCTION_PER_S,
-            Self::DescribeAlarms => DESCRIBE_ALARMS_PER_S,
-        }
-    }
-}
-
-/// A token bucket on the paused clock: `rate` tokens a second, at most `rate` held.
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// The quotas of every account, the calls made and the calls refused.
-pub struct Quota {
-    latency: Duration,
-    buckets: Mutex<HashMap<(String, Pool), Bucket>>,
-    calls: Mutex<BTreeMap<String, u64>>,
-    throttled: AtomicU64,
-    others_throttled: AtomicU64,
-}
-
-impl Quota {
-    fn new(latency: Duration) -> Self {
-        Self {
-            latency,
-            buckets: Mutex::new(HashMap::new()),
-            calls: Mutex::new(BTreeMap::new()),
-            throttled: AtomicU64::new(0),
-            others_throttled: AtomicU64::new(0),
-        }
-    }
-
-    /// One call of `api` in `account`: a token from its pool, or throttled; either way after
-    /// the call's latency.
-    async fn call(&self, account: &str, api: &str, pool: Pool) -> Result<(), PortError> {
-        *lock(&self.calls).entry(api.to_string()).or_default() += 1;
-        let now = Instant::now();
-        let granted = {
-            let mut buckets = lock(&self.buckets);
-            let b = buckets
-                .entry((account.to_string(), pool))
-                .or_insert(Bucket {
-                    tokens: pool.rate(),
-                    at: now,
-                });
-            let refill = now.duration_since(b.at).as_secs_f64() * pool.rate();
-            b.tokens = (b.tokens + refill).min(pool.rate());
-            b.at = now;
-            let granted = b.tokens >= 1.0;
-            if granted {
-                b.tokens -= 1.0;
-            }
-            granted
-        };
-        tokio::time::sleep(self.latency).await;
-        if granted {
-            Ok(())
-        } else {
-            if api == PIPELINE {
-                self.others_throttled.fetch_add(1, Ordering::SeqCst);
-            } else {
-                self.throttled.fetch_add(1, Ordering::SeqCst);
-            }
-            Err(PortError::Throttled(format!(
-                "TooManyRequestsException: {api} in {account}: Rate exceeded"
-            )))
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// One account's Lambda behind its quota.
-struct QuotaLambda {
-    inner: Arc<FakeLambda>,
-    account: String,
-    quota: Arc<Quota>,
-    path: Path,
-}
-
-impl QuotaLambda {
-    async fn call(&self, api: &str) -> Result<(), PortError> {
-        self.quota
-            .call(&self.account, api, Pool::LambdaControlPlane)
-            .await
-    }
-
-    /// A GetFunction call; the previous release made `instead` in the control plane's pool.
-    async fn get_function(&self, instead: &str) -> Result<(), PortError> {
-        match self.path {
-            Path::New => {
-                self.quota
-                    .call(&self.account, "GetFunction", Pool::GetFunction)
-                    .await
-            }
-            Path::Baseline => self.call(instead).await,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl AliasManager for QuotaLambda {
-    async fn get_alias(&self, function: &str, alias: &str) -> Result<AliasState, PortError> {
-        self.call("GetAlias").await?;
-        self.inner.get_alias(function, alias).await
-    }
-
-    async fn list_versions(&self, function: &str) -> Result<Vec<String>, PortError> {
-        self.call("ListVersionsByFunction").await?;
-        self.inner.list_versions(function).await
-    }
-
-    async fn update_alias(
-        &self,
-        function: &str,
-        alias: &str,
-        to: &AliasState,
-        expected_revision: Option<&str>,
-    ) -> Result<AliasState, PortError> {
-        self.call("UpdateAlias").await?;
-        self.inner
-            .update_alias(function, alias, to, expected_revision)
-            .await
-    }
-
-    async fn tags(&self, function: &str) -> Result<BTreeMap<String, String>, PortError> {
-        self.get_function("ListTags").await?;
-        self.inner.tags(function).await
-    }
-
-    async fn is_published(&self, function: &str, version: &str) -> Result<bool, PortError> {
-        self.get_function("ListVersionsByFunction").await?;
-        self.inner.is_published(function, version).await
-    }
-
-    async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError> {
-        self.call("TagResource").await?;
-        self.inner.tag(function, tags).await
-    }
-
-    async fn list_functions(&self) -> Result<Vec<String>, PortError> {
-        self.call("ListFunctions").await?;
-        self.inner.list_functions().await
-    }
-}
-
-#[async_trait::async_trait]
-impl FunctionSettings for QuotaLambda {
-    async fn get_config(
-        &self,
-        function: &str,
-        qualifier: Option<&str>,
-    ) -> Result<FunctionConfig, PortError> {
-        self.call("GetFunctionConfiguration").await?;
-        self.inner.get_config(function, qualifier).await
-    }
-
-    async fn set_environment(
-        &self,
-        function: &str,
-        variables: &BTreeMap<String, String>,
-        expected_revision: Option<&str>,
-    ) -> Result<(), PortError> {
-        self.call("UpdateFunctionConfiguration").await?;
-        self.inner
-            .set_environment(function, variables, expected_revision)
-            .await
-    }
-
-    async fn publish_version(
-        &self,
-        function: &str,
-        code_sha256: &str,
-        expected_revision: Option<&str>,
-        description: &str,
-    ) -> Result<String, PortError> {
-        self.call("PublishVersion").await?;
-        self.inner
-            .publish_version(function, code_sha256, expected_revision, description)
-            .await
-    }
-}
-
-/// One account's CloudWatch behind its quota.
-struct QuotaAlarms {
-    inner: Arc<FakeAlarmStates>,
-    account: String,
-    quota: Arc<Quota>,
-}
-
-#[async_trait::async_trait]
-impl AlarmStates for QuotaAlarms {
-    async fn alarm_state(&self, alarm_arn: &str) -> Result<Option<AlarmNow>, PortError> {
-        self.quota
-            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
-            .await?;
-        self.inner.alarm_state(alarm_arn).await
-    }
-
-    async fn alarm_states(
-        &self,
-        alarm_arns: &[String],
-    ) -> Result<Vec<Option<AlarmNow>>, PortError> {
-        self.quota
-            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
-            .await?;
-        self.inner.alarm_states(alarm_arns).await
-    }
-
-    async fn alarms(&self, pattern: &AlarmPattern) -> Result<Vec<AlarmStatus>, PortError> {
-        self.quota
-            .call(&self.account, "DescribeAlarms", Pool::DescribeAlarms)
-            .await?;
-        self.inner.alarms(pattern).await
-    }
-}
-
-/// The state table every instance shares (DynamoDB in the template: no quota that matters
-/// here), each call taking the latency. The previous release kept its record in the function's
-/// tags and its claims in memory: on the baseline path a read is free (its record read is the
-/// ListTags already charged), a write of a record is the `TagResource` it made in the 15/s
-/// pool, and any other write (a claim, a plan, which it did not make) is free.
-struct SimState {
-    inner: FakeState,
-    latency: Duration,
-    quota: Arc<Quota>,
-    path: Path,
-}
-
-#[async_trait::async_trait]
-impl StateStore for SimState {
-    async fn read(&self, key: &StateKey) -> Result<(TargetState, u64), PortError> {
-        if self.path == Path::New {
-            tokio::time::sleep(self.latency).await;
-        }
-        self.inner.read(key).await
-    }
-
-    async fn write(
-        &self,
-        key: &StateKey,
-        state: &TargetState,
-        revision: u64,
-    ) -> Result<u64, PortError> {
-        let record = state.last != self.inner.get(key).last;
-        match self.path {
-            Path::New => tokio::time::sleep(self.latency).await,
-            Path::Baseline if record => {
-                self.quota
-                    .call(&key.account, "TagResource", Pool::LambdaControlPlane)
-                    .await?
-            }
-            Path::Baseline => {}
-        }
-        self.inner.write(key, state, revision).await
-    }
-
-    async fn all(&self) -> Result<Vec<(StateKey, TargetState)>, PortError> {
-        tokio::time::sleep(self.latency).await;
-        self.inner.all().await
-    }
-}
-
-/// CodeDeploy, with no deployment in progress (the bad day is not a deploy day), each call
-/// taking the latency: the guard asks it once before each action.
-struct IdleCodeDeploy {
-    latency: Duration,
-}
-
-#[async_trait::async_trait]
-impl Deployments for IdleCodeDeploy {
-    async fn unfinished(&self, _: Option<&DeploymentGroup>) -> Result<Vec<String>, PortError> {
-        tokio::time::sleep(self.latency).await;
-        Ok(Vec::new())
-    }
-
-    async fn shift(&self, _: &str) -> Result<Option<Shift>, PortError> {
-        tokio::time::sleep(self.latency).await;
-        Ok(None)
-    }
-
-    async fn stop(&self, id: &str) -> Result<Stopping, PortError> {
-        Err(PortError::Other(format!(
-            "no deployment {id} in the simulation"
-        )))
-    }
-
-    async fn deployment(&self, id: &str) -> Result<DeploymentNow, PortError> {
-        Err(PortError::Other(format!(
-            "no deployment {id} in the simulation"
-        )))
-    }
+    /// The cap in force, the alarms it held back, and the notifications people got.
+    pub cap: u32,
+    pub held_by_cap: u64,
+    pub pages: usize,
 }
 
 /// One account of the scenario: its functions and alarms, behind the quota.
@@ -460,7 +135,7 @@ fn alarm_name(t: usize, k: usize) -> String {
 
 /// The event of target `t`'s alarm `k` in `account` (the catalog's fleet event, renamed).
 fn event(t: usize, k: usize, account: &str) -> serde_json::Value {
-    let text = include_str!("../../events/eventbridge-fleet-alarm.json")
+    let text = include_str!("../../../events/eventbridge-fleet-alarm.json")
         .replace("guarded-payments-error-rate", &alarm_name(t, k))
         .replace("payments", &format!("svc{t}"))
         .replace(CENTRAL, account);
@@ -515,8 +190,13 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         accounts.push((id, Account { lambda, ports }));
     }
     let listed: Vec<String> = accounts.iter().map(|(id, _)| format!("\"{id}\"")).collect();
+    let cap = if settings.contains("max_rollbacks_per_hour") {
+        String::new()
+    } else {
+        format!("max_rollbacks_per_hour = {}\n", scenario.cap)
+    };
     let policy = Policy::from_toml(&format!(
-        "[guard]\n{settings}\naccounts = [{}]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\nnotify_topic_arn = \"arn:aws:sns:us-east-1:{CENTRAL}:rollback-guard\"\n\n[[trigger]]\nalarm = \"svc*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
+        "[guard]\n{settings}\n{cap}accounts = [{}]\nmember_role = \"arn:aws:iam::{{account}}:role/rollback-guard-member\"\nnotify_topic_arn = \"arn:aws:sns:us-east-1:{CENTRAL}:rollback-guard\"\n\n[[trigger]]\nalarm = \"svc*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
         listed.join(", ")
     ))
     .expect("the simulation's policy");
@@ -526,6 +206,8 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         quota: quota.clone(),
         path,
     });
+    // People's inbox, whichever instance pages them.
+    let notifier = Arc::new(FakeNotifier::default());
     // One guard an instance, as Lambda runs them: apart, but for the state table.
     let instance = || {
         let central = &accounts[0].1.ports;
@@ -534,7 +216,7 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
             functions: central.functions.clone(),
             alarms: central.alarms.clone(),
             deployments: central.deployments.clone(),
-            notifier: Arc::new(FakeNotifier::default()),
+            notifier: notifier.clone(),
             audit: Arc::new(FakeAuditBus::default()),
             state: state.clone(),
             clock: Arc::new(FakeClock::at(
@@ -592,16 +274,23 @@ pub async fn run(scenario: Scenario, path: Path, latency: Duration, settings: &s
         })
     });
     let events = events.into_iter().map(|(_, e)| e).collect();
-    let failed = deliver(guards, events, path).await;
+    let (failed, held) = deliver(guards, events, path).await;
     if let Some(pipeline) = pipeline {
         pipeline.abort();
     }
-    outcome(scenario, path, &accounts, &quota, start, failed).await
+    let mut run = outcome(scenario, path, &accounts, &quota, start, failed).await;
+    run.held_by_cap = held;
+    run.pages = notifier.sent().len();
+    run
 }
 
 /// Delivers `events` to the instances as the path's transport does; how many deliveries
-/// failed (each retried as that transport retries).
-async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: Path) -> u64 {
+/// failed (each retried as that transport retries), and how many the cap held back.
+async fn deliver(
+    guards: Vec<Arc<Guard>>,
+    events: Vec<serde_json::Value>,
+    path: Path,
+) -> (u64, u64) {
     let (batch, receive, window, retries) = match path {
         Path::New => (QUEUE_BATCH, QUEUE_RECEIVE, QUEUE_WINDOW, QUEUE_RETRY_DELAYS),
         Path::Baseline => (1, 1, Duration::ZERO, ASYNC_RETRY_DELAYS),
@@ -610,9 +299,11 @@ async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: 
     let queue: VecDeque<(serde_json::Value, usize)> = events.into_iter().map(|e| (e, 0)).collect();
     let queue = Arc::new(Mutex::new(queue));
     let failed = Arc::new(AtomicU64::new(0));
+    let held = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for guard in guards {
         let (queue, pending, failed) = (queue.clone(), pending.clone(), failed.clone());
+        let held = held.clone();
         workers.push(tokio::spawn(async move {
             while pending.load(Ordering::SeqCst) > 0 {
                 // Receive until the batch is full or the window since its first message ends.
@@ -644,6 +335,11 @@ async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: 
                     if report.outcome == Outcome::Failed {
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
+                    if report.outcome == Outcome::Skipped
+                        && report.reason.contains("blast-radius cap")
+                    {
+                        held.fetch_add(1, Ordering::SeqCst);
+                    }
                     match retries.get(attempt) {
                         Some(delay) if report.outcome == Outcome::Failed => {
                             let (queue, delay) = (queue.clone(), *delay);
@@ -663,7 +359,7 @@ async fn deliver(guards: Vec<Arc<Guard>>, events: Vec<serde_json::Value>, path: 
     for w in workers {
         w.await.expect("a worker");
     }
-    failed.load(Ordering::SeqCst)
+    (failed.load(Ordering::SeqCst), held.load(Ordering::SeqCst))
 }
 
 /// What came of it: when each alias was first moved, what is left unrestored, the calls.
@@ -724,5 +420,8 @@ async fn outcome(
         unrestored,
         duplicate_mutations,
         failed_invocations,
+        cap: scenario.cap,
+        held_by_cap: 0,
+        pages: 0,
     }
 }
