@@ -112,7 +112,8 @@ infra-lint: setup setup-infra
 	  --framework cloudformation --skip-download --compact --quiet
 
 # `sam build` for x86_64, offline (arm64 needs a rustup target this machine cannot fetch): each
-# function's artifact an executable x86-64 `bootstrap`, and its zip's size.
+# function's artifact an executable x86-64 `bootstrap`, and its zip's size. Not in make test
+# (a third of its time on a fresh clone); .ci/run runs it.
 infra-build: setup setup-infra
 	infra/build-check.sh
 
@@ -123,13 +124,17 @@ deploy: setup setup-infra
 	scripts/deploy.sh
 
 undeploy: setup-infra
-	cd infra && $(abspath .venv-sam)/bin/sam delete --config-file samconfig.toml
+	cd infra && $(abspath .venv-sam)/bin/sam delete --config-file samconfig.toml --config-env $(or $(ENV),default)
 
-test: setup lint infra-lint
+# Every test. The pinned tools install while clippy compiles (pip waits on the network, cargo
+# on the CPU). The release `sam build` is a packaging check, not a test: `make infra-build`,
+# which .ci/run runs on every submission.
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=line setup setup-infra lint
+	$(MAKE) --no-print-directory infra-lint
 	$(WITH_EMULATOR) cargo test --workspace
 	$(WITH_EMULATOR) $(VENV)/bin/python -m pytest -q -p no:cacheprovider infra/tests bench/tests
 	$(MAKE) --no-print-directory replay
-	$(MAKE) --no-print-directory infra-build
 
 clean:
 	scripts/emulator.sh stop

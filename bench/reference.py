@@ -257,6 +257,9 @@ def decide(policy, raw):
     event = json.loads(raw)
     if "Records" in event:
         (record,) = event["Records"]
+        if record.get("eventSource") == "aws:sqs":
+            # The alarm queue's envelope: its one message's body is the event.
+            return decide(policy, record["body"])
         sns = record["Sns"]
         if record["EventSource"] != "aws:sns" or sns["Type"] != "Notification":
             raise ValueError("not an SNS notification")

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# make test's packaging check: `sam build` of the template for x86_64, offline, the way
+# make infra-build (run by .ci/run on every submission), a packaging check: `sam build` of the
+# template for x86_64, offline, the way
 # `make deploy` builds for arm64 (SAM's rust-cargolambda builder runs `cargo lambda build
 # --release`; cargo-lambda's zig comes from the pinned ziglang wheel in .venv). arm64 needs
 # the aarch64-unknown-linux-gnu rustup target, which this machine cannot fetch.
 # Checks that each function's artifact is an executable x86-64 ELF named `bootstrap`, and
-# prints the size of the zip Lambda would be given.
+# prints the size of the zip Lambda would be given. The sample workload (ai-insight) is
+# built too (SampleWorkload=true): both functions are checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,7 +17,7 @@ rm -rf "$out"
   # .venv first: its python3 holds ziglang, which cargo-lambda runs as `python3 -m ziglang`.
   PATH="$root/.venv/bin:$root/.venv-sam/bin:$PATH" SAM_CLI_TELEMETRY=0 \
     AWS_DEFAULT_REGION=us-east-1 "$root/.venv-sam/bin/sam" build --config-file samconfig.toml \
-    --parameter-overrides Architecture=x86_64 --build-dir "$root/$out" >"$root/$out.log" 2>&1 ||
+    --parameter-overrides Architecture=x86_64 SampleWorkload=true --build-dir "$root/$out" >"$root/$out.log" 2>&1 ||
     { cat "$root/$out.log"; exit 1; }
 )
 .venv/bin/python - "$out" <<'PY'

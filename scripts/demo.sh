@@ -35,9 +35,16 @@ for line in sys.stdin:
 '
 
 echo
-echo "== 3. what the guard did =="
+echo "== 3. one more function under the guard: guard protect --function shipping --alias live =="
+echo "   (its standard alarms under the fleet trigger's prefix, then the opt-in tag; the"
+echo "    emulator's function has no traffic, which protect says: such alarms cannot fire)"
+$bin/guard protect --policy events/policy.toml --function shipping --alias live --p95-ms 1500 |
+  sed 's/^/   /'
+
+echo
+echo "== 4. what the guard did =="
 $bin/demo show
 
 echo
-echo "== 4. checked =="
+echo "== 5. checked =="
 $bin/demo check .emulator/replay.jsonl

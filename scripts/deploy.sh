@@ -4,12 +4,20 @@
 #   POLICY=path/to/policy.toml  deploys that policy (checked first with `guard validate`);
 #                               without it, the template's built-in policy applies.
 #   PARAMS='Key=Value ...'      other template parameters (ProtectedFunctionName, ...).
+#   ENV=demo                    the demo's stack (infra/samconfig.toml [demo]: the sample
+#                               workload and its seed alarms); default: the guard alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sam="$PWD/.venv-sam/bin/sam"
 export SAM_CLI_TELEMETRY=0
+env="${ENV:-default}"
 overrides=()
 build_overrides=()
+# Overrides given here replace samconfig's: the demo's own come first.
+if [ "$env" = demo ]; then
+  overrides+=(SampleWorkload=true SeedAlarms=true)
+  build_overrides+=(SampleWorkload=true)
+fi
 if [ -n "${POLICY:-}" ]; then
   cargo run -q -p guard-cli -- validate "$POLICY"
   # One parameter value, quoted for the SAM CLI: backslashes and double quotes escaped.
@@ -26,10 +34,10 @@ if [ -n "${PARAMS:-}" ]; then
 fi
 cd infra
 # .venv first: its python3 holds ziglang, which cargo-lambda runs as `python3 -m ziglang`.
-PATH="$PWD/../.venv/bin:$(dirname "$sam"):$PATH" "$sam" build --config-file samconfig.toml \
+PATH="$PWD/../.venv/bin:$(dirname "$sam"):$PATH" "$sam" build --config-file samconfig.toml --config-env "$env" \
   ${build_overrides[@]+--parameter-overrides "${build_overrides[@]}"}
 if [ ${#overrides[@]} -gt 0 ]; then
-  "$sam" deploy --config-file samconfig.toml --parameter-overrides "${overrides[@]}"
+  "$sam" deploy --config-file samconfig.toml --config-env "$env" --parameter-overrides "${overrides[@]}"
 else
-  "$sam" deploy --config-file samconfig.toml
+  "$sam" deploy --config-file samconfig.toml --config-env "$env"
 fi

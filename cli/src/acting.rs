@@ -2,7 +2,7 @@
 //! policy's role, the guard the commands that act through it run, the policy, who runs it.
 
 use rollback_guard::operator;
-use rollback_guard::ports::{MemberAccounts, SystemClock};
+use rollback_guard::ports::SystemClock;
 use rollback_guard::retry::RetryPolicy;
 use rollback_guard::{adapters, Guard, Policy};
 
@@ -13,10 +13,25 @@ pub(crate) struct Acting {
     pub(crate) account: String,
     /// The credentials' own account.
     pub(crate) home: String,
+    /// The configuration that acts in `account` (a member's: its role's credentials).
+    pub(crate) config: adapters::SdkConfig,
+}
+
+impl Acting {
+    /// `--account A` when it is not the credentials' own account, for the commands people are
+    /// told to run next.
+    pub(crate) fn account_flag(&self) -> String {
+        if self.account == self.home {
+            String::new()
+        } else {
+            format!(" --account {}", self.account)
+        }
+    }
 }
 
 /// The ports acting in `account` (default: the credentials' own account): another account of
-/// the organisation through the policy's `guard.member_role`, as the guard itself would.
+/// the organisation through the policy's `guard.operator_role` (else its `guard.member_role`);
+/// the state table stays the guard's own.
 pub(crate) async fn ports_in(
     policy: Option<&Policy>,
     account: Option<&str>,
@@ -30,23 +45,26 @@ pub(crate) async fn ports_in(
             ports,
             account,
             home: home.account,
+            config,
         });
     }
-    let policy =
-        policy.ok_or("--account needs --policy: its guard.member_role reaches the account")?;
-    let role = policy.guard.member_role_in(&account).ok_or_else(|| {
+    let policy = policy.ok_or(
+        "--account needs --policy: its guard.operator_role (or member_role) reaches the account",
+    )?;
+    let role = policy.guard.operator_role_in(&account).ok_or_else(|| {
         format!(
-            "the policy may not act in account {account} (guard.accounts and guard.member_role)"
+            "the policy may not act in account {account} (guard.accounts, and guard.operator_role or guard.member_role)"
         )
     })?;
-    let member = adapters::AssumeRoleMembers::new(&config, &home)
-        .member(&account, &role)
+    let member_config = adapters::AssumeRoleMembers::new(&config, &home)
+        .config(&account, &role)
         .await
         .map_err(|e| e.to_string())?;
     Ok(Acting {
-        ports: ports.in_account(member),
+        ports: ports.in_account(adapters::account_ports(&member_config)),
         account,
         home: home.account,
+        config: member_config,
     })
 }
 

@@ -2,6 +2,8 @@
 
 mod acting;
 mod backtest;
+mod flags;
+mod protect;
 mod request;
 mod undo;
 
@@ -34,6 +36,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Offline: what the policy decides for each event file. No AWS calls.
+    #[command(
+        after_help = "Examples:\n  guard evaluate --policy events/policy.toml events/*.json\n  guard evaluate --policy policy.toml --account 123456789012 --region us-east-1 alarm.json"
+    )]
     Evaluate {
         /// Policy file (default: $GUARD_POLICY_FILE or $GUARD_POLICY).
         #[arg(long)]
@@ -41,10 +46,10 @@ enum Command {
         /// Decide as a guard running in this account would (with --region): events of
         /// another account or region are rejected. Without both, each event is decided as
         /// by a guard of its own account and region.
-        #[arg(long, requires = "region")]
+        #[arg(long, requires = "region", value_parser = flags::account)]
         account: Option<String>,
         /// The guard's region (with --account).
-        #[arg(long, requires = "account")]
+        #[arg(long, requires = "account", value_parser = flags::region)]
         region: Option<String>,
         /// Plan only, as for replayed events.
         #[arg(long)]
@@ -53,6 +58,9 @@ enum Command {
         events: Vec<String>,
     },
     /// Runs each event file through the real pipeline, against AWS or $AWS_ENDPOINT_URL.
+    #[command(
+        after_help = "Examples:\n  guard replay --policy policy.toml --dry-run events/eventbridge-alarm.json\n  guard replay --policy policy.toml alarm.json   # acts: needs GUARD_STATE_TABLE"
+    )]
     Replay {
         #[arg(long)]
         policy: Option<String>,
@@ -63,25 +71,32 @@ enum Command {
         events: Vec<String>,
     },
     /// Checks a policy file.
+    #[command(after_help = "Example:\n  guard validate policy.toml")]
     Validate { policy: String },
     /// Records the stable version of an alias (default: the version it serves now).
+    #[command(
+        after_help = "Examples:\n  guard mark-stable --function orders-ai --alias live\n  guard mark-stable --function orders-ai --alias live --version 2"
+    )]
     MarkStable {
-        #[arg(long)]
+        #[arg(long, value_parser = flags::function)]
         function: String,
-        #[arg(long)]
+        #[arg(long, value_parser = flags::alias)]
         alias: String,
-        #[arg(long)]
+        #[arg(long, value_parser = flags::version)]
         version: Option<String>,
         /// The policy whose guard.member_role reaches --account.
         #[arg(long)]
         policy: Option<String>,
         /// Act in this account of the organisation, through the policy's guard.member_role
         /// (default: the credentials' own account).
-        #[arg(long)]
+        #[arg(long, value_parser = flags::account)]
         account: Option<String>,
     },
     /// Asks the guard for an action: puts a `Rollback Requested` event on the request bus,
     /// with who asks and the IAM identity that sends it.
+    #[command(
+        after_help = "Examples:\n  guard request --target orders-ai --action rollback-alias --reason \"p95 doubled after 3\"\n  guard request --target payments --action disable-ai --account 222222222222"
+    )]
     Request {
         #[arg(long)]
         policy: Option<String>,
@@ -92,7 +107,7 @@ enum Command {
         #[arg(long)]
         target: String,
         /// rollback-alias or disable-ai.
-        #[arg(long)]
+        #[arg(long, value_parser = ["rollback-alias", "disable-ai"])]
         action: String,
         #[arg(long, default_value = "")]
         reason: String,
@@ -102,10 +117,16 @@ enum Command {
         /// Who asks (default: $USER).
         #[arg(long)]
         requested_by: Option<String>,
+        /// The member account the target is in (the guard acts there through its member role).
+        #[arg(long, value_parser = flags::account)]
+        account: Option<String>,
     },
     /// Replays an EventBridge archive's window to the guard's own rules on its bus: the guard
     /// plans each event (`Rollback Planned`: a replay named backtest-… is never acted on,
     /// whatever guard.on_replay says) and changes nothing; no other rule of the bus sees it.
+    #[command(
+        after_help = "Example:\n  guard backtest --archive rollback-guard-alarms --from 2026-11-13T00:00:00Z --to 2026-11-20T00:00:00Z --rule rollback-guard-alarm-state"
+    )]
     Backtest {
         /// The archive's name.
         #[arg(long)]
@@ -138,11 +159,11 @@ enum Command {
         /// The target's account (default: the account the policy names for it, else the
         /// credentials' own), acted in through the policy's guard.member_role. With --since:
         /// only this account's actions.
-        #[arg(long)]
+        #[arg(long, value_parser = flags::account)]
         account: Option<String>,
         /// Every automatic action of the guard's in this window (30m, 2h, 1d; at most 30d),
         /// fleet and named targets: listed, and undone with --yes.
-        #[arg(long)]
+        #[arg(long, value_parser = flags::since)]
         since: Option<String>,
         /// With --since: undo what is listed (without it, only list).
         #[arg(long, requires = "since")]
@@ -150,13 +171,16 @@ enum Command {
     },
     /// Holds back the guard's automatic actions on a target (alarms, insights, escalations;
     /// requests still act) for a while: a maintenance window, an incident people handle.
+    #[command(
+        after_help = "Example:\n  guard pause --target orders-ai --for 2h --reason \"database migration\""
+    )]
     Pause {
         #[arg(long)]
         policy: Option<String>,
         #[arg(long)]
         target: String,
         /// How long: 30m, 2h, 1d; at most 7d. The pause ends by itself.
-        #[arg(long = "for")]
+        #[arg(long = "for", value_parser = flags::pause_for)]
         duration: String,
         /// Why, for the people the guard no longer protects meanwhile.
         #[arg(long)]
@@ -166,26 +190,29 @@ enum Command {
         by: Option<String>,
         /// The target's account (default: the account the policy names for it, else the
         /// credentials' own), acted in through the policy's guard.member_role.
-        #[arg(long)]
+        #[arg(long, value_parser = flags::account)]
         account: Option<String>,
     },
     /// Brings the AI (or the rolled-back release) back gradually: the alias's traffic shifted to
     /// the version in steps, the first at once, each next one by the guard's schedule only
     /// while every alarm the target's triggers watch is OK; an ALARM aborts it.
+    #[command(
+        after_help = "Examples:\n  guard reenable --target support-ai                    # 10, 50, 100 % every 5 minutes\n  guard reenable --target support-ai --steps 5,25,100 --every 10m\n  guard reenable --target support-ai --status\n  guard reenable --target support-ai --cancel"
+    )]
     Reenable {
         #[arg(long)]
         policy: Option<String>,
         #[arg(long)]
         target: String,
         /// Percent of the traffic at each step, rising to 100.
-        #[arg(long, default_value = "10,50,100")]
+        #[arg(long, default_value = "10,50,100", value_parser = flags::steps)]
         steps: String,
         /// The wait between steps (1m to 1d).
-        #[arg(long, default_value = "5m")]
+        #[arg(long, default_value = "5m", value_parser = flags::every)]
         every: String,
         /// The version to bring back (default: the one the guard's last action moved away
         /// from); a published version, never $LATEST.
-        #[arg(long)]
+        #[arg(long, value_parser = flags::version)]
         version: Option<String>,
         /// Who starts or cancels it (default: $USER).
         #[arg(long)]
@@ -198,6 +225,7 @@ enum Command {
         cancel: bool,
     },
     /// Ends a target's pause now.
+    #[command(after_help = "Example:\n  guard resume --target orders-ai")]
     Resume {
         #[arg(long)]
         policy: Option<String>,
@@ -205,12 +233,15 @@ enum Command {
         target: String,
         /// The target's account (default: the account the policy names for it, else the
         /// credentials' own), acted in through the policy's guard.member_role.
-        #[arg(long)]
+        #[arg(long, value_parser = flags::account)]
         account: Option<String>,
     },
     /// What the guard protects: the policy's targets and, with fleet triggers, every function
     /// opted in (tag rollback-guard:protect), each with its alias, the version it serves, the
     /// stable version, the alarms that watch it, the last action and a pause; then warnings.
+    #[command(
+        after_help = "Examples:\n  guard targets\n  guard targets --json\n  guard targets --account 222222222222"
+    )]
     Targets {
         #[arg(long)]
         policy: Option<String>,
@@ -219,8 +250,47 @@ enum Command {
         json: bool,
         /// Act in this account of the organisation, through the policy's guard.member_role
         /// (default: the credentials' own account).
-        #[arg(long)]
+        #[arg(long, value_parser = flags::account)]
         account: Option<String>,
+    },
+    /// Puts a function alias under the policy's fleet trigger: its standard alarms under the
+    /// trigger's prefix (error rate above 5 % for 2 minutes, p95 duration above a threshold)
+    /// and the opt-in tag rollback-guard:protect = ALIAS. Prints what it did and how to undo it.
+    #[command(
+        after_help = "Examples:\n  guard protect --function payments --alias live --dry-run\n  guard protect --function payments --alias live --p95-ms 1500\n  guard protect --function ledger --alias live --account 333333333333"
+    )]
+    Protect {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, value_parser = flags::function)]
+        function: String,
+        #[arg(long, value_parser = flags::alias)]
+        alias: String,
+        /// The p95 duration threshold in milliseconds (default: twice last week's p95, else
+        /// 3000).
+        #[arg(long, value_parser = flags::milliseconds)]
+        p95_ms: Option<f64>,
+        /// Act in this member account, through the policy's guard.operator_role.
+        #[arg(long, value_parser = flags::account)]
+        account: Option<String>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Takes away exactly what `guard protect` created for a function alias: its alarms (by
+    /// their tags) and the opt-in tag if protect added it.
+    #[command(after_help = "Example:\n  guard unprotect --function payments --alias live")]
+    Unprotect {
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, value_parser = flags::function)]
+        function: String,
+        #[arg(long, value_parser = flags::alias)]
+        alias: String,
+        #[arg(long, value_parser = flags::account)]
+        account: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -336,6 +406,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             reason,
             source,
             requested_by,
+            account,
         } => {
             let policy = load_policy(policy.as_deref())?;
             let bus = bus
@@ -351,6 +422,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 reason: &reason,
                 source: &source,
                 bus: &bus,
+                account: account.as_deref(),
             };
             request(&policy, &asked, requested_by).await?;
             Ok(ExitCode::SUCCESS)
@@ -478,6 +550,39 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Protect {
+            policy,
+            function,
+            alias,
+            p95_ms,
+            account,
+            dry_run,
+        } => {
+            let request = operator::Protect {
+                function: &function,
+                alias: &alias,
+                p95_ms,
+                dry_run,
+            };
+            let policy = load_policy(policy.as_deref())?;
+            protect::run(&policy, account.as_deref(), &request, false).await
+        }
+        Command::Unprotect {
+            policy,
+            function,
+            alias,
+            account,
+            dry_run,
+        } => {
+            let request = operator::Protect {
+                function: &function,
+                alias: &alias,
+                p95_ms: None,
+                dry_run,
+            };
+            let policy = load_policy(policy.as_deref())?;
+            protect::run(&policy, account.as_deref(), &request, true).await
+        }
         Command::Targets {
             policy,
             json,
@@ -492,12 +597,14 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             policy
                 .targets
                 .retain(|t| t.account.as_deref().unwrap_or(&acting.home) == acting.account);
+            let metrics = rollback_guard::adapters::alarm_setup(&acting.config);
             let seeing = targets::Seeing {
                 ports: &ports.own_account(),
                 state: ports.state.as_ref(),
                 account: &acting.account,
                 clock: &SystemClock,
                 retry: &RetryPolicy::default(),
+                metrics: Some(metrics.as_ref()),
             };
             let seen = targets::targets(&policy, &seeing)
                 .await

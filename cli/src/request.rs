@@ -1,7 +1,7 @@
 //! `guard request`: a `Rollback Requested` event the guard will accept, with who asks and the
 //! identity that sends it, or why it would not.
 
-use crate::acting::who;
+use crate::acting::{ports_in, who};
 use rollback_guard::adapters::{self, EventBridgeAuditBus, EventBridgeClient};
 use rollback_guard::intake::ROLLBACK_REQUESTED;
 use rollback_guard::notify::AuditEvent;
@@ -19,6 +19,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) reason: &'a str,
     pub(crate) source: &'a str,
     pub(crate) bus: &'a str,
+    /// The member account the target is in (else the credentials' own).
+    pub(crate) account: Option<&'a str>,
 }
 
 /// Sends a request the guard will accept, or says why it would not.
@@ -33,9 +35,18 @@ pub(crate) async fn request(
         reason,
         source,
         bus: bus_name,
+        account,
     } = *asked;
     let config = adapters::sdk_config().await;
-    let aliases = adapters::aws_ports(&config).aliases;
+    if let Some(a) = account {
+        if policy.guard.member_role_in(a).is_none() {
+            return Err(format!(
+                "--account {a}: the guard may not act there (guard.accounts and guard.member_role)"
+            ));
+        }
+    }
+    // The target's account's Lambda: a member's through the operator's role.
+    let aliases = ports_in(Some(policy), account).await?.ports.aliases;
     // The policy's target, or a function opted in to a fleet trigger (read from its tag).
     let t = operator::known_target(policy, aliases.as_ref(), &RetryPolicy::default(), target)
         .await
@@ -56,13 +67,23 @@ pub(crate) async fn request(
         source: source.into(),
         detail_type: ROLLBACK_REQUESTED.into(),
         resources: Vec::new(),
-        detail: json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by, "sender": sender }),
+        detail: match account {
+            Some(a) => {
+                json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by, "sender": sender, "account": a })
+            }
+            None => {
+                json!({ "target": target, "action": action, "reason": reason, "requested_by": requested_by, "sender": sender })
+            }
+        },
     };
     let bus = EventBridgeAuditBus::new(EventBridgeClient::new(&config));
     RetryPolicy::default()
         .run("PutEvents", || bus.put(bus_name, &event))
         .await
         .map_err(|e| format!("request not sent: {e}"))?;
-    println!("requested {action} on {target} (bus {bus_name}, source {source}, by {requested_by} as {sender})");
+    let in_account = account
+        .map(|a| format!(" in account {a}"))
+        .unwrap_or_default();
+    println!("requested {action} on {target}{in_account} (bus {bus_name}, source {source}, by {requested_by} as {sender})");
     Ok(())
 }

@@ -306,9 +306,44 @@ def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
         assert "AlarmNamePrefix" not in json.dumps(alarms[name]["AlarmName"])
 
 
-def test_the_built_in_policy_is_valid(template, tmp_path):
+def built_in_policies(template):
+    """The built-in policy's two forms (with a protected function, the fleet alone), each as
+    its Fn::Sub; and where the policy is read from otherwise."""
     variables = template["Resources"]["GuardFunction"]["Properties"]["Environment"]["Variables"]
-    sub = variables["GUARD_POLICY"]["Fn::If"][1]["Fn::Sub"]
+    elsewhere, empty, chosen = variables["GUARD_POLICY"]["Fn::If"]
+    assert (elsewhere, empty) == ("PolicyElsewhere", "")
+    built_in, forms, given = chosen["Fn::If"]
+    assert built_in == "BuiltInPolicy" and given == {"Ref": "GuardPolicy"}
+    protected, with_target, fleet_only = forms["Fn::If"]
+    assert protected == "HasProtected"
+    assert variables["GUARD_POLICY_SSM"] == {"Ref": "PolicyParameterName"}
+    assert variables["GUARD_POLICY_S3"] == {"Ref": "PolicyObjectUri"}
+    return with_target["Fn::Sub"], fleet_only["Fn::Sub"]
+
+
+def validated(tmp_path, name, policy):
+    path = tmp_path / name
+    path.write_text(policy)
+    guard = ROOT / "target" / "debug" / "guard"
+    if not guard.exists():
+        subprocess.run(["cargo", "build", "-q", "-p", "guard-cli"], cwd=ROOT, check=True)
+    result = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return guard, path
+
+
+def test_without_a_protected_function_the_built_in_policy_is_the_fleet_alone(template, tmp_path):
+    _, sub = built_in_policies(template)
+    params = dict(defaults(template), **{"AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "Members": ""})
+    policy = resolve({"Fn::Sub": sub[0]}, params)
+    assert "${" not in policy and "[[target]]" not in policy, policy
+    guard, path = validated(tmp_path, "fleet.toml", policy)
+    out = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True).stdout
+    assert out.startswith("policy OK: 0 target(s), 1 trigger(s) (1 fleet"), out
+
+
+def test_the_built_in_policy_is_valid(template, tmp_path):
+    sub, _ = built_in_policies(template)
     # With two member accounts, as the template's `Members` makes them.
     params = dict(
         defaults(template),
@@ -326,13 +361,7 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
     assert 'accounts = ["123456789012", "222222222222", "333333333333"]' in policy, policy
     assert 'member_role = "arn:aws:iam::{account}:role/rollback-guard-member"' in policy
     assert "${" not in policy, policy
-    path = tmp_path / "policy.toml"
-    path.write_text(policy)
-    guard = ROOT / "target" / "debug" / "guard"
-    if not guard.exists():
-        subprocess.run(["cargo", "build", "-q", "-p", "guard-cli"], cwd=ROOT, check=True)
-    result = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    guard, path = validated(tmp_path, "policy.toml", policy)
     # A seed alarm, a fleet alarm (its metrics name orders-ai:live) and a stranger's, through
     # the built-in policy.
     event = json.loads((EVENTS / "eventbridge-alarm.json").read_text())
@@ -360,8 +389,10 @@ def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(templa
     statements = template["Resources"]["GuardRole"]["Properties"]["Policies"][0][
         "PolicyDocument"
     ]["Statement"]
-    (members,) = [s["Fn::If"] for s in statements if "Fn::If" in s]
-    assert members[0] == "HasMembers" and members[2] == {"Ref": "AWS::NoValue"}
+    (members,) = [
+        s["Fn::If"] for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasMembers"
+    ]
+    assert members[2] == {"Ref": "AWS::NoValue"}
     assume = members[1]
     assert assume["Action"] == "sts:AssumeRole"
     assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
@@ -371,6 +402,77 @@ def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(templa
     assert bus["Properties"]["Statement"]["Condition"] == {
         "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
     }
+
+
+def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked(aws):
+    member, matches = decode(str(ROOT / "infra" / "member.yaml"))
+    assert not matches, matches
+    body = json.dumps(json.loads(json.dumps(member, default=str)))
+    cfn = aws["cloudformation"]
+    operators = f"arn:aws:iam::{ACCOUNT}:role/platform-operators"
+    stack = f"rgo-{uuid.uuid4().hex[:8]}"
+    common = [
+        {"ParameterKey": "CentralGuardRoleArn", "ParameterValue": f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"},
+        {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"},
+        {"ParameterKey": "CentralEventBusArn", "ParameterValue": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
+        {"ParameterKey": "MemberRoleName", "ParameterValue": f"{stack}-member"},
+    ]
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=body,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=common
+        + [
+            {"ParameterKey": "OperatorPrincipalArn", "ParameterValue": operators},
+            {"ParameterKey": "OperatorRoleName", "ParameterValue": f"{stack}-operator"},
+        ],
+    )
+    wait_created(cfn, stack)
+    role = aws["iam"].get_role(RoleName=f"{stack}-operator")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    (only,) = trust["Statement"]
+    assert only["Principal"] == {"AWS": operators}
+    assert only["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    document = aws["iam"].get_role_policy(RoleName=f"{stack}-operator", PolicyName="operate")[
+        "PolicyDocument"
+    ]
+    if isinstance(document, str):
+        document = ast.literal_eval(document)
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert set(statements) == {
+        "ReadFunctions",
+        "ListFunctions",
+        "OperateOptedInFunctions",
+        "OptInTagOnly",
+        "GuardedAlarms",
+        "ReadMetrics",
+        "ReadDeployments",
+        "ReadDeploymentTargets",
+    }
+    # Moving an alias or restoring a flag: opted-in functions only; tagging: the opt-in key only.
+    assert statements["OperateOptedInFunctions"]["Condition"] == {
+        "Null": {"aws:ResourceTag/rollback-guard:protect": "false"}
+    }
+    assert statements["OptInTagOnly"]["Condition"] == {
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["rollback-guard:protect"]}
+    }
+    assert statements["GuardedAlarms"]["Resource"].endswith(":alarm:guarded-*")
+    outputs = {o["OutputKey"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    assert "OperatorRoleArn" in outputs
+    # Without a principal, no operator role.
+    bare = f"rgn-{uuid.uuid4().hex[:8]}"
+    cfn.create_stack(
+        StackName=bare,
+        TemplateBody=body,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[dict(p, ParameterValue=p["ParameterValue"].replace(stack, bare)) for p in common],
+    )
+    wait_created(cfn, bare)
+    resources = cfn.list_stack_resources(StackName=bare)["StackResourceSummaries"]
+    logical = {r["LogicalResourceId"] for r in resources}
+    assert "MemberRole" in logical and "OperatorRole" not in logical
 
 
 def test_the_member_template_creates_the_role_and_the_forwarding(aws):
@@ -434,10 +536,15 @@ def test_the_member_template_creates_the_role_and_the_forwarding(aws):
 def test_the_non_sam_resources_create_on_the_emulator(template, aws):
     stack = f"rg-{uuid.uuid4().hex[:8]}"
     cfn = aws["cloudformation"]
+    # The demo's stack: the sample workload, protected by name, with its seed alarms.
     cfn.create_stack(
         StackName=stack,
         TemplateBody=json.dumps(without_sam(template)),
         Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "SampleWorkload", "ParameterValue": "true"},
+            {"ParameterKey": "SeedAlarms", "ParameterValue": "true"},
+        ],
     )
     wait_created(cfn, stack)
     created = {
@@ -563,3 +670,91 @@ def test_the_non_sam_resources_create_on_the_emulator(template, aws):
         assert "*" not in resources or sid == "StopShiftingDeployments", sid
         if sid not in ("ProtectedFunction", "FleetFunctions", "NeverTagsFunctions", *codedeploy):
             assert isinstance(s["Action"], str), sid
+
+
+def test_a_guard_without_the_sample_protects_the_fleet_alone_and_keeps_its_logs(template, aws):
+    stack = f"rgf-{uuid.uuid4().hex[:8]}"
+    cfn = aws["cloudformation"]
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(without_sam(template)),
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    wait_created(cfn, stack)
+    created = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    }
+    for sample in ["InsightRole", "InsightLogGroup"]:
+        assert sample not in created, sample
+    assert "GuardLogGroup" in created and "PolicyRejectedAlarm" in {
+        k for k, v in template["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    document = aws["iam"].get_role_policy(RoleName=created["GuardRole"], PolicyName="guard")[
+        "PolicyDocument"
+    ]
+    if isinstance(document, str):
+        document = ast.literal_eval(document)
+    sids = {s["Sid"] for s in document["Statement"] if s}
+    assert "ProtectedFunction" not in sids and "FleetFunctions" in sids
+    assert not {"ReadPolicyParameter", "ReadPolicyObject"} & sids
+    resources = template["Resources"]
+    # The log groups outlive the stack: the record of what the guard did.
+    for group in ["GuardLogGroup", "InsightLogGroup"]:
+        assert resources[group]["DeletionPolicy"] == "Retain"
+        assert resources[group]["UpdateReplacePolicy"] == "Retain"
+    # Seed alarms only on request, and only with a function to watch.
+    for alarm in ["ErrorRateAlarm", "LatencyAlarm", "ThrottlesAlarm", "FallbackRateAlarm", "BedrockCostAlarm"]:
+        assert resources[alarm]["Condition"] == "HasSeedAlarms", alarm
+    assert template["Conditions"]["HasSeedAlarms"]["Fn::And"][0] == {"Condition": "HasProtected"}
+
+
+def test_the_guard_upgrades_itself_gradually_rolled_back_by_its_own_errors(template):
+    guard = template["Resources"]["GuardFunction"]["Properties"]
+    assert guard["AutoPublishAlias"] == "live"
+    preference = guard["DeploymentPreference"]
+    assert preference["Type"] == {"Ref": "GuardDeployment"}
+    assert preference["Alarms"] == [{"Ref": "GuardErrorsAlarm"}]
+    assert template["Parameters"]["GuardDeployment"]["Default"] == "Canary10Percent5Minutes"
+    rejected = template["Resources"]["PolicyRejectedAlarm"]["Properties"]
+    assert (rejected["Namespace"], rejected["MetricName"]) == ("RollbackGuard/Guard", "PolicyRejected")
+    assert rejected["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+
+
+def test_the_policy_and_the_model_grants_follow_where_they_are(template, aws):
+    """A policy in SSM or S3 is granted exactly that parameter or object; an inference
+    profile's ID is granted the profile and its foundation model in every region."""
+    stack = f"rgp-{uuid.uuid4().hex[:8]}"
+    cfn = aws["cloudformation"]
+    profile = "us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+    cfn.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(without_sam(template)),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[
+            {"ParameterKey": "PolicyParameterName", "ParameterValue": "/rollback-guard/policy"},
+            {"ParameterKey": "PolicyObjectUri", "ParameterValue": "s3://guard-config/prod/policy.toml"},
+            {"ParameterKey": "ModelId", "ParameterValue": profile},
+        ],
+    )
+    wait_created(cfn, stack)
+    created = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    }
+    document = aws["iam"].get_role_policy(RoleName=created["GuardRole"], PolicyName="guard")[
+        "PolicyDocument"
+    ]
+    if isinstance(document, str):
+        document = ast.literal_eval(document)
+    statements = {s["Sid"]: s for s in document["Statement"] if s}
+    assert statements["ReadPolicyParameter"]["Action"] == "ssm:GetParameter"
+    assert statements["ReadPolicyParameter"]["Resource"] == (
+        f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/rollback-guard/policy"
+    )
+    assert statements["ReadPolicyObject"]["Action"] == "s3:GetObject"
+    assert statements["ReadPolicyObject"]["Resource"] == "arn:aws:s3:::guard-config/prod/policy.toml"
+    assert statements["Explain"]["Resource"] == [
+        f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/{profile}",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-5-sonnet-20241022-v2:0",
+    ]

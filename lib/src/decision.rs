@@ -385,17 +385,56 @@ pub fn evaluate<'p>(
     bytes: &[u8],
     force_plan: bool,
 ) -> Evaluation<'p> {
+    // The alarm queue's envelope: its one message's body is the event.
+    if let Some(messages) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(intake::queue_messages)
+    {
+        return match messages.as_deref() {
+            Ok([one]) => in_message(one, evaluate(policy, home, one.body.as_bytes(), force_plan)),
+            Ok(several) => verdict(
+                "rejected",
+                format!(
+                    "an SQS batch of {} messages: each message's body is its own event (evaluate each)",
+                    several.len()
+                )
+                .into(),
+            ),
+            Err(e) => verdict("rejected", e.to_string().into()),
+        };
+    }
     evaluate_inbound(policy, home, intake::parse_inbound_bytes(bytes), force_plan)
 }
 
-/// Evaluates raw event bytes as the guard handles them: an SNS event with several records as
-/// one verdict per record, in order (each its own delivery); any other event as one.
+/// `verdict` on the body of queue message `m`, saying which message it was.
+fn in_message<'p>(m: &intake::QueueMessage, verdict: Evaluation<'p>) -> Evaluation<'p> {
+    Evaluation {
+        reason: format!("SQS message {}: {}", m.message_id, verdict.reason).into(),
+        ..verdict
+    }
+}
+
+/// Evaluates raw event bytes as the guard handles them: an SNS event with several records, or
+/// an SQS batch (the alarm queue's), as one verdict per record or message, in order (each its
+/// own delivery); any other event as one.
 pub fn evaluate_each<'p>(
     policy: &'p Policy,
     home: Option<&Home>,
     bytes: &[u8],
     force_plan: bool,
 ) -> Vec<Evaluation<'p>> {
+    if let Some(messages) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(intake::queue_messages)
+    {
+        return match messages {
+            Ok(messages) => messages
+                .iter()
+                .map(|m| in_message(m, evaluate(policy, home, m.body.as_bytes(), force_plan)))
+                .collect(),
+            Err(e) => vec![verdict("rejected", e.to_string().into())],
+        };
+    }
     match intake::parse_inbound_bytes(bytes) {
         Err(IntakeError::SeveralRecords(_)) => match intake::sns_records(bytes) {
             Ok(records) => records

@@ -294,7 +294,12 @@ pub enum ModelError {
     /// Throttling, unavailable, model not ready, internal error, timeout.
     #[error("retryable: {0}")]
     Retryable(String),
-    /// Validation, access denied, not found, anything else.
+    /// The role may not invoke the model: a grant to fix, not a model failing. An inference
+    /// profile (`us.…`, `eu.…`, `apac.…`, `global.…`) needs the profile and the foundation
+    /// models in every region it routes to.
+    #[error("model access denied: {0}")]
+    AccessDenied(String),
+    /// Validation, not found, anything else.
     #[error("{0}")]
     Permanent(String),
 }
@@ -522,6 +527,14 @@ impl InsightEngine {
                     warn!(attempt = n, error = %e, delay_ms = delay.as_millis() as u64, "model call failed; retrying");
                     tokio::time::sleep(delay).await;
                     retry += 1;
+                }
+                Err(e @ ModelError::AccessDenied(_)) => {
+                    return Attempts {
+                        calls: n,
+                        result: Err(format!(
+                            "{e} (grant bedrock:InvokeModel on the model; for an inference profile, on the profile and on the foundation model in every region it routes to)"
+                        )),
+                    }
                 }
                 Err(e) => {
                     return Attempts {

@@ -28,6 +28,7 @@ pub mod notify;
 pub mod operator;
 pub mod policy;
 pub mod ports;
+pub mod protect;
 pub mod quota;
 pub mod reenable;
 pub mod report;

@@ -238,6 +238,9 @@ pub fn notification(r: &Report) -> Notification {
         if !i.recommendations.is_empty() {
             let _ = writeln!(body, "Recommendations: {}", i.recommendations.join("; "));
         }
+        if let Some(why) = &r.insight_fallback {
+            let _ = writeln!(body, "Why the rules answered: {why}");
+        }
     }
     match &r.undo {
         Some(undo) => {

@@ -132,7 +132,27 @@ pub trait AliasManager: Send + Sync {
     /// The names of the account's functions in the guard's region (a fleet is those of them
     /// that opted in).
     async fn list_functions(&self) -> Result<Vec<String>, PortError>;
+    /// Tags the function (an operator's `guard protect`; the guard itself never does).
     async fn tag(&self, function: &str, tags: &BTreeMap<String, String>) -> Result<(), PortError>;
+    /// Removes these tag keys from the function (`guard unprotect`).
+    async fn untag(&self, function: &str, keys: &[String]) -> Result<(), PortError>;
+}
+
+/// CloudWatch as an operator's commands change it (`guard protect` / `unprotect`) and read its
+/// metrics (whether a watched metric has data): never called by the guard itself.
+#[async_trait]
+pub trait AlarmSetup: Send + Sync {
+    /// Creates the alarm, or replaces the one of that name, with its tags.
+    async fn put_alarm(&self, spec: &crate::protect::AlarmSpec) -> Result<(), PortError>;
+    /// The alarm's tags; `None` when no alarm has that name.
+    async fn alarm_tags(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, PortError>;
+    /// Deletes the named alarms.
+    async fn delete_alarms(&self, names: &[String]) -> Result<(), PortError>;
+    /// The metric's values, one a period that has data, oldest first (none: no data).
+    async fn lambda_metric(
+        &self,
+        metric: &crate::protect::LambdaMetric,
+    ) -> Result<Vec<f64>, PortError>;
 }
 
 /// Lambda function configuration: reading versions, changing `$LATEST`'s environment,

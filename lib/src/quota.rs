@@ -335,6 +335,12 @@ impl AliasManager for Metered {
             .call(Priority::Record, self.inner.aliases.tag(function, tags))
             .await
     }
+
+    async fn untag(&self, function: &str, keys: &[String]) -> Result<(), PortError> {
+        self.lambda
+            .call(Priority::Record, self.inner.aliases.untag(function, keys))
+            .await
+    }
 }
 
 #[async_trait]

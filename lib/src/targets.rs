@@ -10,7 +10,8 @@ use crate::fleet::{self, protected_alias};
 use crate::operator::OperatorError;
 use crate::policy::{Policy, Target};
 use crate::ports::{
-    AccountPorts, AlarmStatus, AliasManager, Clock, Deployments, PortError, Shift, StateStore,
+    AccountPorts, AlarmSetup, AlarmStatus, AliasManager, Clock, Deployments, PortError, Shift,
+    StateStore,
 };
 use crate::retry::RetryPolicy;
 use crate::rollback::AliasState;
@@ -61,6 +62,9 @@ pub struct Seeing<'a> {
     pub account: &'a str,
     pub clock: &'a dyn Clock,
     pub retry: &'a RetryPolicy,
+    /// The account's metrics: a target whose alias had no traffic in the last day is one its
+    /// alarms cannot fire for (`None`: not checked).
+    pub metrics: Option<&'a dyn AlarmSetup>,
 }
 
 /// Reads what `guard targets` shows.
@@ -102,6 +106,7 @@ pub async fn targets(policy: &Policy, seeing: &Seeing<'_>) -> Result<Targets, Op
         views.push(with_deployment(view, &shifts));
     }
     if !policy.triggers.iter().any(|t| t.from_alarm()) {
+        silent_targets(&views, seeing, &mut warnings).await;
         return Ok(Targets {
             targets: views,
             warnings,
@@ -170,10 +175,34 @@ pub async fn targets(policy: &Policy, seeing: &Seeing<'_>) -> Result<Targets, Op
         let view = view_of(policy, &target, "fleet", alarms, seeing).await?;
         views.push(with_deployment(view, &shifts));
     }
+    silent_targets(&views, seeing, &mut warnings).await;
     Ok(Targets {
         targets: views,
         warnings,
     })
+}
+
+/// A warning for each watched target whose alias had no invocations in the last day: its
+/// alarms treat missing data as not breaching and can never fire as they stand. Metrics that
+/// cannot be read are a warning too: the rest of the view stands.
+async fn silent_targets(views: &[TargetView], seeing: &Seeing<'_>, warnings: &mut Vec<String>) {
+    let Some(metrics) = seeing.metrics else {
+        return;
+    };
+    let now = seeing.clock.now();
+    for view in views.iter().filter(|v| !v.alarms.is_empty()) {
+        let Some(alias) = view.alias.as_deref() else {
+            continue;
+        };
+        let function = function_name(&view.function);
+        match crate::operator::silent(metrics, seeing.retry, now, function, alias).await {
+            Ok(Some(warning)) => warnings.push(warning),
+            Ok(None) => {}
+            Err(e) => warnings.push(format!(
+                "cannot tell whether {function}:{alias} has traffic ({e})"
+            )),
+        }
+    }
 }
 
 /// The Lambda aliases CodeDeploy deployments are shifting now, in the whole account (one

@@ -25,7 +25,6 @@ pub struct Emulator {
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
-    pub iam: aws_sdk_iam::Client,
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -63,6 +62,58 @@ impl Emulator {
         Self::on(config, account, REGION)
     }
 
+    /// One request to `service` on the emulator over plain HTTP, unsigned (moto reads no
+    /// signature, only the service and region its scope names): for the few services the tests
+    /// write to without their SDK (SSM, S3). The answer's status and body.
+    pub fn raw(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Res<(u16, String)> {
+        self.raw_as("testing", service, method, path, headers, body)
+    }
+
+    /// `raw`, signed as the access key `key` (the emulator's account is the key's).
+    pub fn raw_as(
+        &self,
+        key: &str,
+        service: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Res<(u16, String)> {
+        use std::io::{Read, Write};
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")?;
+        let host = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let mut stream = std::net::TcpStream::connect(&host)?;
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={key}/20261120/{}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n", body.len(), self.region);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
     /// Clients acting in another region of the emulator's default account.
     pub async fn connect_in(region: &str) -> Self {
         let base = Self::connect().await;
@@ -83,32 +134,43 @@ impl Emulator {
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
             config,
         }
     }
 
-    /// The execution role functions are created with (the emulator checks that it exists).
+    /// The execution role functions are created with (the emulator checks that it exists),
+    /// in this account: created over IAM's query API (the SDK's IAM crate, test-only, cost a
+    /// minute of every fresh build), signed with this account's access key, which is all the
+    /// emulator reads of a signature.
     pub async fn role(&self) -> Res<String> {
+        use aws_credential_types::provider::ProvideCredentials;
         let name = "rollback-guard-sample-role";
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        match self.iam.get_role().role_name(name).send().await {
-            Ok(out) => Ok(out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
-            Err(_) => {
-                let out = self
-                    .iam
-                    .create_role()
-                    .role_name(name)
-                    .assume_role_policy_document(trust)
-                    .send()
-                    .await;
-                match out {
-                    Ok(o) => Ok(o.role().map(|r| r.arn().to_string()).unwrap_or_default()),
-                    // Another test created it meanwhile.
-                    Err(_) => Ok(format!("arn:aws:iam::{}:role/{name}", self.account)),
-                }
-            }
+        let key = match self.config.credentials_provider() {
+            Some(provider) => provider
+                .provide_credentials()
+                .await?
+                .access_key_id()
+                .to_string(),
+            None => "testing".to_string(),
+        };
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
+            rollback_guard::adapters::url_escape(trust)
+        );
+        let (status, answer) = self.raw_as(
+            &key,
+            "iam",
+            "POST",
+            "/",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &body,
+        )?;
+        // 409: it exists already (another test made it).
+        if status != 200 && !answer.contains("EntityAlreadyExists") {
+            return Err(format!("CreateRole answered {status}: {answer}").into());
         }
+        Ok(format!("arn:aws:iam::{}:role/{name}", self.account))
     }
 
     /// A function with `versions` published versions (each with its own description) and an

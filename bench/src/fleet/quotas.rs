@@ -210,6 +210,11 @@ impl AliasManager for QuotaLambda {
         self.inner.tag(function, tags).await
     }
 
+    async fn untag(&self, function: &str, keys: &[String]) -> Result<(), PortError> {
+        self.call("UntagResource").await?;
+        self.inner.untag(function, keys).await
+    }
+
     async fn list_functions(&self) -> Result<Vec<String>, PortError> {
         self.call("ListFunctions").await?;
         self.inner.list_functions().await

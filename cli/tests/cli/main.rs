@@ -2,6 +2,7 @@
 //! validation, and replay, mark-stable and undo against the local emulator.
 
 mod bus;
+mod errors;
 mod operators;
 
 use guard_e2e::{events_dir, Emulator};

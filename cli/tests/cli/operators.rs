@@ -130,7 +130,11 @@ async fn undo_since_lists_a_storms_actions_and_undoes_those_still_where_left() {
 
     let bad = storm(&["undo", "--policy", policy, "--since", "soon"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since `soon`"));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("invalid value 'soon' for '--since <SINCE>'"),
+        "{said}"
+    );
 }
 
 /// A fleet target through the CLI: found by its tag, not in the policy. The alarm's event acts
@@ -342,4 +346,129 @@ async fn reenable_starts_reports_and_cancels_against_the_emulator() {
         "reenable", "--policy", policy, "--target", &name, "--status",
     ]));
     assert!(none.contains("no re-enable in progress"), "{none}");
+}
+
+/// `guard protect` on the emulator puts a function alias under the fleet trigger: its alarms
+/// (metric math on the alias's metrics, tagged with what made them) and the opt-in tag; an
+/// alarm of those in ALARM is then acted on through the fleet trigger; `guard unprotect`
+/// takes exactly that away again.
+#[tokio::test]
+async fn protect_puts_a_function_under_the_fleet_trigger_and_unprotect_takes_it_away() {
+    let emu = Emulator::connect().await;
+    state_table(&emu).await;
+    let name = guard_e2e::unique("shop");
+    emu.function(&name, 3, "live", "3", &[])
+        .await
+        .expect("function");
+    let files = Files::new(
+        "[[trigger]]\nalarm = \"guarded-*\"\ntarget = \"from-alarm\"\naction = \"rollback-alias\"\n",
+        "{}",
+    );
+    let (policy, _) = files.files();
+
+    let dry = ok(&guard(&[
+        "protect",
+        "--policy",
+        policy,
+        "--function",
+        &name,
+        "--alias",
+        "live",
+        "--dry-run",
+    ]));
+    assert!(dry.contains("dry run: nothing changed"), "{dry}");
+    assert!(emu.tags(&name).await.expect("tags").is_empty());
+
+    let done = ok(&guard(&[
+        "protect",
+        "--policy",
+        policy,
+        "--function",
+        &name,
+        "--alias",
+        "live",
+    ]));
+    let rate = format!("guarded-{name}-live-error-rate");
+    assert!(done.contains(&format!("created alarm {rate}")), "{done}");
+    assert!(
+        done.contains(&format!(
+            "To undo: guard unprotect --function {name} --alias live"
+        )),
+        "{done}"
+    );
+    // A function without traffic on the emulator: said.
+    assert!(
+        done.contains("had no invocations in the last day"),
+        "{done}"
+    );
+    assert_eq!(
+        emu.tags(&name)
+            .await
+            .expect("tags")
+            .get("rollback-guard:protect"),
+        Some(&"live".to_string())
+    );
+    let described = emu
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("guarded-{name}-"))
+        .send()
+        .await
+        .expect("alarms");
+    assert_eq!(described.metric_alarms().len(), 2);
+
+    // The alarm fires: the guard acts on the function alias its metrics name.
+    emu.set_alarm(&rate, "ALARM").await.expect("alarm");
+    let event = guard_e2e::event_text("eventbridge-fleet-alarm.json")
+        .replace("guarded-payments-error-rate", &rate)
+        .replace("payments", &name);
+    let event_file = Files::new("", &event);
+    let (_, event_path) = event_file.files();
+    let acted = lines(&guard(&["replay", "--policy", policy, event_path]))[0].clone();
+    assert_eq!(acted["outcome"], "executed", "{acted}");
+    assert_eq!(emu.alias(&name, "live").await.expect("alias"), "2");
+
+    let undone = ok(&guard(&[
+        "unprotect",
+        "--policy",
+        policy,
+        "--function",
+        &name,
+        "--alias",
+        "live",
+    ]));
+    assert!(
+        undone.contains(&format!("deleted alarm {rate}")),
+        "{undone}"
+    );
+    assert!(!emu
+        .tags(&name)
+        .await
+        .expect("tags")
+        .contains_key("rollback-guard:protect"));
+    let left = emu
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("guarded-{name}-"))
+        .send()
+        .await
+        .expect("alarms");
+    assert!(left.metric_alarms().is_empty());
+
+    let missing = guard(&[
+        "protect",
+        "--policy",
+        policy,
+        "--function",
+        "no-such-function",
+        "--alias",
+        "live",
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("function no-such-function does not exist"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
 }

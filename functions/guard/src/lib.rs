@@ -4,9 +4,10 @@
 //! success and error responses.
 
 use aws_config::SdkConfig;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use rollback_guard::emf::Metric;
+use rollback_guard::intake::QueueMessage;
 use rollback_guard::ports::AlarmQueue;
 use rollback_guard::quota::Share;
 use rollback_guard::{adapters, Guard, Home, Outcome, Report};
@@ -168,27 +169,15 @@ pub async fn function_handler(
 ) -> Result<Value, GuardError> {
     let guard = function.guard(&event.context.invoked_function_arn).await?;
     let text = event.payload.get();
-    if let Some(batch) = queue_batch(text) {
-        warn_if_it_may_not_fit(guard, batch.records.len(), event.context.deadline);
+    // An SQS batch (alarm events through the guard's queue): every record from `aws:sqs`.
+    // Anything else goes the other transports' way (and is rejected there if it is none).
+    if let Some(batch) = rollback_guard::intake::queue_messages(text) {
+        let batch = batch.map_err(|e| GuardError::Rejected(e.to_string()))?;
+        warn_if_it_may_not_fit(guard, batch.len(), event.context.deadline);
         return queue_response(guard, function.queue.as_deref(), &batch).await;
     }
     let report = guard.handle_bytes(text.as_bytes(), false).await;
     response(report)
-}
-
-/// An SQS batch (alarm events through the guard's queue), when the event is one: every record
-/// from `aws:sqs`. Anything else goes the other transports' way (and is rejected there if it
-/// is none of them).
-fn queue_batch(text: &str) -> Option<SqsEvent> {
-    if !text.contains("\"aws:sqs\"") {
-        return None;
-    }
-    let batch: SqsEvent = serde_json::from_str(text).ok()?;
-    let all_sqs = batch
-        .records
-        .iter()
-        .all(|r| r.event_source.as_deref() == Some("aws:sqs"));
-    (all_sqs && !batch.records.is_empty()).then_some(batch)
 }
 
 /// Says so, loudly, when a batch this size may not be done before the invocation's deadline
@@ -227,37 +216,26 @@ pub const RETRY_FAILED_AFTER: std::time::Duration = std::time::Duration::from_se
 async fn queue_response(
     guard: &Guard,
     queue: Option<&dyn AlarmQueue>,
-    batch: &SqsEvent,
+    batch: &[QueueMessage],
 ) -> Result<Value, GuardError> {
-    let mut ids = Vec::with_capacity(batch.records.len());
-    let mut bodies = Vec::with_capacity(batch.records.len());
-    for message in &batch.records {
-        let (Some(id), Some(body)) = (&message.message_id, &message.body) else {
-            return Err(GuardError::Rejected(
-                "an SQS message without a messageId or a body: no failure of it could be reported alone".into(),
-            ));
-        };
-        ids.push(id);
-        bodies.push(body.as_bytes());
-    }
+    let bodies: Vec<&[u8]> = batch.iter().map(|m| m.body.as_bytes()).collect();
     let reports = guard.handle_batch(&bodies).await;
     let mut answer = SqsBatchResponse::default();
     let mut again: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for ((id, report), message) in ids.into_iter().zip(reports).zip(&batch.records) {
+    for (message, report) in batch.iter().zip(reports) {
         if let Err(e) = response(report) {
-            warn!(message_id = %id, error = %e, "queued event not done: it is retried alone");
+            warn!(message_id = %message.message_id, error = %e, "queued event not done: it is retried alone");
             let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id.clone();
+            failure.item_identifier = message.message_id.clone();
             answer.batch_item_failures.push(failure);
-            if let (Some(arn), Some(receipt)) = (&message.event_source_arn, &message.receipt_handle)
-            {
+            if let (Some(arn), Some(receipt)) = (&message.queue_arn, &message.receipt_handle) {
                 again.entry(arn).or_default().push(receipt.clone());
             }
         }
     }
     println!(
         "{}",
-        batch_metrics(batch.records.len(), answer.batch_item_failures.len())
+        batch_metrics(batch.len(), answer.batch_item_failures.len())
     );
     if let Some(queue) = queue {
         for (arn, receipts) in again {
@@ -270,9 +248,35 @@ async fn queue_response(
         .map_err(|e| GuardError::Failed(format!("cannot encode the batch response: {e}")))
 }
 
+/// The EMF line saying the guard refused its policy at start (`RollbackGuard/Guard`
+/// `PolicyRejected`, by `FunctionName`): the template's `PolicyRejectedAlarm` watches it.
+pub fn policy_rejected_metric() -> Value {
+    guard_metrics(&[Metric {
+        name: "PolicyRejected",
+        unit: "Count",
+        value: 1.0,
+    }])
+}
+
 /// The EMF line of one batch: its messages and how many failed (`RollbackGuard/Guard`, by
 /// `FunctionName`), what `FailedAlarmEventsAlarm` watches.
 pub fn batch_metrics(messages: usize, failed: usize) -> Value {
+    guard_metrics(&[
+        Metric {
+            name: "Messages",
+            unit: "Count",
+            value: messages as f64,
+        },
+        Metric {
+            name: "FailedMessages",
+            unit: "Count",
+            value: failed as f64,
+        },
+    ])
+}
+
+/// One EMF line of the guard's own metrics, now, in `RollbackGuard/Guard` by `FunctionName`.
+fn guard_metrics(metrics: &[Metric]) -> Value {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -280,18 +284,7 @@ pub fn batch_metrics(messages: usize, failed: usize) -> Value {
     rollback_guard::emf::line(
         "RollbackGuard/Guard",
         &[("FunctionName", &function)],
-        &[
-            Metric {
-                name: "Messages",
-                unit: "Count",
-                value: messages as f64,
-            },
-            Metric {
-                name: "FailedMessages",
-                unit: "Count",
-                value: failed as f64,
-            },
-        ],
+        metrics,
         now,
     )
 }

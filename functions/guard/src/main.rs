@@ -1,6 +1,6 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use rollback_guard::adapters;
 use rollback_guard::quota::Share;
-use rollback_guard::{adapters, Policy};
 
 // A Lambda instance takes one invocation at a time (an SQS batch's events are handled
 // together, their calls mostly waiting on AWS): one thread is enough (and starts faster, in
@@ -8,9 +8,17 @@ use rollback_guard::{adapters, Policy};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    // A bad policy stops the function at start, with the field named, before any event.
-    let policy = Policy::from_env()?;
+    // A bad policy stops the function at start, with the field named, before any event; the
+    // `PolicyRejected` metric (EMF) is what the template's alarm watches.
     let config = adapters::sdk_config().await;
+    let policy = match adapters::load_policy(&config).await {
+        Ok(policy) => policy,
+        Err(why) => {
+            println!("{}", guard_function::policy_rejected_metric());
+            tracing::error!(error = %why, "the guard does not start: its policy is refused");
+            return Err(why.into());
+        }
+    };
     let insights = adapters::guard_insights(&config)?;
     let ports = adapters::aws_ports(&config);
     if adapters::state_table().is_none() {

@@ -145,9 +145,10 @@ fn model_error(
             | E::ModelNotReadyException(_)
             | E::InternalServerException(_)
             | E::ModelTimeoutException(_) => ModelError::Retryable(text),
-            E::ValidationException(_)
-            | E::AccessDeniedException(_)
-            | E::ResourceNotFoundException(_) => ModelError::Permanent(text),
+            E::AccessDeniedException(_) => ModelError::AccessDenied(text),
+            E::ValidationException(_) | E::ResourceNotFoundException(_) => {
+                ModelError::Permanent(text)
+            }
             _ if se.raw().status().as_u16() >= 500 || se.raw().status().as_u16() == 429 => {
                 ModelError::Retryable(text)
             }

@@ -234,6 +234,18 @@ impl AliasManager for LambdaAliasManager {
             .map_err(port_error)?;
         Ok(())
     }
+
+    async fn untag(&self, function: &str, keys: &[String]) -> Result<(), PortError> {
+        let arn = self.function_arn(function).await?;
+        self.client
+            .untag_resource()
+            .resource(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(port_error)?;
+        Ok(())
+    }
 }
 
 /// The settings publishing copies into a version beyond those `FunctionConfig` names, each as

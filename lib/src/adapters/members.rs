@@ -4,9 +4,6 @@
 //! assume roles again and again), every client on the guard's one HTTP client (about 40 KB an
 //! account instead of about 7× that).
 
-use super::{
-    CloudWatchAlarmStates, CodeDeployDeployments, LambdaAliasManager, LambdaFunctionSettings,
-};
 use crate::home::Home;
 use crate::ports::{AccountPorts, MemberAccounts, PortError};
 use async_trait::async_trait;
@@ -78,18 +75,7 @@ impl AssumeRoleMembers {
 #[async_trait]
 impl MemberAccounts for AssumeRoleMembers {
     async fn member(&self, account: &str, role: &str) -> Result<AccountPorts, PortError> {
-        let config = self.config(account, role).await?;
-        let lambda = aws_sdk_lambda::Client::new(&config);
-        Ok(AccountPorts {
-            aliases: Arc::new(LambdaAliasManager::new(lambda.clone())),
-            functions: Arc::new(LambdaFunctionSettings::new(lambda)),
-            alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
-                &config,
-            ))),
-            deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(
-                &config,
-            ))),
-        })
+        Ok(super::account_ports(&self.config(account, role).await?))
     }
 }
 

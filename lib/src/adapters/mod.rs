@@ -2,7 +2,7 @@
 
 use crate::guard::Guard;
 use crate::home::Home;
-use crate::ports::{PortError, Ports, SystemClock};
+use crate::ports::{AccountPorts, PortError, Ports, SystemClock};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
@@ -11,16 +11,19 @@ use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError}
 use std::sync::Arc;
 use std::time::Duration;
 
+mod alarm_setup;
 mod announce;
 mod bedrock;
 mod cloudwatch;
 mod codedeploy;
 mod lambda;
 mod members;
+mod policy_store;
 mod queue;
 mod replays;
 mod state;
 
+pub use alarm_setup::CloudWatchAlarmSetup;
 pub use announce::{EventBridgeAuditBus, SnsNotifier};
 pub use aws_config::SdkConfig;
 pub use bedrock::{from_document, guard_insights, to_document, BedrockInsightModel};
@@ -28,6 +31,7 @@ pub use cloudwatch::CloudWatchAlarmStates;
 pub use codedeploy::CodeDeployDeployments;
 pub use lambda::{LambdaAliasManager, LambdaFunctionSettings};
 pub use members::AssumeRoleMembers;
+pub use policy_store::{load_policy, policy_text, url_escape};
 pub use queue::SqsAlarmQueue;
 pub use replays::EventBridgeReplays;
 pub use state::{DynamoState, ENV_STATE_TABLE};
@@ -78,11 +82,20 @@ pub async fn home(config: &SdkConfig) -> Result<Home, String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot learn the account the guard runs in (sts:GetCallerIdentity): {}",
+        .map_err(|e| match &e {
+            aws_sdk_sts::error::SdkError::DispatchFailure(_)
+            | aws_sdk_sts::error::SdkError::TimeoutError(_) => format!(
+                "cannot reach AWS to learn which account these credentials are in (sts:GetCallerIdentity{}): {}. Check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the network, or AWS_ENDPOINT_URL",
+                config
+                    .endpoint_url()
+                    .map(|u| format!(" at {u}"))
+                    .unwrap_or_default(),
+                e
+            ),
+            _ => format!(
+                "AWS refused sts:GetCallerIdentity (the credentials are not valid?): {}",
                 DisplayErrorContext(&e)
-            )
+            ),
         })?;
     let account = me
         .account()
@@ -145,8 +158,26 @@ pub fn state_store(config: &SdkConfig) -> Arc<dyn crate::ports::StateStore> {
 
 /// The real backends, built once (per cold start).
 pub fn aws_ports(config: &SdkConfig) -> Ports {
-    let lambda = aws_sdk_lambda::Client::new(config);
+    let here = account_ports(config);
     Ports {
+        aliases: here.aliases,
+        functions: here.functions,
+        alarms: here.alarms,
+        deployments: here.deployments,
+        notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config))),
+        audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(
+            config,
+        ))),
+        state: state_store(config),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// The ports that act in the account `config`'s credentials are in (a member's, through its
+/// role).
+pub fn account_ports(config: &SdkConfig) -> AccountPorts {
+    let lambda = aws_sdk_lambda::Client::new(config);
+    AccountPorts {
         aliases: Arc::new(LambdaAliasManager::new(lambda.clone())),
         functions: Arc::new(LambdaFunctionSettings::new(lambda)),
         alarms: Arc::new(CloudWatchAlarmStates::new(aws_sdk_cloudwatch::Client::new(
@@ -155,13 +186,14 @@ pub fn aws_ports(config: &SdkConfig) -> Ports {
         deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(
             config,
         ))),
-        notifier: Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(config))),
-        audit: Arc::new(EventBridgeAuditBus::new(aws_sdk_eventbridge::Client::new(
-            config,
-        ))),
-        state: state_store(config),
-        clock: Arc::new(SystemClock),
     }
+}
+
+/// CloudWatch as the operator's commands change it and read its metrics.
+pub fn alarm_setup(config: &SdkConfig) -> Arc<dyn crate::ports::AlarmSetup> {
+    Arc::new(CloudWatchAlarmSetup::new(aws_sdk_cloudwatch::Client::new(
+        config,
+    )))
 }
 
 /// Sorts an SDK error by what the guard can do about it.

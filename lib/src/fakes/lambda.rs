@@ -355,6 +355,16 @@ impl AliasManager for FakeLambda {
         self.log(format!("TagResource {function}"));
         Ok(())
     }
+
+    async fn untag(&self, function: &str, keys: &[String]) -> Result<(), PortError> {
+        self.injected("UntagResource")?;
+        self.with(function, |f| {
+            f.tags.retain(|k, _| !keys.contains(k));
+            Ok(())
+        })?;
+        self.log(format!("UntagResource {function}"));
+        Ok(())
+    }
 }
 
 #[async_trait]

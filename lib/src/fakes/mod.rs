@@ -17,10 +17,12 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+mod alarm_setup;
 mod deployments;
 mod lambda;
 mod state;
 
+pub use alarm_setup::FakeAlarmSetup;
 pub use deployments::{FakeDeployments, Rollback};
 pub use lambda::{sample_config, FakeLambda};
 pub use state::FakeState;
@@ -408,10 +410,19 @@ impl FakeBackends {
         }
     }
 
-    /// `guard targets` over these backends, in [`home`]'s account.
+    /// `guard targets` over these backends, in [`home`]'s account (metrics not read).
     pub async fn targets(
         &self,
         policy: &crate::policy::Policy,
+    ) -> Result<crate::targets::Targets, crate::operator::OperatorError> {
+        self.targets_with(policy, None).await
+    }
+
+    /// `guard targets`, reading the targets' traffic from `metrics`.
+    pub async fn targets_with(
+        &self,
+        policy: &crate::policy::Policy,
+        metrics: Option<&dyn crate::ports::AlarmSetup>,
     ) -> Result<crate::targets::Targets, crate::operator::OperatorError> {
         let ports = self.ports().own_account();
         let retry = fast_retry();
@@ -421,8 +432,23 @@ impl FakeBackends {
             account: HOME_ACCOUNT,
             clock: self.clock.as_ref(),
             retry: &retry,
+            metrics,
         };
         crate::targets::targets(policy, &seeing).await
+    }
+
+    /// `guard protect` / `unprotect` over these backends and `alarms`.
+    pub fn protecting<'a>(
+        &'a self,
+        alarms: &'a dyn crate::ports::AlarmSetup,
+    ) -> crate::operator::Protecting<'a> {
+        crate::operator::Protecting {
+            aliases: self.lambda.as_ref(),
+            alarms,
+            clock: self.clock.as_ref(),
+            retry: fast_retry(),
+            account_flag: String::new(),
+        }
     }
 
     /// What the guard remembers of `function`'s `alias` in [`home`]'s account.

@@ -68,13 +68,18 @@ impl Cause {
                 a.alert_id, a.stream_id, a.risk_score
             ),
             Self::Request(r) => format!(
-                "request {} by {}{}{}",
+                "request {} by {}{}{}{}",
                 r.id,
                 r.requested_by.as_deref().unwrap_or(&r.source),
                 r.sender
                     .as_deref()
                     .map(|s| format!(" (sent as {s})"))
                     .unwrap_or_default(),
+                if r.sent_from == r.account {
+                    String::new()
+                } else {
+                    format!(" from account {} for account {}", r.sent_from, r.account)
+                },
                 if r.reason.is_empty() {
                     String::new()
                 } else {

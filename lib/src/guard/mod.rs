@@ -160,6 +160,15 @@ impl Guard {
     /// Handles raw event bytes (a file, a payload): read straight into the transports' shapes;
     /// what is not JSON is rejected like any bad event.
     pub async fn handle_bytes(&self, bytes: &[u8], force_plan: bool) -> Report {
+        // The alarm queue's envelope (a file holding one, `guard replay`): each message's body
+        // is its own delivery. The function takes its batches apart itself, to report each
+        // message's failure alone.
+        if let Some(batch) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(intake::queue_messages)
+        {
+            return self.handle_messages(batch, force_plan).await;
+        }
         match intake::parse_inbound_bytes(bytes) {
             Err(intake::IntakeError::SeveralRecords(_)) => {
                 self.handle_records(bytes, force_plan).await
@@ -180,6 +189,28 @@ impl Guard {
     /// each, in order.
     pub async fn handle_batch(&self, events: &[&[u8]]) -> Vec<Report> {
         futures_util::future::join_all(events.iter().map(|e| self.handle_bytes(e, false))).await
+    }
+
+    /// An SQS batch: each message's body its own delivery; one message's report, or one report
+    /// with each message's as a step.
+    async fn handle_messages(
+        &self,
+        batch: Result<Vec<intake::QueueMessage>, intake::IntakeError>,
+        force_plan: bool,
+    ) -> Report {
+        let messages = match batch {
+            Ok(messages) => messages,
+            Err(e) => return Report::rejected(e.to_string()),
+        };
+        let mut steps = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let inbound = intake::parse_inbound_bytes(m.body.as_bytes());
+            steps.push(self.handle_inbound(inbound, force_plan).await);
+        }
+        match <[Report; 1]>::try_from(steps) {
+            Ok([one]) => one,
+            Err(steps) => Report::of_deliveries(steps),
+        }
     }
 
     /// An SNS event with several records: each record its own delivery, read, checked and

@@ -38,8 +38,12 @@ pub struct ActionRequest {
     /// The EventBridge event id: one request, one action, however often it is delivered.
     pub id: String,
     pub source: String,
+    /// The account the target is in: the request's `account` (a member's), else the account
+    /// that sent it.
     pub account: String,
     pub region: String,
+    /// The account that put the request on the bus.
+    pub sent_from: String,
     pub target: String,
     pub action: String,
     pub reason: String,
@@ -75,6 +79,9 @@ pub(super) struct RequestDetail<'a> {
     pub(super) requested_by: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) sender: Option<Cow<'a, str>>,
+    /// The target's account, when it is a member account's (else the sender's).
+    #[serde(borrow, default)]
+    pub(super) account: Option<Cow<'a, str>>,
 }
 
 /// The envelope of a Critical Insight or Rollback Requested event. Their `source` is checked
@@ -220,10 +227,21 @@ impl CustomEvent {
                 "a request needs its event `id`",
             ));
         }
+        let account = match d.account {
+            Some(a) if crate::transition::is_account_id(&a) => a.into_owned(),
+            Some(a) => {
+                return Err(IntakeError::malformed(
+                    Transport::Eventbridge,
+                    format!("`detail.account` `{a}` is not an account id (12 digits)"),
+                ))
+            }
+            None => self.account.clone(),
+        };
         Ok(Inbound::Request(ActionRequest {
             id: self.id,
             source: self.source,
-            account: self.account,
+            account,
+            sent_from: self.account,
             region: self.region,
             target: d.target.into_owned(),
             action: d.action.into_owned(),

@@ -104,8 +104,10 @@ mod eventbridge;
 mod lambda_action;
 mod read;
 mod sns;
+mod sqs;
 
 pub use custom::{ActionRequest, AliasChange, InsightAlert};
+pub use sqs::{queue_messages, QueueMessage};
 
 use eventbridge::from_eventbridge;
 use lambda_action::from_lambda_action;

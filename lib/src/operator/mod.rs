@@ -9,8 +9,10 @@ use crate::retry::RetryPolicy;
 use crate::state::{Pause, StateKey, TargetState, MAX_PAUSE};
 use std::borrow::Cow;
 
+mod protect;
 mod undo;
 
+pub use protect::{protect, silent, unprotect, Protect, Protected, Protecting, Unprotected};
 pub use undo::{undo, undo_since, undoable_since, Undoable, Undone, UNDO_ACTION};
 
 /// What an operator's command acts with: the target account's Lambda, the guard's state

@@ -10,6 +10,81 @@ pub use validate::{is_function_name, is_variable_name};
 
 pub const ENV_POLICY: &str = "GUARD_POLICY";
 pub const ENV_POLICY_FILE: &str = "GUARD_POLICY_FILE";
+/// An SSM parameter's name holding the policy (read at cold start).
+pub const ENV_POLICY_SSM: &str = "GUARD_POLICY_SSM";
+/// `s3://BUCKET/KEY` of an object holding the policy (read at cold start).
+pub const ENV_POLICY_S3: &str = "GUARD_POLICY_S3";
+/// The policy format this guard understands (the policy's `version`, default 1).
+pub const POLICY_VERSION: u32 = 1;
+
+/// Where the policy comes from: exactly one of `GUARD_POLICY` (the TOML itself),
+/// `GUARD_POLICY_FILE`, `GUARD_POLICY_SSM`, `GUARD_POLICY_S3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Text(String),
+    File(String),
+    Ssm(String),
+    S3 { bucket: String, key: String },
+}
+
+impl PolicySource {
+    /// The one source the environment names.
+    pub fn from_env() -> Result<Self, PolicyError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// The one source `var` names (an environment's variables, by name).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, PolicyError> {
+        let get = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let set: Vec<(&str, String)> = [ENV_POLICY, ENV_POLICY_FILE, ENV_POLICY_SSM, ENV_POLICY_S3]
+            .into_iter()
+            .filter_map(|k| get(k).map(|v| (k, v)))
+            .collect();
+        match set.as_slice() {
+            [(ENV_POLICY, text)] => Ok(Self::Text(text.clone())),
+            [(ENV_POLICY_FILE, path)] => Ok(Self::File(path.clone())),
+            [(ENV_POLICY_SSM, name)] => Ok(Self::Ssm(name.clone())),
+            [(ENV_POLICY_S3, uri)] => Self::s3(uri),
+            [] => Err(PolicyError::new(
+                ENV_POLICY_FILE,
+                format!("no policy: set one of {ENV_POLICY} (the TOML itself), {ENV_POLICY_FILE} (a path), {ENV_POLICY_SSM} (an SSM parameter's name), {ENV_POLICY_S3} (s3://bucket/key)"),
+            )),
+            several => Err(PolicyError::new(
+                several[0].0,
+                format!(
+                    "several policies: {} are all set; set one",
+                    several.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// `s3://BUCKET/KEY`.
+    pub fn s3(uri: &str) -> Result<Self, PolicyError> {
+        let refuse =
+            || PolicyError::new(ENV_POLICY_S3, format!("`{uri}`: expected s3://BUCKET/KEY"));
+        let rest = uri.strip_prefix("s3://").ok_or_else(refuse)?;
+        let (bucket, key) = rest.split_once('/').ok_or_else(refuse)?;
+        if bucket.is_empty() || key.is_empty() {
+            return Err(refuse());
+        }
+        Ok(Self::S3 {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
+    }
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(_) => write!(f, "{ENV_POLICY}"),
+            Self::File(path) => write!(f, "{path} ({ENV_POLICY_FILE})"),
+            Self::Ssm(name) => write!(f, "SSM parameter {name} ({ENV_POLICY_SSM})"),
+            Self::S3 { bucket, key } => write!(f, "s3://{bucket}/{key} ({ENV_POLICY_S3})"),
+        }
+    }
+}
 /// Set by the deployment (infra/template.yaml): the topic and bus the stack created, which the
 /// guard's role may publish to.
 pub const ENV_NOTIFY_TOPIC_ARN: &str = "GUARD_NOTIFY_TOPIC_ARN";
@@ -135,6 +210,9 @@ pub struct Settings {
     /// The role the guard assumes to act in another listed account, `{account}` standing for
     /// it. None: the guard acts in its own account only.
     pub member_role: Option<String>,
+    /// The role operators assume in a listed member account (`guard … --account A`: infra/
+    /// member.yaml's `OperatorRole`), `{account}` standing for it. None: the member role.
+    pub operator_role: Option<String>,
     /// The guard's share of each account's Lambda control-plane quota (15 requests/s per
     /// account and region, shared with deploy pipelines), all its instances together.
     pub lambda_calls_per_second: u32,
@@ -180,6 +258,18 @@ impl Settings {
     pub fn member_role_in(&self, account: &str) -> Option<String> {
         let listed = self.accounts.as_ref()?.iter().any(|a| a == account);
         let role = self.member_role.as_ref().filter(|_| listed)?;
+        Some(role.replace(MEMBER_ACCOUNT, account))
+    }
+
+    /// The role an operator's command assumes in `account`: the operator role, else the
+    /// member role; none if the account is not listed.
+    pub fn operator_role_in(&self, account: &str) -> Option<String> {
+        let listed = self.accounts.as_ref()?.iter().any(|a| a == account);
+        let role = self
+            .operator_role
+            .as_ref()
+            .or(self.member_role.as_ref())
+            .filter(|_| listed)?;
         Some(role.replace(MEMBER_ACCOUNT, account))
     }
 }

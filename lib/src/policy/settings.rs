@@ -24,6 +24,7 @@ pub(super) struct RawSettings {
     blind_after_minutes: Option<i64>,
     honour_disabled_actions: Option<bool>,
     member_role: Option<String>,
+    operator_role: Option<String>,
     lambda_calls_per_second: Option<i64>,
     alarm_reads_per_second: Option<i64>,
     codedeploy_wait_seconds: Option<i64>,
@@ -91,7 +92,19 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
     }
     let member_role = match raw.member_role {
         None => None,
-        Some(role) => Some(member_role(&role, raw.accounts.is_some())?),
+        Some(role) => Some(role_arn(
+            "guard.member_role",
+            &role,
+            raw.accounts.is_some(),
+        )?),
+    };
+    let operator_role = match raw.operator_role {
+        None => None,
+        Some(role) => Some(role_arn(
+            "guard.operator_role",
+            &role,
+            raw.accounts.is_some(),
+        )?),
     };
     let blind_after_minutes = match raw.blind_after_minutes {
         None => 30,
@@ -160,6 +173,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings, PolicyError> {
         cooldown_minutes,
         on_replay,
         member_role,
+        operator_role,
     })
 }
 
@@ -214,11 +228,10 @@ fn share(
         })
 }
 
-/// `arn:<partition>:iam::{account}:role/<path and name>`: the role the guard assumes in a
-/// member account, `{account}` replaced by it. Needs `guard.accounts`: who may be acted in is
+/// `arn:<partition>:iam::{account}:role/<path and name>`: a role assumed in a member account
+/// (the guard's, or operators'), `{account}` replaced by it. Needs `guard.accounts`: who may be acted in is
 /// always an explicit list.
-fn member_role(role: &str, accounts_listed: bool) -> Result<String, PolicyError> {
-    let field = "guard.member_role";
+fn role_arn(field: &str, role: &str, accounts_listed: bool) -> Result<String, PolicyError> {
     if !accounts_listed {
         return Err(PolicyError::new(
             field,

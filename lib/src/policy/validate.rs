@@ -4,7 +4,7 @@
 use super::settings::{blame_window, guard_mode, settings, RawSettings};
 use super::{
     Action, AlarmPattern, Deployment, DeploymentGroup, InsightMatch, Policy, PolicyError, Target,
-    Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM,
+    Trigger, DEFAULT_AI_FLAG, ENV_EVENT_BUS, ENV_NOTIFY_TOPIC_ARN, FROM_ALARM, POLICY_VERSION,
 };
 use crate::transition::is_account_id;
 use crate::watched::is_alias_name;
@@ -15,6 +15,10 @@ use std::collections::HashSet;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    /// The policy format's version (default 1): a guard meeting a newer one says so.
+    #[serde(default)]
+    #[allow(dead_code)]
+    version: Option<i64>,
     #[serde(default)]
     guard: RawSettings,
     #[serde(default)]
@@ -59,6 +63,29 @@ enum OneOrMany {
 
 /// Parses and validates policy TOML for a deployment that fixes the topic and the bus.
 pub(super) fn policy(text: &str, deployment: &Deployment) -> Result<Policy, PolicyError> {
+    // The version first: a newer policy's keys are not this guard's to guess at.
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: Option<toml::Value>,
+    }
+    let versioned: Versioned = toml::from_str(text)
+        .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
+    match versioned.version {
+        None => {}
+        Some(toml::Value::Integer(v)) if v == i64::from(POLICY_VERSION) => {}
+        Some(toml::Value::Integer(v)) if v > i64::from(POLICY_VERSION) => {
+            return Err(PolicyError::new(
+                "version",
+                format!("this policy is version {v}; this guard understands version {POLICY_VERSION}: upgrade the guard (and the guard CLI) before the policy"),
+            ))
+        }
+        Some(other) => {
+            return Err(PolicyError::new(
+                "version",
+                format!("expected {POLICY_VERSION}, got {other}"),
+            ))
+        }
+    }
     let raw: RawPolicy = toml::from_str(text)
         .map_err(|e| PolicyError::new("toml", e.to_string().trim_end().replace('\n', " ")))?;
     let mut raw_settings = raw.guard;

@@ -114,3 +114,21 @@ async fn no_insight_is_asked_for_what_people_are_not_told() {
     assert_eq!(guard.handle(&ok, false).await.outcome, Outcome::NoAction);
     assert_eq!(model.calls(), 0);
 }
+
+/// Model access denied is a grant to fix, and the notification says so in those words.
+#[tokio::test(start_paused = true)]
+async fn the_notification_says_when_model_access_is_denied() {
+    let model = Arc::new(FakeInsightModel::failing(ModelError::AccessDenied(
+        "not authorized to perform: bedrock:InvokeModel".into(),
+    )));
+    let (guard, fakes) = guard(model.clone(), Duration::from_secs(3));
+    let report = guard.handle(&event(), false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(model.calls(), 1, "not retried");
+    let sent = fakes.notifier.sent();
+    let body = &sent[0].1.message;
+    assert!(
+        body.contains("Why the rules answered: model access denied: not authorized to perform: bedrock:InvokeModel"),
+        "{body}"
+    );
+}

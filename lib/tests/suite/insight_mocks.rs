@@ -146,6 +146,29 @@ async fn validation_errors_are_not_retried_and_fall_back() {
     );
 }
 
+/// The template's `Explain` grant does not match the model (an inference profile's ID with the
+/// foundation model's grant, another region): AccessDenied on Converse is not retried, and the
+/// fallback says "model access denied" and what to grant, not "model failed".
+#[tokio::test(start_paused = true)]
+async fn access_denied_is_said_as_such_and_not_retried() {
+    use aws_sdk_bedrockruntime::types::error::AccessDeniedException;
+    let calls = Calls::default();
+    let rule = scripted(&calls, |_| {
+        MockResponse::Error(ConverseError::AccessDeniedException(
+            AccessDeniedException::builder()
+                .message("User: arn:aws:sts::123456789012:assumed-role/rg-guard/x is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0")
+                .build(),
+        ))
+    });
+    let e = explain(&rule).await;
+    assert_eq!(e.calls, 1);
+    assert_eq!(e.insight.source, InsightSource::Fallback);
+    let why = e.fallback_reason.unwrap_or_default();
+    assert!(why.starts_with("model access denied:"), "{why}");
+    assert!(why.contains("inference profile"), "{why}");
+    assert!(!why.contains("model call failed"), "{why}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn four_throttles_are_four_calls_on_the_1_2_4_schedule_then_the_fallback() {
     let calls = Calls::default();

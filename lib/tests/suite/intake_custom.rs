@@ -1,6 +1,6 @@
-//! Intake of the events that are not alarms, over EventBridge: the schedule, Critical
-//! Insight, Rollback Requested and CloudTrail's record of an alias change; each checked as
-//! strictly as an alarm, each mistake named.
+//! Intake beyond an alarm's own transports: over EventBridge the schedule, Critical Insight,
+//! Rollback Requested and CloudTrail's record of an alias change, each checked as strictly as
+//! an alarm, each mistake named; and the alarm queue's SQS envelope, a message's body an event.
 
 use crate::intake::{event, json, Edit};
 use rollback_guard::intake::{parse_inbound, parse_inbound_bytes, Inbound, IntakeError};
@@ -159,4 +159,107 @@ fn an_alias_change_is_read_from_cloudtrails_record_and_a_bad_one_refused() {
             .contains("failed (ResourceConflictException)"),
         "{failed}"
     );
+}
+
+/// The alarm queue's envelope (what the template's main path delivers): each message's body is
+/// an event, read alone; a batch whose message has no id or body is refused whole; another
+/// transport's event is not taken for one.
+#[test]
+fn the_alarm_queues_envelope_holds_one_event_a_message() {
+    use rollback_guard::intake::queue_messages;
+    let text = String::from_utf8(event("sqs-alarm.json")).expect("utf-8");
+    let messages = queue_messages(&text)
+        .expect("an SQS batch")
+        .expect("well formed");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].message_id,
+        "2e1424d4-f796-459a-8184-9c92662be6da"
+    );
+    assert_eq!(
+        messages[0].queue_arn.as_deref(),
+        Some("arn:aws:sqs:us-east-1:123456789012:rollback-guard-alarms")
+    );
+    let Ok(Inbound::Alarm(t)) = parse_inbound_bytes(messages[0].body.as_bytes()) else {
+        panic!("the body is the alarm's EventBridge event");
+    };
+    assert_eq!(t.alarm_name, "orders-ai-error-rate");
+    // The envelope itself is not an event of any transport.
+    assert!(parse_inbound_bytes(text.as_bytes()).is_err());
+    let no_body = text.replacen("\"body\"", "\"bodyless\"", 1);
+    let refused = queue_messages(&no_body)
+        .expect("an SQS batch")
+        .expect_err("no body");
+    assert!(
+        refused.to_string().contains("no messageId or no body"),
+        "{refused}"
+    );
+    for other in [
+        "sns-alarm.json",
+        "eventbridge-alarm.json",
+        "lambda-action-alarm.json",
+    ] {
+        let text = String::from_utf8(event(other)).expect("utf-8");
+        assert!(queue_messages(&text).is_none(), "{other}");
+    }
+}
+
+/// `guard evaluate` and `guard replay` read the envelope as the function does: a body that is
+/// not an event is rejected saying which message; the guard acts on a body that is.
+#[tokio::test]
+async fn evaluate_and_the_guard_take_the_envelope_apart() {
+    use rollback_guard::decision::{evaluate, evaluate_each};
+    let policy = crate::support::policy();
+    let home = rollback_guard::fakes::home();
+    let bad = evaluate(&policy, Some(&home), &event("bad-sqs-body.json"), false);
+    assert_eq!(bad.outcome, "rejected");
+    assert!(
+        bad.reason.starts_with(
+            "SQS message 059f36b4-87a3-44ab-83d2-661975830a7d: event is not valid JSON"
+        ),
+        "{}",
+        bad.reason
+    );
+    // Two messages: a verdict each.
+    let mut batch: serde_json::Value = json("sqs-alarm.json");
+    let second = batch["Records"][0].clone();
+    batch["Records"]
+        .as_array_mut()
+        .expect("records")
+        .push(second);
+    let bytes = batch.to_string().into_bytes();
+    assert_eq!(evaluate_each(&policy, Some(&home), &bytes, false).len(), 2);
+    assert_eq!(
+        evaluate(&policy, Some(&home), &bytes, false).outcome,
+        "rejected"
+    );
+
+    let lambda = rollback_guard::fakes::FakeLambda::default().with_function(
+        "orders-ai",
+        3,
+        "live",
+        rollback_guard::rollback::AliasState::on("3"),
+    );
+    let b = rollback_guard::fakes::FakeBackends::new(
+        lambda,
+        "orders-ai-error-rate",
+        "2026-11-20T03:13:00Z".parse().expect("t"),
+    );
+    let report = b
+        .guard(policy.clone())
+        .handle_bytes(&event("sqs-alarm.json"), false)
+        .await;
+    assert_eq!(
+        report.outcome,
+        rollback_guard::Outcome::Executed,
+        "{}",
+        report.reason
+    );
+    // The same batch twice over: one delivery acted, the other a duplicate, a step each.
+    let twice = b.guard(policy).handle_bytes(&bytes, false).await;
+    assert_eq!(twice.steps.len(), 2);
+    assert!(twice
+        .steps
+        .iter()
+        .all(|s| s.outcome == rollback_guard::Outcome::AlreadyDone));
 }

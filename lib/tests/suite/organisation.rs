@@ -301,3 +301,65 @@ async fn the_schedule_checks_every_member_account_and_names_the_one_it_cannot() 
     assert_eq!(check.outcome, Outcome::Failed);
     assert_eq!(w.central.notifier.sent().len(), 1);
 }
+
+/// A person's request names the member account its target is in: the guard acts there,
+/// through the member role, and nowhere else; an unlisted account is rejected, and a request
+/// naming no account acts in the sender's.
+#[tokio::test]
+async fn a_request_naming_a_member_account_acts_there() {
+    let w = world();
+    let request = |account: Option<&str>, target: &str| {
+        let mut e: Value =
+            serde_json::from_str(&crate::support::text("request-rollback.json")).expect("json");
+        e["detail"]["target"] = target.into();
+        e["id"] = format!("req-{}-{target}", account.unwrap_or("none")).into();
+        if let Some(a) = account {
+            e["detail"]["account"] = a.into();
+        }
+        e
+    };
+    let mut policy = policy();
+    policy.guard.request_sources = vec!["rollback-guard.cli".into()];
+    let guard = w.central.guard(policy).with_members(w.members.clone());
+    let report = guard.handle(&request(Some(A), "payments"), false).await;
+    assert_eq!(report.outcome, Outcome::Executed, "{}", report.reason);
+    assert_eq!(served(&w.lambda[0], "payments"), "version 2");
+    assert_eq!(served(&w.lambda[1], "payments"), "version 3");
+    assert_eq!(served(&w.central.lambda, "payments"), "version 3");
+    assert!(
+        report
+            .alarm
+            .as_deref()
+            .is_some_and(|l| l.contains(&format!("from account {CENTRAL} for account {A}"))),
+        "{:?}",
+        report.alarm
+    );
+    // A named target in B, asked for in B.
+    let ledger = guard.handle(&request(Some(B), "ledger"), false).await;
+    assert_eq!(ledger.outcome, Outcome::Executed, "{}", ledger.reason);
+    assert_eq!(served(&w.lambda[1], "ledger"), "version 2");
+    // An account not listed: rejected, nothing moved.
+    let unlisted = guard
+        .handle(&request(Some("444444444444"), "payments"), false)
+        .await;
+    assert_eq!(unlisted.outcome, Outcome::Rejected, "{}", unlisted.reason);
+    assert!(
+        unlisted.reason.contains("444444444444"),
+        "{}",
+        unlisted.reason
+    );
+    // Not an account id: refused at intake.
+    let bad = guard
+        .handle(&request(Some("ledger"), "payments"), false)
+        .await;
+    assert_eq!(bad.outcome, Outcome::Rejected, "{}", bad.reason);
+    assert!(
+        bad.reason.contains("is not an account id"),
+        "{}",
+        bad.reason
+    );
+    // No account: the sender's own.
+    let own = guard.handle(&request(None, "payments"), false).await;
+    assert_eq!(own.outcome, Outcome::Executed, "{}", own.reason);
+    assert_eq!(served(&w.central.lambda, "payments"), "version 2");
+}

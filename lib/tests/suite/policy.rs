@@ -475,3 +475,57 @@ fn the_judgements_settings_default_and_each_mistake_names_its_field() {
         .starts_with("policy: trigger[0].blame_window_minutes: expected 1 to 43200"));
     assert!(trigger("mode = \"Observe\"\n").starts_with("policy: trigger[0].mode: unknown mode"));
 }
+
+#[test]
+fn the_policy_comes_from_exactly_one_place_and_a_newer_version_is_refused() {
+    use rollback_guard::policy::PolicySource;
+    let vars = |set: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            set.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(
+        PolicySource::from_vars(vars(&[("GUARD_POLICY_SSM", "/guard/policy")])),
+        Ok(PolicySource::Ssm("/guard/policy".into()))
+    );
+    assert_eq!(
+        PolicySource::from_vars(vars(&[("GUARD_POLICY_S3", "s3://cfg/guard/policy.toml")])),
+        Ok(PolicySource::S3 {
+            bucket: "cfg".into(),
+            key: "guard/policy.toml".into()
+        })
+    );
+    let bad_uri = PolicySource::from_vars(vars(&[("GUARD_POLICY_S3", "cfg/policy.toml")]))
+        .expect_err("not an s3 URI")
+        .to_string();
+    assert!(bad_uri.contains("expected s3://BUCKET/KEY"), "{bad_uri}");
+    let two = PolicySource::from_vars(vars(&[
+        ("GUARD_POLICY", "[guard]"),
+        ("GUARD_POLICY_SSM", "/guard/policy"),
+    ]))
+    .expect_err("two sources")
+    .to_string();
+    assert!(
+        two.contains("GUARD_POLICY, GUARD_POLICY_SSM are all set"),
+        "{two}"
+    );
+    let none = PolicySource::from_vars(vars(&[]))
+        .expect_err("no source")
+        .to_string();
+    assert!(
+        none.contains("GUARD_POLICY_SSM") && none.contains("GUARD_POLICY_S3"),
+        "{none}"
+    );
+
+    assert!(Policy::from_toml(&format!("version = 1\n{GOOD}")).is_ok());
+    let newer = error(&format!("version = 2\n{GOOD}\n[guard.future]\nx = 1\n"));
+    assert!(
+        newer.starts_with(
+            "policy: version: this policy is version 2; this guard understands version 1"
+        ),
+        "{newer}"
+    );
+    assert!(error(&format!("version = \"one\"\n{GOOD}")).starts_with("policy: version: expected 1"));
+}

@@ -4,8 +4,9 @@
 //!   demo show           prints the aliases, the guard's records, the notifications and the
 //!                       audit events
 //!   demo check FILE     checks what the demo says it shows: each replayed event's outcome
-//!                       (FILE holds `guard replay`'s lines) and the aliases after; exits
-//!                       non-zero on any difference, so a broken demo cannot pass as a demo
+//!                       (FILE holds `guard replay`'s lines), the aliases after and what
+//!                       `guard protect` put in place; exits non-zero on any difference, so a
+//!                       broken demo cannot pass as a demo
 //! The sample matches events/policy.toml: `orders-ai` fully shifted to a bad version 3 (with
 //! version 2 recorded as stable), `checkout-ai` mid-canary (version 2 + 10 % on 3), and
 //! `support-ai` on version 3 whose AI falls back to rules too often (ladder: disable-ai first).
@@ -171,6 +172,25 @@ async fn check(emu: &Emulator, replay_lines: &str) -> Res<Vec<String>> {
                 "{function}:live is on {now}, expected version {expected} with no weights"
             ));
         }
+    }
+    // shipping: protected by `guard protect` (the opt-in tag and its two alarms).
+    let tags = emu.tags("shipping").await?;
+    if tags.get("rollback-guard:protect").map(String::as_str) != Some("live") {
+        wrong.push(format!(
+            "shipping's tags are {tags:?}: guard protect did not opt it in"
+        ));
+    }
+    let made = emu
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("guarded-shipping-live-")
+        .send()
+        .await?;
+    if made.metric_alarms().len() != 2 {
+        wrong.push(format!(
+            "guard protect made {} alarm(s) for shipping:live, expected 2",
+            made.metric_alarms().len()
+        ));
     }
     // support-ai: a new version, the same variables as version 3 but the flag.
     let served = emu.alias("support-ai", "live").await?;

@@ -1,4 +1,4 @@
-//! `disable-ai`, the escalation ladder and undo on the local AWS emulator, and 1,000 random
+//! `disable-ai`, the escalation ladder and undo on the local AWS emulator, and 250 random
 //! environments through the merge: nothing but the flag ever changes.
 
 use chrono::{DateTime, Duration, Utc};
@@ -247,8 +247,10 @@ fn environments() -> impl Strategy<Value = BTreeMap<String, String>> {
     })
 }
 
+const CASES: u32 = 250;
+
 #[test]
-fn a_thousand_random_environments_keep_exactly_their_variables_plus_the_flag() {
+fn random_environments_keep_exactly_their_variables_plus_the_flag() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (emu, name, guard) = rt.block_on(async {
         let emu = Emulator::connect().await;
@@ -266,7 +268,10 @@ fn a_thousand_random_environments_keep_exactly_their_variables_plus_the_flag() {
     let start: DateTime<Utc> = "2026-11-20T00:00:00Z".parse().expect("time");
     let case = std::sync::atomic::AtomicI64::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: 1000,
+        // Each case is four round trips to the emulator (a tenth of a second): 1,000 cases took
+        // 100 s of every `make test`. What the emulator adds to the merge is the variables'
+        // wire form, which 250 maps of up to 12 arbitrary Unicode values cover.
+        cases: CASES,
         failure_persistence: None,
         ..Config::default()
     });
@@ -307,5 +312,8 @@ fn a_thousand_random_environments_keep_exactly_their_variables_plus_the_flag() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    assert_eq!(case.load(std::sync::atomic::Ordering::SeqCst), 1000);
+    assert_eq!(
+        case.load(std::sync::atomic::Ordering::SeqCst),
+        i64::from(CASES)
+    );
 }

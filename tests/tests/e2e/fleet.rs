@@ -242,6 +242,7 @@ action = "rollback-alias"
         account: guard_e2e::ACCOUNT,
         clock: &SystemClock,
         retry: &RetryPolicy::default(),
+        metrics: None,
     };
     let seen = rollback_guard::targets::targets(&policy, &seeing)
         .await

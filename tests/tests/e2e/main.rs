@@ -10,6 +10,7 @@ mod fleet;
 mod insight;
 mod judgement;
 mod organisation;
+mod policy_source;
 mod reenable;
 mod rollback;
 mod safety_review;
