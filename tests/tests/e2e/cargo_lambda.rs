@@ -1,4 +1,4 @@
-//! The functions as `cargo lambda watch` serves them and `cargo lambda invoke` calls them,
+//! The functions behind `cargo lambda watch`'s Runtime API, called with `cargo lambda invoke`,
 //! with the emulators' endpoints in their environment: responses and effects asserted.
 
 use guard_e2e::{Sandbox, ROLLBACK};
@@ -22,54 +22,92 @@ fn cargo_lambda() -> PathBuf {
     bin
 }
 
-/// `cargo lambda watch`, stopped by its process id (and its group's: the functions it runs)
-/// when dropped, whatever the test's outcome.
+/// A function binary this workspace's `cargo test` built, beside the test's own (the one
+/// `target/…/debug/` whatever `CARGO_TARGET_DIR` says).
+fn built(binary: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let bin = dir.join(binary);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the functions' binaries)",
+        bin.display()
+    );
+    bin
+}
+
+/// `cargo lambda watch --only-lambda-apis` serving one function: cargo lambda's Runtime API
+/// and invoke endpoint, with the function's binary as `cargo test` built it running against
+/// it. (Plain `watch` builds the function itself, with the features of that package alone:
+/// a second build of the whole dependency tree, minutes of every fresh `make test`; `make
+/// watch` is that way.) Both stopped when dropped, whatever the test's outcome.
 struct Watcher {
-    child: Child,
+    watch: Child,
+    function: Child,
     port: u16,
 }
 
 impl Watcher {
-    fn start(policy: &Path, log: &Path) -> Self {
+    fn start(binary: &str, policy: &Path, log: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("port");
         let log = std::fs::File::create(log).expect("log");
-        let child = Command::new(cargo_lambda())
+        let output = || Stdio::from(log.try_clone().expect("log"));
+        let watch = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "watch",
+                "--only-lambda-apis",
                 "--invoke-address",
                 "127.0.0.1",
                 "--invoke-port",
                 &port.to_string(),
             ])
             .current_dir(root())
-            .env("GUARD_POLICY_FILE", policy)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
+            .stdout(output())
+            .stderr(output())
             .process_group(0)
             .spawn()
             .expect("cargo lambda watch starts");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
-                started.elapsed() < Duration::from_secs(120),
+                started.elapsed() < Duration::from_secs(60),
                 "cargo lambda watch did not listen on {port}"
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
-        Self { child, port }
+        // What `watch` tells a function started by hand; `_` is its one function's name.
+        let function = Command::new(built(binary))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("GUARD_POLICY_FILE", policy)
+            .stdin(Stdio::null())
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .expect("the function starts");
+        Self {
+            watch,
+            function,
+            port,
+        }
     }
 
-    fn invoke(&self, function: &str, data_file: &Path) -> Value {
+    fn invoke(&self, data_file: &Path) -> Value {
         let out = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "invoke",
-                function,
+                "_",
                 "--invoke-address",
                 "127.0.0.1",
                 "--invoke-port",
@@ -94,13 +132,15 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
+        let _ = self.function.kill();
+        let _ = self.function.wait();
         // `--`: without it procps' kill reads `-<pgid>` as options, and signals process
         // group 2 instead (seen here: it took the caller's session down with it).
-        let group = format!("-{}", self.child.id());
+        let group = format!("-{}", self.watch.id());
         let _ = Command::new("kill")
             .args(["-s", "TERM", "--", &group])
             .status();
-        let _ = self.child.wait();
+        let _ = self.watch.wait();
     }
 }
 
@@ -117,8 +157,8 @@ async fn watch_and_invoke_serve_both_functions_against_the_emulators() {
     )
     .expect("event");
 
-    let watcher = Watcher::start(&policy, &dir.path().join("watch.log"));
-    let report = tokio::task::block_in_place(|| watcher.invoke("guard-function", &alarm));
+    let guard = Watcher::start("guard-function", &policy, &dir.path().join("guard.log"));
+    let report = tokio::task::block_in_place(|| guard.invoke(&alarm));
     assert_eq!(report["outcome"], "executed", "{report}");
     assert_eq!(report["alias_after"]["version"], "2");
     assert_eq!(s.alias().await, "2");
@@ -131,7 +171,7 @@ async fn watch_and_invoke_serve_both_functions_against_the_emulators() {
     let (batch, bad_id) = queued(&s, &[std::fs::read_to_string(&alarm).expect("alarm"), bad]).await;
     let batch_file = dir.path().join("batch.json");
     std::fs::write(&batch_file, batch.to_string()).expect("batch");
-    let answer = tokio::task::block_in_place(|| watcher.invoke("guard-function", &batch_file));
+    let answer = tokio::task::block_in_place(|| guard.invoke(&batch_file));
     assert_eq!(
         answer,
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": bad_id}]})
@@ -139,10 +179,11 @@ async fn watch_and_invoke_serve_both_functions_against_the_emulators() {
     assert_eq!(s.alias().await, "2", "moved once");
 
     let sample = root().join("events/insight-sample.json");
-    let insight = tokio::task::block_in_place(|| watcher.invoke("ai-insight", &sample));
-    assert_eq!(insight["stream_id"], "support-ai");
-    assert_eq!(insight["insight"]["source"], "model", "{insight}");
-    drop(watcher);
+    let insight = Watcher::start("ai-insight", &policy, &dir.path().join("insight.log"));
+    let answer = tokio::task::block_in_place(|| insight.invoke(&sample));
+    assert_eq!(answer["stream_id"], "support-ai");
+    assert_eq!(answer["insight"]["source"], "model", "{answer}");
+    drop((guard, insight));
 }
 
 /// `bodies` sent to a queue of the emulator and received back, as the event Lambda's SQS
