@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use guard_bench::{catalog_policy, TRANSPORTS};
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use rollback_guard::fakes::Storm;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

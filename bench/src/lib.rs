@@ -2,7 +2,7 @@
 
 pub mod fleet;
 
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use rollback_guard::Policy;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -5,14 +5,13 @@
   them): PutEvents -> rule -> SQS target -> read back.
 - The template's non-SAM resources create in the emulator's CloudFormation; what it creates is
   asserted (it skips CloudWatch alarms silently, so those are checked in the template itself).
-- The built-in policy, filled in as CloudFormation would, is a valid policy for `guard validate`.
+- Elsewhere: the built-in policy (test_built_in_policy.py), infra/member.yaml (test_member.py).
 
 Run by `make test` (scripts/with-emulator.sh sets the endpoint and credentials).
 """
 
 import ast
 import json
-import subprocess
 import uuid
 
 from cfnlint.decode import decode
@@ -306,85 +305,6 @@ def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
         assert "AlarmNamePrefix" not in json.dumps(alarms[name]["AlarmName"])
 
 
-def built_in_policies(template):
-    """The built-in policy's two forms (with a protected function, the fleet alone), each as
-    its Fn::Sub; and where the policy is read from otherwise."""
-    variables = template["Resources"]["GuardFunction"]["Properties"]["Environment"]["Variables"]
-    elsewhere, empty, chosen = variables["GUARD_POLICY"]["Fn::If"]
-    assert (elsewhere, empty) == ("PolicyElsewhere", "")
-    built_in, forms, given = chosen["Fn::If"]
-    assert built_in == "BuiltInPolicy" and given == {"Ref": "GuardPolicy"}
-    protected, with_target, fleet_only = forms["Fn::If"]
-    assert protected == "HasProtected"
-    assert variables["GUARD_POLICY_SSM"] == {"Ref": "PolicyParameterName"}
-    assert variables["GUARD_POLICY_S3"] == {"Ref": "PolicyObjectUri"}
-    return with_target["Fn::Sub"], fleet_only["Fn::Sub"]
-
-
-def validated(tmp_path, name, policy):
-    path = tmp_path / name
-    path.write_text(policy)
-    guard = ROOT / "target" / "debug" / "guard"
-    if not guard.exists():
-        subprocess.run(["cargo", "build", "-q", "-p", "guard-cli"], cwd=ROOT, check=True)
-    result = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return guard, path
-
-
-def test_without_a_protected_function_the_built_in_policy_is_the_fleet_alone(template, tmp_path):
-    _, sub = built_in_policies(template)
-    params = dict(defaults(template), **{"AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "Members": ""})
-    policy = resolve({"Fn::Sub": sub[0]}, params)
-    assert "${" not in policy and "[[target]]" not in policy, policy
-    guard, path = validated(tmp_path, "fleet.toml", policy)
-    out = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True).stdout
-    assert out.startswith("policy OK: 0 target(s), 1 trigger(s) (1 fleet"), out
-
-
-def test_the_built_in_policy_is_valid(template, tmp_path):
-    sub, _ = built_in_policies(template)
-    # With two member accounts, as the template's `Members` makes them.
-    params = dict(
-        defaults(template),
-        **{
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws",
-            "Fn": "rollback-guard-ai-insight",
-            "Members": ', "222222222222", "333333333333"',
-        },
-    )
-    members = sub[1]["Members"]["Fn::If"]
-    assert members[0] == "HasMembers" and members[2] == ""
-    assert members[1]["Fn::Sub"][0] == ', "${List}"'
-    policy = resolve({"Fn::Sub": sub[0]}, params)
-    assert 'accounts = ["123456789012", "222222222222", "333333333333"]' in policy, policy
-    assert 'member_role = "arn:aws:iam::{account}:role/rollback-guard-member"' in policy
-    assert "${" not in policy, policy
-    guard, path = validated(tmp_path, "policy.toml", policy)
-    # A seed alarm, a fleet alarm (its metrics name orders-ai:live) and a stranger's, through
-    # the built-in policy.
-    event = json.loads((EVENTS / "eventbridge-alarm.json").read_text())
-    for alarm, decided, target in [
-        ("guarded-error-rate", True, "protected"),
-        ("guarded-orders-errors", True, "orders-ai"),
-        ("payments-latency", False, None),
-    ]:
-        event["detail"]["alarmName"] = alarm
-        arn = event["resources"][0].rsplit(":", 1)[0] + ":" + alarm
-        event["resources"] = [arn]
-        file = tmp_path / f"{alarm}.json"
-        file.write_text(json.dumps(event))
-        result = subprocess.run(
-            [str(guard), "evaluate", "--policy", str(path), str(file)],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr
-        assert ("rollback-alias" in result.stdout) == decided, result.stdout
-        assert json.loads(result.stdout)["target"] == target, result.stdout
-
-
 def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(template):
     statements = template["Resources"]["GuardRole"]["Properties"]["Policies"][0][
         "PolicyDocument"
@@ -402,135 +322,6 @@ def test_the_guard_may_assume_the_member_role_in_the_listed_accounts_only(templa
     assert bus["Properties"]["Statement"]["Condition"] == {
         "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
     }
-
-
-def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked(aws):
-    member, matches = decode(str(ROOT / "infra" / "member.yaml"))
-    assert not matches, matches
-    body = json.dumps(json.loads(json.dumps(member, default=str)))
-    cfn = aws["cloudformation"]
-    operators = f"arn:aws:iam::{ACCOUNT}:role/platform-operators"
-    stack = f"rgo-{uuid.uuid4().hex[:8]}"
-    common = [
-        {"ParameterKey": "CentralGuardRoleArn", "ParameterValue": f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"},
-        {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"},
-        {"ParameterKey": "CentralEventBusArn", "ParameterValue": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
-        {"ParameterKey": "MemberRoleName", "ParameterValue": f"{stack}-member"},
-    ]
-    cfn.create_stack(
-        StackName=stack,
-        TemplateBody=body,
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        Parameters=common
-        + [
-            {"ParameterKey": "OperatorPrincipalArn", "ParameterValue": operators},
-            {"ParameterKey": "OperatorRoleName", "ParameterValue": f"{stack}-operator"},
-        ],
-    )
-    wait_created(cfn, stack)
-    role = aws["iam"].get_role(RoleName=f"{stack}-operator")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    if isinstance(trust, str):
-        trust = json.loads(trust)
-    (only,) = trust["Statement"]
-    assert only["Principal"] == {"AWS": operators}
-    assert only["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
-    document = aws["iam"].get_role_policy(RoleName=f"{stack}-operator", PolicyName="operate")[
-        "PolicyDocument"
-    ]
-    if isinstance(document, str):
-        document = ast.literal_eval(document)
-    statements = {s["Sid"]: s for s in document["Statement"]}
-    assert set(statements) == {
-        "ReadFunctions",
-        "ListFunctions",
-        "OperateOptedInFunctions",
-        "OptInTagOnly",
-        "GuardedAlarms",
-        "ReadMetrics",
-        "ReadDeployments",
-        "ReadDeploymentTargets",
-    }
-    # Moving an alias or restoring a flag: opted-in functions only; tagging: the opt-in key only.
-    assert statements["OperateOptedInFunctions"]["Condition"] == {
-        "Null": {"aws:ResourceTag/rollback-guard:protect": "false"}
-    }
-    assert statements["OptInTagOnly"]["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": ["rollback-guard:protect"]}
-    }
-    assert statements["GuardedAlarms"]["Resource"].endswith(":alarm:guarded-*")
-    outputs = {o["OutputKey"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
-    assert "OperatorRoleArn" in outputs
-    # Without a principal, no operator role.
-    bare = f"rgn-{uuid.uuid4().hex[:8]}"
-    cfn.create_stack(
-        StackName=bare,
-        TemplateBody=body,
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        Parameters=[dict(p, ParameterValue=p["ParameterValue"].replace(stack, bare)) for p in common],
-    )
-    wait_created(cfn, bare)
-    resources = cfn.list_stack_resources(StackName=bare)["StackResourceSummaries"]
-    logical = {r["LogicalResourceId"] for r in resources}
-    assert "MemberRole" in logical and "OperatorRole" not in logical
-
-
-def test_the_member_template_creates_the_role_and_the_forwarding(aws):
-    member, matches = decode(str(ROOT / "infra" / "member.yaml"))
-    assert not matches, matches
-    stack = f"rgm-{uuid.uuid4().hex[:8]}"
-    central_role = f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"
-    bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
-    cfn = aws["cloudformation"]
-    cfn.create_stack(
-        StackName=stack,
-        TemplateBody=json.dumps(json.loads(json.dumps(member, default=str))),
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        Parameters=[
-            {"ParameterKey": "CentralGuardRoleArn", "ParameterValue": central_role},
-            {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"},
-            {"ParameterKey": "CentralEventBusArn", "ParameterValue": bus},
-            {"ParameterKey": "MemberRoleName", "ParameterValue": f"{stack}-member"},
-        ],
-    )
-    wait_created(cfn, stack)
-    role = aws["iam"].get_role(RoleName=f"{stack}-member")["Role"]
-    trust = role["AssumeRolePolicyDocument"]
-    if isinstance(trust, str):
-        trust = json.loads(trust)
-    (only,) = trust["Statement"]
-    # Only the central guard's role, and only from inside the organisation.
-    assert only["Principal"] == {"AWS": central_role}
-    assert only["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
-    assert role["MaxSessionDuration"] == 3600
-    document = aws["iam"].get_role_policy(RoleName=f"{stack}-member", PolicyName="guard")[
-        "PolicyDocument"
-    ]
-    if isinstance(document, str):
-        document = ast.literal_eval(document)
-    statements = {s["Sid"]: s for s in document["Statement"]}
-    assert set(statements) == {
-        "FleetFunctions",
-        "NeverTagsFunctions",
-        "ConfirmAlarm",
-        "FindShiftingDeployments",
-        "StopShiftingDeployments",
-    }
-    opted_in = {"Null": {"aws:ResourceTag/rollback-guard:protect": "false"}}
-    assert statements["FleetFunctions"]["Condition"] == opted_in
-    assert statements["NeverTagsFunctions"]["Effect"] == "Deny"
-    assert statements["ConfirmAlarm"]["Resource"].endswith(":alarm:guarded-*")
-    assert statements["FindShiftingDeployments"]["Resource"].endswith(":deploymentgroup:*/*")
-    assert "codedeploy:BatchGetDeployments" in statements["FindShiftingDeployments"]["Action"]
-    assert statements["StopShiftingDeployments"]["Resource"] == "*"
-    # The forwarding rule: the guarded alarms' state changes, to the central bus, with a role.
-    rules = aws["events"].list_rules()["Rules"]
-    assert any(r["Name"].startswith(f"{stack}-ForwardAliasChangesRule") for r in rules)
-    rule = next(r for r in rules if r["Name"].startswith(f"{stack}-ForwardRule"))
-    pattern = json.loads(rule["EventPattern"])
-    assert pattern["detail"]["alarmName"] == [{"prefix": "guarded-"}]
-    (target,) = aws["events"].list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert target["Arn"] == bus and target["RoleArn"].startswith("arn:aws:iam::")
 
 
 def test_the_non_sam_resources_create_on_the_emulator(template, aws):

@@ -16,6 +16,7 @@ pub mod ai;
 pub mod codedeploy;
 pub mod decision;
 pub mod emf;
+pub mod evaluate;
 pub mod fakes;
 pub mod flag;
 pub mod fleet;

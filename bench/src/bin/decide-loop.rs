@@ -4,7 +4,7 @@
 //! machine; criterion (`benches/decision.rs`) stays the measure of the decision alone.
 
 use guard_bench::{catalog_policy, TRANSPORTS};
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! here) and `replay`, the real pipeline's outcome on the sample account (checked on the
 //! emulator by tests/tests/e2e/catalog_replay.rs).
 
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use rollback_guard::Policy;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -208,7 +208,7 @@ fn the_alarm_queues_envelope_holds_one_event_a_message() {
 /// not an event is rejected saying which message; the guard acts on a body that is.
 #[tokio::test]
 async fn evaluate_and_the_guard_take_the_envelope_apart() {
-    use rollback_guard::decision::{evaluate, evaluate_each};
+    use rollback_guard::evaluate::{evaluate, evaluate_each};
     let policy = crate::support::policy();
     let home = rollback_guard::fakes::home();
     let bad = evaluate(&policy, Some(&home), &event("bad-sqs-body.json"), false);

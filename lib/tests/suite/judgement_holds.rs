@@ -5,7 +5,7 @@
 use crate::judgement::{act, assert_held, backends, policy, published_ago, served, start, ALARM};
 use crate::support::{event, text};
 use chrono::Duration;
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use rollback_guard::fakes::{home, FakeBackends, FakeLambda};
 use rollback_guard::guard::FLOOR_TAG;
 use rollback_guard::rollback::AliasState;

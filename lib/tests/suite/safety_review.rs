@@ -332,11 +332,11 @@ action = "rollback-alias"
     ))
     .expect("event")
     .replace("123456789012", "222222222222");
-    let verdict = rollback_guard::decision::evaluate(&policy, None, from_member.as_bytes(), false);
+    let verdict = rollback_guard::evaluate::evaluate(&policy, None, from_member.as_bytes(), false);
     assert_eq!(verdict.outcome, "act", "{}", verdict.reason);
     assert_eq!(verdict.target.as_deref(), Some("payments"));
     // The central account's own alarm of that name is the named trigger's.
-    let own = rollback_guard::decision::evaluate(
+    let own = rollback_guard::evaluate::evaluate(
         &policy,
         None,
         from_member
@@ -457,7 +457,7 @@ fn a_fleet_alarm_on_another_accounts_metrics_is_rejected() {
     );
     assert!(text.contains("999999999999"));
     let policy = policy();
-    let verdict = rollback_guard::decision::evaluate(&policy, None, text.as_bytes(), false);
+    let verdict = rollback_guard::evaluate::evaluate(&policy, None, text.as_bytes(), false);
     assert_eq!(verdict.outcome, "rejected", "{}", verdict.reason);
     assert!(
         verdict.reason.contains("account 999999999999"),

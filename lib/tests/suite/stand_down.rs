@@ -5,7 +5,7 @@
 //! paged, nothing changed; a person's request still acts during a pause.
 
 use chrono::{DateTime, Duration, Utc};
-use rollback_guard::decision::evaluate;
+use rollback_guard::evaluate::evaluate;
 use rollback_guard::fakes::{home, FakeBackends, FakeLambda};
 use rollback_guard::intake::{parse_inbound_bytes, Inbound};
 use rollback_guard::operator::{self, pause_duration, OperatorError, PauseRequest};
