@@ -9,17 +9,37 @@ import ast
 import json
 import uuid
 
+import pytest
 from cfnlint.decode import decode
 from template_support import ACCOUNT, ROOT, wait_created
 
 
-def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked(aws):
+@pytest.fixture
+def stacks(aws):
+    """The member stacks a test creates, taken away after it with their rules: a rule forwarding
+    the default bus's alarm changes to the (same, emulated) central default bus makes the
+    emulator's PutEvents fail for every test after it."""
+    made = []
+    yield made
+    events = aws["events"]
+    for stack in made:
+        aws["cloudformation"].delete_stack(StackName=stack)
+        for rule in events.list_rules(NamePrefix=stack)["Rules"]:
+            targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+            if targets:
+                events.remove_targets(Rule=rule["Name"], Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=rule["Name"])
+    assert not any(events.list_rules(NamePrefix=stack)["Rules"] for stack in made)
+
+
+def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked(aws, stacks):
     member, matches = decode(str(ROOT / "infra" / "member.yaml"))
     assert not matches, matches
     body = json.dumps(json.loads(json.dumps(member, default=str)))
     cfn = aws["cloudformation"]
     operators = f"arn:aws:iam::{ACCOUNT}:role/platform-operators"
     stack = f"rgo-{uuid.uuid4().hex[:8]}"
+    stacks.append(stack)
     common = [
         {"ParameterKey": "CentralGuardRoleArn", "ParameterValue": f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"},
         {"ParameterKey": "OrganizationId", "ParameterValue": "o-abcdefghij"},
@@ -72,6 +92,7 @@ def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked
     assert "OperatorRoleArn" in outputs
     # Without a principal, no operator role.
     bare = f"rgn-{uuid.uuid4().hex[:8]}"
+    stacks.append(bare)
     cfn.create_stack(
         StackName=bare,
         TemplateBody=body,
@@ -84,10 +105,11 @@ def test_the_member_template_gives_operators_a_role_of_their_own_only_when_asked
     assert "MemberRole" in logical and "OperatorRole" not in logical
 
 
-def test_the_member_template_creates_the_role_and_the_forwarding(aws):
+def test_the_member_template_creates_the_role_and_the_forwarding(aws, stacks):
     member, matches = decode(str(ROOT / "infra" / "member.yaml"))
     assert not matches, matches
     stack = f"rgm-{uuid.uuid4().hex[:8]}"
+    stacks.append(stack)
     central_role = f"arn:aws:iam::{ACCOUNT}:role/rg-GuardRole"
     bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
     cfn = aws["cloudformation"]
