@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 WITH_EMULATOR := scripts/with-emulator.sh
 
-.PHONY: setup setup-infra build demo replay watch invoke fuzz bench bench-accounts bench-storm bench-fleet bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
+.PHONY: setup setup-infra layer build demo replay watch invoke fuzz bench bench-extension bench-mttr bench-accounts bench-storm bench-fleet bench-instructions test lint infra-lint infra-build deploy undeploy fmt clean
 
 setup: $(VENV)/.installed
 
@@ -68,12 +68,22 @@ bench: setup
 	cargo build --release --bin guard-function --bin mitigation --bin decide-loop
 	mkdir -p target/bench
 	$(WITH_EMULATOR) target/release/mitigation > target/bench/mitigation.json
+	$(MAKE) bench-extension
 	$(VENV)/bin/python bench/report.py
 
 # An organisation's guard on the emulator: peak RSS with clients for 500 member accounts, and
 # the first action in a new account beside one in an account already seen (release build).
 # A bad day on the emulator, real clock: 50 aliases rolled back by one batch of alarm events,
 # beside the same 50 UpdateAlias calls alone (tests/src/bin/storm.rs); target/bench/storm.json.
+# The fast lane's extension alone (part of make bench): init, billed time per invocation, peak
+# RSS and the layer's zip, against the fake Lambda APIs (bench/src/bin/extension-cost.rs).
+bench-extension:
+	cargo build --release --bin extension-cost
+	@# The extension as make layer builds it: its own package's features only.
+	cargo build --release -p rollback-guard-telemetry
+	mkdir -p target/bench
+	target/release/extension-cost target/release/rollback-guard-telemetry | tee target/bench/extension.json
+
 bench-storm: setup
 	cargo build --release --bin storm
 	mkdir -p target/bench
@@ -89,6 +99,12 @@ bench-accounts: setup
 # Virtual time: the figures do not depend on the build or the machine, so a debug build.
 bench-fleet:
 	cargo run -q -p guard-bench --bin fleet-sim
+
+# Time to restore from a bad release's first errors, simulated: the one-minute path beside the
+# fast lane, 1/10/100 requests/s, 10/50/100 % failing; false alarms a day; the EMF delay's
+# sensitivity (bench/src/mttr.rs). target/bench/mttr.json and figures/restore-time.svg.
+bench-mttr:
+	cargo run -q -p guard-bench --bin mttr-sim
 
 # Instructions per decision (callgrind): a measure the machine's noise does not move.
 bench-instructions:
@@ -116,6 +132,17 @@ infra-lint: setup setup-infra
 # (a third of its time on a fresh clone); .ci/run runs it.
 infra-build: setup setup-infra
 	infra/build-check.sh
+
+# The fast lane's extension as the layer's content for ARCH (arm64, the template's default, or
+# x86_64): target/layer/telemetry/extensions/rollback-guard-telemetry, TelemetryLayer's
+# ContentUri. make deploy and make infra-build run it for the stack's architecture.
+ARCH ?= arm64
+layer: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --extension \
+	  -p rollback-guard-telemetry --$(subst _,-,$(ARCH)) --lambda-dir target/layer-build
+	rm -rf target/layer/telemetry
+	mkdir -p target/layer/telemetry/extensions
+	cp target/layer-build/extensions/rollback-guard-telemetry target/layer/telemetry/extensions/
 
 # Deploys with infra/samconfig.toml (stack rollback-guard; the AWS profile and region are
 # yours). POLICY=path/to/policy.toml deploys that policy instead of the built-in one;

@@ -6,12 +6,14 @@
 # the aarch64-unknown-linux-gnu rustup target, which this machine cannot fetch.
 # Checks that each function's artifact is an executable x86-64 ELF named `bootstrap`, and
 # prints the size of the zip Lambda would be given. The sample workload (ai-insight) is
-# built too (SampleWorkload=true): both functions are checked.
+# built too (SampleWorkload=true): both functions are checked, and the fast lane's layer
+# (make layer builds its content; sam build copies it): extensions/rollback-guard-telemetry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=target/sam-build
 rm -rf "$out"
+make --no-print-directory layer ARCH=x86_64
 (
   cd infra
   # .venv first: its python3 holds ziglang, which cargo-lambda runs as `python3 -m ziglang`.
@@ -25,14 +27,19 @@ import io, os, stat, sys, zipfile
 
 out = sys.argv[1]
 failed = False
-for function in ("GuardFunction", "InsightFunction"):
-    path = os.path.join(out, function, "bootstrap")
+artifacts = [
+    ("GuardFunction", "bootstrap"),
+    ("InsightFunction", "bootstrap"),
+    ("TelemetryLayer", "extensions/rollback-guard-telemetry"),
+]
+for function, name in artifacts:
+    path = os.path.join(out, function, name)
     try:
         with open(path, "rb") as f:
             header = f.read(20)
         mode = os.stat(path).st_mode
     except OSError as e:
-        print(f"{function}: no bootstrap ({e})")
+        print(f"{function}: no {name} ({e})")
         failed = True
         continue
     elf = header[:4] == b"\x7fELF"
@@ -40,14 +47,14 @@ for function in ("GuardFunction", "InsightFunction"):
     executable = bool(mode & stat.S_IXUSR)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        info = zipfile.ZipInfo("bootstrap")
+        info = zipfile.ZipInfo(name)
         info.external_attr = (mode & 0o777) << 16
         info.compress_type = zipfile.ZIP_DEFLATED
         with open(path, "rb") as f:
             z.writestr(info, f.read())
     size = os.path.getsize(path)
     print(
-        f"{function}: bootstrap {size / 1e6:.1f} MB, zip {buf.tell() / 1e6:.1f} MB, "
+        f"{function}: {name} {size / 1e6:.1f} MB, zip {buf.tell() / 1e6:.1f} MB, "
         f"{'ELF' if elf else 'NOT ELF'}, {'x86-64' if x86_64 else 'NOT x86-64'}, "
         f"{'executable' if executable else 'NOT EXECUTABLE'}"
     )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make deploy: sam build (cargo lambda, arm64 unless PARAMS says Architecture=x86_64) and sam
-# deploy with infra/samconfig.toml.
+# make deploy: the telemetry layer (make layer), sam build (cargo lambda, arm64 unless PARAMS
+# says Architecture=x86_64) and sam deploy with infra/samconfig.toml.
 #   POLICY=path/to/policy.toml  deploys that policy (checked first with `guard validate`);
 #                               without it, the template's built-in policy applies.
 #   PARAMS='Key=Value ...'      other template parameters (ProtectedFunctionName, ...).
@@ -32,6 +32,12 @@ if [ -n "${PARAMS:-}" ]; then
     if [[ $kv == Architecture=* ]]; then build_overrides+=("$kv"); fi
   done
 fi
+# The fast lane's layer, for the architecture the stack will run (TelemetryLayer's content).
+arch=arm64
+for kv in ${build_overrides[@]+"${build_overrides[@]}"}; do
+  if [[ $kv == Architecture=* ]]; then arch=${kv#Architecture=}; fi
+done
+make --no-print-directory layer ARCH="$arch"
 cd infra
 # .venv first: its python3 holds ziglang, which cargo-lambda runs as `python3 -m ziglang`.
 PATH="$PWD/../.venv/bin:$(dirname "$sam"):$PATH" "$sam" build --config-file samconfig.toml --config-env "$env" \

@@ -1,6 +1,8 @@
 //! What the benchmarks share: the catalog's events per transport and its policy.
 
+pub mod figures;
 pub mod fleet;
+pub mod mttr;
 
 use rollback_guard::evaluate::evaluate;
 use rollback_guard::Policy;

@@ -44,7 +44,9 @@ def test_without_a_protected_function_the_built_in_policy_is_the_fleet_alone(tem
     assert "${" not in policy and "[[target]]" not in policy, policy
     guard, path = validated(tmp_path, "fleet.toml", policy)
     out = subprocess.run([str(guard), "validate", str(path)], capture_output=True, text=True).stdout
-    assert out.startswith("policy OK: 0 target(s), 1 trigger(s) (1 fleet"), out
+    assert out.startswith("policy OK: 0 target(s), 2 trigger(s) (2 fleet"), out
+    # The fast lane's alarms first (their own pattern), then every other one of the prefix.
+    assert policy.index('alarm = "guarded-fast-*"') < policy.index('alarm = "guarded-*"'), policy
 
 
 def test_the_built_in_policy_is_valid(template, tmp_path):
@@ -72,7 +74,9 @@ def test_the_built_in_policy_is_valid(template, tmp_path):
     event = json.loads((EVENTS / "eventbridge-alarm.json").read_text())
     for alarm, decided, target in [
         ("guarded-error-rate", True, "protected"),
+        ("guarded-fast-error-rate", True, "protected"),
         ("guarded-orders-errors", True, "orders-ai"),
+        ("guarded-fast-orders-error-rate", True, "orders-ai"),
         ("payments-latency", False, None),
     ]:
         event["detail"]["alarmName"] = alarm

@@ -946,6 +946,7 @@ pub async fn provision_sample(emu: &Emulator) -> Res<()> {
     // against CloudWatch's own copy of the alarm).
     for (alarm, function, version) in [
         ("guarded-payments-error-rate", "payments", None),
+        ("guarded-fast-payments-error-rate", "payments", None),
         ("guarded-billing-canary-errors", "billing", Some("4")),
         ("guarded-shipping-errors", "shipping", None),
     ] {

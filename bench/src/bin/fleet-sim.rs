@@ -3,7 +3,8 @@
 //! cap holding 200 alarms to 20 rollbacks; `target/bench/fleet.json` holds one
 //! object per scenario and path. LATENCY_MS sets each call's latency (default 50).
 
-use guard_bench::fleet::{run, Path, Scenario};
+use guard_bench::figures::{Chart, Series};
+use guard_bench::fleet::{run, Path, Run, Scenario};
 use std::time::Duration;
 
 /// The cap raised out of the way where a scenario measures how fast a bad day is restored
@@ -82,5 +83,45 @@ fn main() {
     let json = serde_json::to_string_pretty(&runs).expect("JSON");
     std::fs::create_dir_all("target/bench").expect("target/bench");
     std::fs::write("target/bench/fleet.json", &json).expect("fleet.json");
+    std::fs::create_dir_all("figures").expect("figures");
+    std::fs::write("figures/fleet-restores.svg", figure(&runs)).expect("the figure");
     println!("{json}");
+}
+
+/// Aliases restored over time, each scenario on today's path: the bad day for people who would
+/// rather look than read.
+fn figure(runs: &[Run]) -> String {
+    const COLOURS: [&str; 5] = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728"];
+    let news: Vec<&Run> = runs.iter().filter(|r| r.path == Path::New.as_str()).collect();
+    let end = (news.iter())
+        .filter_map(|r| r.last_restore_s)
+        .fold(0.0_f64, f64::max);
+    let step = if end > 60.0 { 20.0 } else { 10.0 };
+    let x_max = (end / step).ceil().max(1.0) * step;
+    let series = (news.iter().zip(COLOURS))
+        .map(|(r, colour)| {
+            let mut points = vec![(0.0, Some(0.0))];
+            points.extend(
+                (r.restores_s.iter().enumerate()).map(|(i, t)| (*t, Some((i + 1) as f64))),
+            );
+            Series {
+                label: r.scenario.to_string(),
+                colour,
+                points,
+                dashed: false,
+            }
+        })
+        .collect();
+    Chart {
+        title: "A bad day: aliases restored over time (simulated, AWS quotas)".into(),
+        x_label: "seconds after every alarm fired".into(),
+        y_label: "aliases restored".into(),
+        x_log: false,
+        x_ticks: (0..=(x_max / step) as usize).map(|i| i as f64 * step).collect(),
+        y_max: 500.0,
+        y_step: 100.0,
+        marks: Vec::new(),
+        series,
+    }
+    .svg()
 }

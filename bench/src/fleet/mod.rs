@@ -54,7 +54,7 @@ const ASYNC_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::fr
 const QUEUE_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1800), Duration::from_secs(1800)];
 pub const QUEUE_BATCH: usize = 100;
 const QUEUE_RECEIVE: usize = 10;
-const QUEUE_WINDOW: Duration = Duration::from_secs(1);
+pub const QUEUE_WINDOW: Duration = Duration::from_secs(1);
 const QUEUE_POLL: Duration = Duration::from_millis(20);
 const CENTRAL: &str = "123456789012";
 
@@ -86,6 +86,8 @@ pub struct Run {
     pub physical_limit_s: f64,
     pub last_restore_s: Option<f64>,
     pub p50_restore_s: Option<f64>,
+    /// Each restore's time, in order (the figure of the bad day).
+    pub restores_s: Vec<f64>,
     pub calls_by_api: BTreeMap<String, u64>,
     pub throttled_calls: u64,
     /// The deploy pipelines' calls refused meanwhile (what the guard's share is to spare).
@@ -414,6 +416,7 @@ async fn outcome(
         physical_limit_s: 2.0 * most / LAMBDA_CONTROL_PLANE_PER_S,
         last_restore_s: restores.last().copied(),
         p50_restore_s: restores.get(restores.len() / 2).copied(),
+        restores_s: restores.clone(),
         calls_by_api,
         throttled_calls: quota.throttled.load(Ordering::SeqCst),
         pipeline_throttled_calls: quota.others_throttled.load(Ordering::SeqCst),

@@ -167,6 +167,7 @@ pub async fn function_handler(
     event: LambdaEvent<Payload>,
     function: &GuardFunction,
 ) -> Result<Value, GuardError> {
+    let received = std::time::SystemTime::now();
     let guard = function.guard(&event.context.invoked_function_arn).await?;
     let text = event.payload.get();
     // An SQS batch (alarm events through the guard's queue): every record from `aws:sqs`.
@@ -174,9 +175,10 @@ pub async fn function_handler(
     if let Some(batch) = rollback_guard::intake::queue_messages(text) {
         let batch = batch.map_err(|e| GuardError::Rejected(e.to_string()))?;
         warn_if_it_may_not_fit(guard, batch.len(), event.context.deadline);
-        return queue_response(guard, function.queue.as_deref(), &batch).await;
+        return queue_response(guard, function.queue.as_deref(), &batch, received).await;
     }
     let report = guard.handle_bytes(text.as_bytes(), false).await;
+    println!("{}", report_metrics(&report, received, std::time::SystemTime::now()));
     response(report)
 }
 
@@ -217,9 +219,14 @@ async fn queue_response(
     guard: &Guard,
     queue: Option<&dyn AlarmQueue>,
     batch: &[QueueMessage],
+    received: std::time::SystemTime,
 ) -> Result<Value, GuardError> {
     let bodies: Vec<&[u8]> = batch.iter().map(|m| m.body.as_bytes()).collect();
     let reports = guard.handle_batch(&bodies).await;
+    let done = std::time::SystemTime::now();
+    for report in &reports {
+        println!("{}", report_metrics(report, received, done));
+    }
     let mut answer = SqsBatchResponse::default();
     let mut again: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (message, report) in batch.iter().zip(reports) {
@@ -273,6 +280,50 @@ pub fn batch_metrics(messages: usize, failed: usize) -> Value {
             value: failed as f64,
         },
     ])
+}
+
+/// The EMF line of one report (`RollbackGuard/Guard`, by `FunctionName`): its outcome
+/// counted (`Executed`, `Skipped`, `Failed`...), and for an action carried out `ActionLatency`
+/// (the event received → the action done) and `TimeToRestore` (the alarm's state change → the
+/// action done: what detection and delivery took, and the guard). What the template's
+/// dashboard shows.
+pub fn report_metrics(
+    report: &Report,
+    received: std::time::SystemTime,
+    done: std::time::SystemTime,
+) -> Value {
+    let name = match report.outcome {
+        Outcome::Executed => "Executed",
+        Outcome::Planned => "Planned",
+        Outcome::AlreadyDone => "AlreadyDone",
+        Outcome::Skipped => "Skipped",
+        Outcome::NoAction => "NoAction",
+        Outcome::Ignored => "Ignored",
+        Outcome::Rejected => "Rejected",
+        Outcome::Failed => "Failed",
+    };
+    let mut metrics = vec![Metric {
+        name,
+        unit: "Count",
+        value: 1.0,
+    }];
+    if report.outcome == Outcome::Executed {
+        let latency = done.duration_since(received).unwrap_or_default();
+        metrics.push(Metric {
+            name: "ActionLatency",
+            unit: "Milliseconds",
+            value: latency.as_secs_f64() * 1000.0,
+        });
+        let changed = (report.transition.as_ref()).map(|t| std::time::SystemTime::from(t.timestamp));
+        if let Some(since) = changed.and_then(|c| done.duration_since(c).ok()) {
+            metrics.push(Metric {
+                name: "TimeToRestore",
+                unit: "Seconds",
+                value: since.as_secs_f64(),
+            });
+        }
+    }
+    guard_metrics(&metrics)
 }
 
 /// One EMF line of the guard's own metrics, now, in `RollbackGuard/Guard` by `FunctionName`.

@@ -265,3 +265,41 @@ async fn two_alarms_of_one_function_in_a_batch_move_its_alias_once() {
     let sent = fakes.notifier.sent();
     assert_eq!(sent.len(), 2, "one action, one skip: {sent:?}");
 }
+
+#[tokio::test]
+async fn an_executed_action_reports_its_latency_and_time_to_restore() {
+    let function = guard(3, "3");
+    let guard = function.guard(SAME_PLACE).await.expect("the guard");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/lambda-action-alarm.json");
+    let report = guard
+        .handle_bytes(&std::fs::read(path).expect("event"), false)
+        .await;
+    assert_eq!(report.outcome, rollback_guard::Outcome::Executed);
+    let changed = report.transition.as_ref().expect("a transition").timestamp;
+    let received = std::time::SystemTime::from(changed) + std::time::Duration::from_secs(40);
+    let done = received + std::time::Duration::from_millis(250);
+    let line = guard_function::report_metrics(&report, received, done);
+    assert_eq!(line["Executed"], 1.0);
+    assert_eq!(line["ActionLatency"], 250.0);
+    assert_eq!(line["TimeToRestore"], 40.25);
+    let names: Vec<_> = (line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array())
+        .expect("metrics")
+        .iter()
+        .map(|m| (m["Name"].clone(), m["Unit"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("Executed".into(), "Count".into()),
+            ("ActionLatency".into(), "Milliseconds".into()),
+            ("TimeToRestore".into(), "Seconds".into()),
+        ]
+    );
+    // The same transition again: already done, counted as such, no restore time.
+    let again = guard
+        .handle_bytes(&std::fs::read(path).expect("event"), false)
+        .await;
+    let line = guard_function::report_metrics(&again, received, done);
+    assert_eq!(line["AlreadyDone"], 1.0);
+    assert!(line.get("TimeToRestore").is_none() && line.get("Executed").is_none());
+}

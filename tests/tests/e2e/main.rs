@@ -6,6 +6,7 @@ mod cargo_lambda;
 mod catalog_replay;
 mod disable_ai;
 mod elsewhere;
+mod fast_lane;
 mod fleet;
 mod insight;
 mod judgement;
