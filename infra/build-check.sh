@@ -7,7 +7,8 @@
 # Checks that each function's artifact is an executable x86-64 ELF named `bootstrap`, and
 # prints the size of the zip Lambda would be given. The sample workload (ai-insight) is
 # built too (SampleWorkload=true): both functions are checked, and the fast lane's layer
-# (make layer builds its content; sam build copies it): extensions/rollback-guard-telemetry.
+# (make layer builds its content; sam build leaves a layer without a BuildMethod where it is
+# and points the built template at it): extensions/rollback-guard-telemetry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,17 +24,20 @@ make --no-print-directory layer ARCH=x86_64
     { cat "$root/$out.log"; exit 1; }
 )
 .venv/bin/python - "$out" <<'PY'
-import io, os, stat, sys, zipfile
+import io, os, re, stat, sys, zipfile
 
 out = sys.argv[1]
 failed = False
+built = open(os.path.join(out, "template.yaml")).read()
+layer = re.search(r"\n  TelemetryLayer:\n(?:    .*\n|\n)*?      ContentUri: (\S+)", built)
+layer_dir = os.path.normpath(os.path.join(out, layer.group(1))) if layer else "(no ContentUri)"
 artifacts = [
-    ("GuardFunction", "bootstrap"),
-    ("InsightFunction", "bootstrap"),
-    ("TelemetryLayer", "extensions/rollback-guard-telemetry"),
+    ("GuardFunction", os.path.join(out, "GuardFunction"), "bootstrap"),
+    ("InsightFunction", os.path.join(out, "InsightFunction"), "bootstrap"),
+    ("TelemetryLayer", layer_dir, "extensions/rollback-guard-telemetry"),
 ]
-for function, name in artifacts:
-    path = os.path.join(out, function, name)
+for function, directory, name in artifacts:
+    path = os.path.join(directory, name)
     try:
         with open(path, "rb") as f:
             header = f.read(20)

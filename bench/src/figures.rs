@@ -115,7 +115,8 @@ impl Chart {
                 }
             }
             for run in runs.iter().filter(|r| !r.is_empty()) {
-                let points: Vec<String> = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+                let points: Vec<String> =
+                    run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
                 let _ = writeln!(
                     s,
                     r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"{dash}/>"#,

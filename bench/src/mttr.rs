@@ -40,7 +40,12 @@ pub struct Release {
 
 /// Seconds from the first failing invocation to the alias moved; None when the alarm does
 /// not fire within `horizon_s`.
-pub fn restore_time(lane: &Lane, release: Release, horizon_s: f64, rng: &mut fastrand::Rng) -> Option<f64> {
+pub fn restore_time(
+    lane: &Lane,
+    release: Release,
+    horizon_s: f64,
+    rng: &mut fastrand::Rng,
+) -> Option<f64> {
     // Where the first failure falls in the alarm's period grid and its evaluations.
     let t0 = rng.f64() * lane.period_s;
     let seconds = (t0 + horizon_s).ceil() as usize;
@@ -61,8 +66,8 @@ pub fn restore_time(lane: &Lane, release: Release, horizon_s: f64, rng: &mut fas
     errors[first] += 1;
     // Healthy traffic before t0 within the alarm's window.
     let window = (lane.period_s * lane.evaluation_periods as f64) as usize;
-    for s in first.saturating_sub(window)..first {
-        invocations[s] = poisson(rng, release.rps);
+    for n in &mut invocations[first.saturating_sub(window)..first] {
+        *n = poisson(rng, release.rps);
     }
     let period = lane.period_s as usize;
     // CloudWatch evaluates each alarm on its own schedule within the period.

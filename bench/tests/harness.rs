@@ -123,3 +123,104 @@ fn the_cap_holds_a_bad_day_to_its_rollbacks_and_one_page() {
     assert_eq!(r.duplicate_mutations, 0, "{r:?}");
     assert_eq!(r.failed_invocations, 0, "{r:?}");
 }
+
+mod mttr {
+    use guard_bench::mttr::{
+        breach_probability, false_alarms_per_day, percentile, restore_time, Lane, Release,
+    };
+
+    fn fast(ingest_s: f64) -> Lane {
+        Lane {
+            path: "fast-lane",
+            period_s: 10.0,
+            evaluation_periods: 3,
+            datapoints_to_alarm: 2,
+            threshold_pct: 10.0,
+            min_errors: 3,
+            ingest_s,
+            delivery_s: 1.0,
+            guard_s: 0.5,
+        }
+    }
+
+    fn one_minute() -> Lane {
+        Lane {
+            path: "one-minute",
+            period_s: 60.0,
+            evaluation_periods: 2,
+            datapoints_to_alarm: 2,
+            min_errors: 0,
+            ..fast(15.0)
+        }
+    }
+
+    #[test]
+    fn a_period_breaches_never_without_failures_and_surely_with_only_failures() {
+        assert_eq!(breach_probability(&fast(15.0), 100.0, 0.0), 0.0);
+        let surely = breach_probability(&fast(15.0), 100.0, 1.0);
+        assert!((surely - 1.0).abs() < 1e-9, "{surely}");
+    }
+
+    #[test]
+    fn the_breach_probability_is_the_count_by_hand() {
+        // Mean 1 invocation a period, each failing: a period breaches only with 3 or more
+        // invocations (all failed): 1 - P(N <= 2) = 1 - e^-1 (1 + 1 + 1/2).
+        let by_hand = 1.0 - (-1.0f64).exp() * 2.5;
+        let got = breach_probability(&fast(15.0), 1.0, 1.0);
+        assert!((got - by_hand).abs() < 1e-12, "{got} vs {by_hand}");
+    }
+
+    #[test]
+    fn the_minimum_of_failures_keeps_a_healthy_quiet_function_quiet() {
+        let without = Lane {
+            min_errors: 1,
+            ..fast(15.0)
+        };
+        let with = false_alarms_per_day(&fast(15.0), 1.0, 1.0);
+        let without = false_alarms_per_day(&without, 1.0, 1.0);
+        assert!(with < 0.01, "{with}");
+        assert!(without > 1.0, "{without}");
+    }
+
+    #[test]
+    fn a_release_failing_every_call_is_restored_within_the_lanes_bounds() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let release = Release {
+            rps: 100.0,
+            error_pct: 100.0,
+        };
+        for _ in 0..50 {
+            // Fast: at least a period and the delay, at most three periods, the delay, an
+            // evaluation's wait and the way to the guard.
+            let t = restore_time(&fast(15.0), release, 900.0, &mut rng).expect("restored");
+            assert!((16.0..=10.0 * 3.0 + 15.0 + 10.0 + 1.5).contains(&t), "{t}");
+            let slow = restore_time(&one_minute(), release, 900.0, &mut rng).expect("restored");
+            assert!(
+                (60.0..=60.0 * 3.0 + 15.0 + 60.0 + 1.5).contains(&slow),
+                "{slow}"
+            );
+        }
+    }
+
+    #[test]
+    fn late_data_is_judged_late_not_lost() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        let release = Release {
+            rps: 10.0,
+            error_pct: 100.0,
+        };
+        // A delay longer than the alarm's three periods still fires it.
+        let times: Vec<_> = (0..50)
+            .map(|_| restore_time(&fast(60.0), release, 900.0, &mut rng))
+            .collect();
+        assert!(times.iter().all(Option::is_some));
+        assert!(percentile(&times, 50.0).is_some_and(|p| p > 60.0));
+    }
+
+    #[test]
+    fn a_percentile_of_mostly_unrestored_trials_is_none() {
+        let times = [Some(10.0), None, None];
+        assert_eq!(percentile(&times, 50.0), None);
+        assert_eq!(percentile(&times, 30.0), Some(10.0));
+    }
+}

@@ -108,21 +108,32 @@ def wait_created(cfn, stack):
 
 
 def without_sam(template):
-    """The template less its SAM parts: the transform, the globals, the serverless resources
-    and the outputs that name them."""
-    serverless = {
+    """The template less its SAM parts: the transform, the globals, the serverless resources,
+    and the resources and outputs that name them (`Fn`, `Fn.Alias`, a DependsOn)."""
+    removed = {
         k for k, v in template["Resources"].items() if v["Type"].startswith("AWS::Serverless::")
     }
+
+    def names_removed(node):
+        words = set(json.dumps(node).split('"'))
+        return any(w in removed or w.split(".")[0] in removed for w in words)
+
+    # What names a removed resource goes too, and then what names that.
+    while True:
+        more = {
+            k
+            for k, v in template["Resources"].items()
+            if k not in removed and names_removed(v)
+        }
+        if not more:
+            break
+        removed |= more
     plain = {
         k: v
         for k, v in template.items()
         if k not in ("Transform", "Globals", "Outputs", "Resources")
     }
-    plain["Resources"] = {k: v for k, v in template["Resources"].items() if k not in serverless}
-    plain["Outputs"] = {
-        k: v
-        for k, v in template["Outputs"].items()
-        if not (set(json.dumps(v).split('"')) & serverless)
-    }
+    plain["Resources"] = {k: v for k, v in template["Resources"].items() if k not in removed}
+    plain["Outputs"] = {k: v for k, v in template["Outputs"].items() if not names_removed(v)}
     assert "GuardRole" in plain["Resources"] and "GuardFunction" not in plain["Resources"]
     return plain

@@ -280,9 +280,12 @@ def test_the_seed_alarms_watch_the_alias_and_reach_the_guard(template):
         "FallbackRateAlarm",
         "BedrockCostAlarm",
         "Api5xxAlarm",
+        "FastErrorRateAlarm",
     }
     for name, p in seeds.items():
-        assert p["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        # The fast lane's twin invokes the guard itself (test_fast_lane.py).
+        action = {"Ref": "GuardFunction.Alias"} if name == "FastErrorRateAlarm" else {"Ref": "AlarmTopic"}
+        assert p["AlarmActions"] == [action], name
     params = dict(defaults(template), **{"AWS::StackName": "rg"})
     error_rate = seeds["ErrorRateAlarm"]
     assert error_rate["EvaluationPeriods"] == 2 and error_rate["DatapointsToAlarm"] == 2

@@ -92,7 +92,10 @@ fn main() {
 /// rather look than read.
 fn figure(runs: &[Run]) -> String {
     const COLOURS: [&str; 5] = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728"];
-    let news: Vec<&Run> = runs.iter().filter(|r| r.path == Path::New.as_str()).collect();
+    let news: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.path == Path::New.as_str())
+        .collect();
     let end = (news.iter())
         .filter_map(|r| r.last_restore_s)
         .fold(0.0_f64, f64::max);
@@ -101,9 +104,8 @@ fn figure(runs: &[Run]) -> String {
     let series = (news.iter().zip(COLOURS))
         .map(|(r, colour)| {
             let mut points = vec![(0.0, Some(0.0))];
-            points.extend(
-                (r.restores_s.iter().enumerate()).map(|(i, t)| (*t, Some((i + 1) as f64))),
-            );
+            points
+                .extend((r.restores_s.iter().enumerate()).map(|(i, t)| (*t, Some((i + 1) as f64))));
             Series {
                 label: r.scenario.to_string(),
                 colour,
@@ -117,7 +119,9 @@ fn figure(runs: &[Run]) -> String {
         x_label: "seconds after every alarm fired".into(),
         y_label: "aliases restored".into(),
         x_log: false,
-        x_ticks: (0..=(x_max / step) as usize).map(|i| i as f64 * step).collect(),
+        x_ticks: (0..=(x_max / step) as usize)
+            .map(|i| i as f64 * step)
+            .collect(),
         y_max: 500.0,
         y_step: 100.0,
         marks: Vec::new(),

@@ -89,14 +89,7 @@ fn line(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn live() -> Series {
-        Series {
-            function: "pay".into(),
-            qualifier: Some("live".into()),
-            version: "7".into(),
-        }
-    }
+    use crate::tally::tests::live;
 
     #[test]
     fn a_second_of_an_alias_is_one_line_in_the_documented_shape() {

@@ -250,7 +250,7 @@ pub fn qualifier(invoked_arn: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const LIVE: &str = "arn:aws:lambda:us-east-1:111122223333:function:pay:live";
@@ -259,7 +259,8 @@ mod tests {
         Tally::new("pay", "7")
     }
 
-    fn live() -> Series {
+    /// The series of `pay:live` at version 7 (the emf tests' too).
+    pub(crate) fn live() -> Series {
         Series {
             function: "pay".into(),
             qualifier: Some("live".into()),

@@ -178,7 +178,10 @@ pub async fn function_handler(
         return queue_response(guard, function.queue.as_deref(), &batch, received).await;
     }
     let report = guard.handle_bytes(text.as_bytes(), false).await;
-    println!("{}", report_metrics(&report, received, std::time::SystemTime::now()));
+    println!(
+        "{}",
+        report_metrics(&report, received, std::time::SystemTime::now())
+    );
     response(report)
 }
 
@@ -314,7 +317,8 @@ pub fn report_metrics(
             unit: "Milliseconds",
             value: latency.as_secs_f64() * 1000.0,
         });
-        let changed = (report.transition.as_ref()).map(|t| std::time::SystemTime::from(t.timestamp));
+        let changed =
+            (report.transition.as_ref()).map(|t| std::time::SystemTime::from(t.timestamp));
         if let Some(since) = changed.and_then(|c| done.duration_since(c).ok()) {
             metrics.push(Metric {
                 name: "TimeToRestore",

@@ -270,7 +270,10 @@ async fn two_alarms_of_one_function_in_a_batch_move_its_alias_once() {
 async fn an_executed_action_reports_its_latency_and_time_to_restore() {
     let function = guard(3, "3");
     let guard = function.guard(SAME_PLACE).await.expect("the guard");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/lambda-action-alarm.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/lambda-action-alarm.json"
+    );
     let report = guard
         .handle_bytes(&std::fs::read(path).expect("event"), false)
         .await;

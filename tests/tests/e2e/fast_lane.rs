@@ -34,7 +34,12 @@ async fn fast_alarm(emu: &Emulator, name: &str, function: &str) {
         let metric = Metric::builder()
             .namespace("RollbackGuard/Fast")
             .metric_name(metric_name)
-            .dimensions(Dimension::builder().name("FunctionName").value(function).build())
+            .dimensions(
+                Dimension::builder()
+                    .name("FunctionName")
+                    .value(function)
+                    .build(),
+            )
             .dimensions(
                 Dimension::builder()
                     .name("Resource")
@@ -42,7 +47,11 @@ async fn fast_alarm(emu: &Emulator, name: &str, function: &str) {
                     .build(),
             )
             .build();
-        let stat = MetricStat::builder().metric(metric).period(10).stat("Sum").build();
+        let stat = MetricStat::builder()
+            .metric(metric)
+            .period(10)
+            .stat("Sum")
+            .build();
         request = request.metrics(
             MetricDataQuery::builder()
                 .id(id)
