@@ -31,6 +31,52 @@ pub struct Lane {
     pub guard_s: f64,
 }
 
+/// The template's ErrorRateThresholdPercent, for both alarms.
+pub const THRESHOLD_PCT: f64 = 10.0;
+/// The fast twin's minimum-volume term (FastMinErrors): a 10-second period breaches with 3
+/// failures at least.
+pub const FAST_MIN_ERRORS: u64 = 3;
+/// The alarm's Lambda action to the guard's invocation: AWS documents no figure; 1 s assumed.
+pub const LAMBDA_ACTION_S: f64 = 1.0;
+/// The alarm's state-change event through EventBridge to the alarm queue: 0.5 s assumed (the
+/// queue's batching window and the guard's handling are in the guard's part).
+pub const EVENTBRIDGE_S: f64 = 0.5;
+
+impl Lane {
+    /// Today's path: the seed `ErrorRateAlarm` (60 s, 2 of 2) on Lambda's own metrics, through
+    /// EventBridge and the alarm queue; `guard_s` the guard's handling through the queue.
+    pub fn one_minute(ingest_s: f64, guard_s: f64) -> Self {
+        Self {
+            path: "one-minute",
+            period_s: 60.0,
+            evaluation_periods: 2,
+            datapoints_to_alarm: 2,
+            threshold_pct: THRESHOLD_PCT,
+            min_errors: 0,
+            ingest_s,
+            delivery_s: EVENTBRIDGE_S,
+            guard_s,
+        }
+    }
+
+    /// The fast lane: `FastErrorRateAlarm` (10 s, 2 of 3, the minimum of failures) on the
+    /// extension's metrics, its Lambda action invoking the guard; `guard_s` the guard's
+    /// handling invoked directly.
+    pub fn fast(ingest_s: f64, guard_s: f64) -> Self {
+        Self {
+            path: "fast-lane",
+            period_s: 10.0,
+            evaluation_periods: 3,
+            datapoints_to_alarm: 2,
+            threshold_pct: THRESHOLD_PCT,
+            min_errors: FAST_MIN_ERRORS,
+            ingest_s,
+            delivery_s: LAMBDA_ACTION_S,
+            guard_s,
+        }
+    }
+}
+
 /// A release: traffic and the share of it that fails.
 #[derive(Debug, Clone, Copy)]
 pub struct Release {

@@ -7,6 +7,7 @@ Run by `make test`.
 
 import json
 import re
+import subprocess
 
 from template_support import ROOT, defaults, resolve
 
@@ -29,6 +30,18 @@ def test_the_layer_is_the_extension_for_the_stacks_architecture(template):
     assert props["RetentionPolicy"] == "Retain"
     outputs = template["Outputs"]
     assert outputs["TelemetryLayerArn"]["Value"] == {"Ref": "TelemetryLayer"}
+
+
+def test_make_layer_builds_for_the_architecture_it_is_given():
+    """arm64 cannot be built on this machine (no rustup target): what make would run is."""
+    for arch, flag in [("arm64", "--arm64"), ("x86_64", "--x86-64")]:
+        plan = subprocess.run(
+            ["make", "-n", "layer", f"ARCH={arch}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.replace("\\\n", " ")
+        build = next(line for line in plan.splitlines() if "lambda build" in line)
+        assert "--extension" in build and "-p rollback-guard-telemetry" in build, build
+        assert f" {flag} " in build, build
+        assert "target/layer/telemetry/extensions/" in plan
 
 
 def test_the_sample_carries_the_layer_when_the_fast_lane_is_on(template):

@@ -6,7 +6,9 @@
 
 use guard_bench::figures::{Chart, Series};
 use guard_bench::fleet::{run, Path, Scenario, QUEUE_WINDOW};
-use guard_bench::mttr::{false_alarms_per_day, percentile, restore_time, Lane, Release};
+use guard_bench::mttr::{
+    false_alarms_per_day, percentile, restore_time, Lane, Release, FAST_MIN_ERRORS,
+};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -16,15 +18,6 @@ use std::time::Duration;
 /// interval: conservative, not measured. The same value is used for Lambda's own metrics.
 const INGEST_S: f64 = 15.0;
 const INGEST_SENSITIVITY: [f64; 4] = [5.0, 15.0, 30.0, 60.0];
-/// The alarm's Lambda action to the guard's invocation: AWS documents no figure; 1 s assumed.
-const LAMBDA_ACTION_S: f64 = 1.0;
-/// The alarm's state-change event through EventBridge to the alarm queue: 0.5 s assumed (the
-/// queue's batching window and the guard's handling are in the measured part).
-const EVENTBRIDGE_S: f64 = 0.5;
-/// The template's ErrorRateThresholdPercent, for both alarms.
-const THRESHOLD_PCT: f64 = 10.0;
-/// The fast twin's minimum-volume term: a 10-second period breaches with 3 failures at least.
-const FAST_MIN_ERRORS: u64 = 3;
 const TRIALS: usize = 400;
 const HORIZON_S: f64 = 900.0;
 const RPS: [f64; 3] = [1.0, 10.0, 100.0];
@@ -47,28 +40,8 @@ struct Row {
 
 fn main() {
     let (queued, direct) = guard_times();
-    let one_minute = |ingest_s| Lane {
-        path: "one-minute",
-        period_s: 60.0,
-        evaluation_periods: 2,
-        datapoints_to_alarm: 2,
-        threshold_pct: THRESHOLD_PCT,
-        min_errors: 0,
-        ingest_s,
-        delivery_s: EVENTBRIDGE_S,
-        guard_s: queued,
-    };
-    let fast = |ingest_s| Lane {
-        path: "fast-lane",
-        period_s: 10.0,
-        evaluation_periods: 3,
-        datapoints_to_alarm: 2,
-        threshold_pct: THRESHOLD_PCT,
-        min_errors: FAST_MIN_ERRORS,
-        ingest_s,
-        delivery_s: LAMBDA_ACTION_S,
-        guard_s: direct,
-    };
+    let one_minute = |ingest_s| Lane::one_minute(ingest_s, queued);
+    let fast = |ingest_s| Lane::fast(ingest_s, direct);
     let mut rng = fastrand::Rng::with_seed(29);
     let mut rows = Vec::new();
     for ingest in INGEST_SENSITIVITY {

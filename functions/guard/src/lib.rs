@@ -287,9 +287,9 @@ pub fn batch_metrics(messages: usize, failed: usize) -> Value {
 
 /// The EMF line of one report (`RollbackGuard/Guard`, by `FunctionName`): its outcome
 /// counted (`Executed`, `Skipped`, `Failed`...), and for an action carried out `ActionLatency`
-/// (the event received → the action done) and `TimeToRestore` (the alarm's state change → the
-/// action done: what detection and delivery took, and the guard). What the template's
-/// dashboard shows.
+/// (the event received → the action done; in a batch, → the batch done) and `TimeToRestore`
+/// (the alarm's state change → the action done: what detection and delivery took, and the
+/// guard). What the template's dashboard shows.
 pub fn report_metrics(
     report: &Report,
     received: std::time::SystemTime,
