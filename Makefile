@@ -71,10 +71,6 @@ bench: setup
 	$(MAKE) bench-extension
 	$(VENV)/bin/python bench/report.py
 
-# An organisation's guard on the emulator: peak RSS with clients for 500 member accounts, and
-# the first action in a new account beside one in an account already seen (release build).
-# A bad day on the emulator, real clock: 50 aliases rolled back by one batch of alarm events,
-# beside the same 50 UpdateAlias calls alone (tests/src/bin/storm.rs); target/bench/storm.json.
 # The fast lane's extension alone (part of make bench): init, billed time per invocation, peak
 # RSS and the layer's zip, against the fake Lambda APIs (bench/src/bin/extension-cost.rs).
 bench-extension:
@@ -84,6 +80,10 @@ bench-extension:
 	mkdir -p target/bench
 	target/release/extension-cost target/release/rollback-guard-telemetry | tee target/bench/extension.json
 
+# An organisation's guard on the emulator: peak RSS with clients for 500 member accounts, and
+# the first action in a new account beside one in an account already seen (release build).
+# A bad day on the emulator, real clock: 50 aliases rolled back by one batch of alarm events,
+# beside the same 50 UpdateAlias calls alone (tests/src/bin/storm.rs); target/bench/storm.json.
 bench-storm: setup
 	cargo build --release --bin storm
 	mkdir -p target/bench
